@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every training run behind the bundle's model card, then the PyTorch evaluation.
+#
+#   models/recipe/scripts/train_all.sh            # full size (GPU: minutes; 2-core CPU: hours)
+#   SCALE=smoke models/recipe/scripts/train_all.sh   # a few steps each, to check the plumbing
+#
+# JOBS runs that many trainings side by side (default 1; on a GPU 6 fits easily).
+# Runs land in $SAMMIX_RUNS (default models/recipe/runs); datasets are cached in $SAMMIX_CACHE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+JOBS=${JOBS:-1}
+SEEDS=${SEEDS:-"0 1 2"}
+KS=${KS:-"5 50 100"}
+if [ "${SCALE:-full}" = smoke ]; then
+  F="--steps 20 --batch 4 --samples 256"; C="--steps 20 --batch 8"; S="--steps 10 --batch 4"; U="--steps 10 --batch 4"
+else
+  F=${FOUNDATION_ARGS:-}; C=${CLASSIFIER_ARGS:-}; S=${SAMMIX_ARGS:-}; U=${UNET_ARGS:-}
+fi
+RUNS=${SAMMIX_RUNS:-runs}
+mkdir -p "$RUNS"
+export SAMMIX_RUNS=$RUNS
+
+# Datasets first (cached; later jobs only read them).
+$PY -c "from sammix_recipe.common import ultrasound_set, setup_logging; setup_logging(); ultrasound_set('pool'); ultrasound_set('test')"
+
+pids=()
+wait_slot() { while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done; }
+run() { local name=$1; shift; wait_slot; echo "start $name"; ( "$@" > "$RUNS/$name.log" 2>&1 || { echo "FAILED $name"; tail -20 "$RUNS/$name.log"; exit 1; } ) & pids+=($!); }
+wait_all() { local ok=0; for p in "${pids[@]}"; do wait "$p" || ok=1; done; pids=(); return $ok; }
+
+run foundation $PY -m sammix_recipe.train_foundation $F
+for s in $SEEDS; do run classifier-s$s $PY -m sammix_recipe.train_classifier --seed "$s" $C; done
+for k in $KS; do for s in $SEEDS; do run unet-k$k-s$s $PY -m sammix_recipe.train_unet --k "$k" --seed "$s" $U; done; done
+wait_all
+for k in $KS; do for s in $SEEDS; do run sammix-k$k-s$s $PY -m sammix_recipe.train_sammix --k "$k" --seed "$s" $S; done; done
+wait_all
+$PY -m sammix_recipe.evaluate --runs "$RUNS"
