@@ -11,6 +11,7 @@ training), ``unet-k{K}``. Every frame of the test set counts; see
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -43,7 +44,8 @@ def evaluate_runs(runs: Path, device_name: str = "auto") -> dict:
         if m and m.group(1) == "sammix" and (run / "sammix.pt").exists():
             k, seed = int(m.group(2)), int(m.group(3))
             sam, cfg = load_sammix(foundation, run / "sammix.pt", dev)
-            clf = load_classifier(runs / f"classifier-s{seed}" / "classifier.pt", dev)
+            clf_run = json.loads((run / "train.json").read_text()).get("classifier_run", f"classifier-s{seed}")
+            clf = load_classifier(runs / clf_run / "classifier.pt", dev)
             pred = predict(clf, sam, DecoderHead(sam), images, cfg, params, PRESENCE_THRESHOLD, dev)
             res = summarize(pred.masks, gts, pred.presence >= PRESENCE_THRESHOLD)
             rows.append({"method": f"sammix-k{k}", "k": k, "seed": seed, **res})

@@ -92,9 +92,18 @@ def export_decoder(sam, cfg: SamConfig, path: Path) -> None:
 
 def quantize_dynamic_graph(src: Path, dst: Path) -> None:
     """int8 weights (per output channel), u8 activations quantised at run time."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        # only the weight-bearing ops: quantizing Transpose / Gather too leaves
+        # DequantizeLinear nodes with run-time scales, which tract cannot type
+        op_types_to_quantize=["MatMul", "Conv"],
+    )
 
 
 def quantize_qdq_graph(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> None:

@@ -61,7 +61,11 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--foundation", default=str(RUNS_DIR / "foundation" / "foundation.pt"))
-    ap.add_argument("--classifier", default=None, help="default: runs/classifier-s{seed}/classifier.pt")
+    ap.add_argument(
+        "--classifier",
+        default=str(RUNS_DIR / "classifier-s0" / "classifier.pt"),
+        help="the trained classification branch (image labels only, shared by all K and seeds)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -71,7 +75,7 @@ def main(argv=None) -> None:
     rng = seed_everything(args.seed)
     params = PromptParams()
     sam, cfg = load_foundation(Path(args.foundation), dev)
-    clf = load_classifier(Path(args.classifier or RUNS_DIR / f"classifier-s{args.seed}" / "classifier.pt"), dev)
+    clf = load_classifier(Path(args.classifier), dev)
     for p in clf.parameters():
         p.requires_grad_(False)
     for p in sam.parameters():
@@ -122,6 +126,7 @@ def main(argv=None) -> None:
     torch.save({"config": cfg.to_dict(), "lora_rank": 8, "delta": delta}, out / "sammix.pt")
     save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": args.steps, "batch": args.batch,
                                    "seconds": time.time() - t0, "prompts_skipped": skipped,
+                                   "classifier_run": Path(args.classifier).parent.name,
                                    "labeled_pool_indices": idx_all.tolist()})
     log.info("saved %s", out / "sammix.pt")
 

@@ -22,11 +22,14 @@ mkdir -p "$RUNS"
 export SAMMIX_RUNS=$RUNS
 
 # Datasets first (cached; later jobs only read them).
-$PY -c "from sammix_recipe.common import ultrasound_set, setup_logging; setup_logging(); ultrasound_set('pool'); ultrasound_set('test')"
+SAMPLES=$(echo "$F" | sed -n 's/.*--samples \([0-9]*\).*/\1/p'); SAMPLES=${SAMPLES:-24000}
+OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY -c "
+from sammix_recipe.common import ultrasound_set, shapes_set, setup_logging
+setup_logging(); ultrasound_set('pool'); ultrasound_set('test'); shapes_set($SAMPLES)"
 
 pids=()
 wait_slot() { while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done; }
-run() { local name=$1; shift; wait_slot; echo "start $name"; ( "$@" > "$RUNS/$name.log" 2>&1 || { echo "FAILED $name"; tail -20 "$RUNS/$name.log"; exit 1; } ) & pids+=($!); }
+run() { local name=$1; shift; wait_slot; echo "start $name"; ( OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$@" > "$RUNS/$name.log" 2>&1 || { echo "FAILED $name"; tail -20 "$RUNS/$name.log"; exit 1; } ) & pids+=($!); }
 wait_all() { local ok=0; for p in "${pids[@]}"; do wait "$p" || ok=1; done; pids=(); return $ok; }
 
 run foundation $PY -m sammix_recipe.train_foundation $F

@@ -89,7 +89,6 @@ def test_decoder_prompt_labels():
     assert coords.shape == (1, 2, 2) and labels.tolist() == [[2.0, 3.0]]
 
 
-@pytest.mark.skipif(not (BUNDLE / "reference" / "index.json").exists(), reason="bundle not built")
 def test_bundle_prompt_vectors_replay():
     ref = BUNDLE / "reference"
     index = json.loads((ref / "index.json").read_text())

@@ -100,7 +100,11 @@ ROUND_TRIP_LOSS_DB = (25.0, 60.0)  # tissue attenuation at full depth, before TG
 # Lesion statistics.
 LESION_COUNT_PROBS = (0.70, 0.22, 0.08)  # 1, 2, 3 lesions when not empty
 LESION_KIND_PROBS = {"anechoic": 0.25, "hypoechoic": 0.35, "hyperechoic": 0.18, "mixed": 0.22}
-LESION_DIAMETER_FRAC = (0.05, 0.45)  # of the image width
+# Diameter, as a fraction of the image width, log-uniform. The lower end is 10 %
+# (about 25 px in a 256-px frame, 4 mm in a 4 cm field): the tiny SAM's masks
+# come from a 64×64 grid (4 px per cell), and below this the whole lesion is a
+# handful of cells, so the bundled model is specified for lesions from 10 %.
+LESION_DIAMETER_FRAC = (0.10, 0.45)
 LESION_GAP_MM_FRAC = 0.02  # minimum gap between lesions, fraction of the field width
 
 # Padding of the beam grid (samples) so that the periodic FFT convolution

@@ -1,0 +1,25 @@
+# The project's entry points. `make test` is the test command the README and CI use.
+#
+# VENV: where the recipe's Python environment lives (created on first use from
+# models/recipe/requirements.txt; torch from PyPI is ~5.5 GB with its CUDA
+# libraries, so CI keeps one outside the clone).
+VENV ?= .venv
+PY := $(abspath $(VENV))/bin/python
+
+.PHONY: test test-rust test-recipe venv
+
+test: test-rust test-recipe
+
+test-rust:
+	cargo test
+
+test-recipe: venv
+	cd models/recipe && $(PY) -m pytest
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: models/recipe/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r models/recipe/requirements.txt
+	touch $@

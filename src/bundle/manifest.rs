@@ -1,0 +1,380 @@
+//! The manifest `sammix.toml`, schema 1 (`models/README.md`): typed fields
+//! and parsing. The semantic checks are in `validate.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{BundleError, Invalid, TextPos, SCHEMA};
+
+/// The parsed manifest. The field tree mirrors schema 1 exactly; no other
+/// key is accepted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The schema version, [`SCHEMA`].
+    pub schema: u32,
+    /// The bundle's name.
+    pub name: String,
+    /// One line on what the bundle segments.
+    pub description: String,
+    /// The model input.
+    pub input: InputParams,
+    /// The CAM → prompt rule's parameters.
+    pub prompt: PromptParams,
+    /// The presence gate.
+    pub gate: GateParams,
+    /// Choosing and thresholding the decoder's mask.
+    pub decoder: DecoderParams,
+    /// The three graphs.
+    pub graphs: Graphs,
+    /// Path in the bundle (`/`-separated) → sha256 of every file but the
+    /// manifest and the graphs.
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// `[input]`: what the classifier and the encoder take.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputParams {
+    /// S: the classifier and the encoder take 1×C×S×S `f32`; a positive
+    /// multiple of 16.
+    pub size: u32,
+    /// C: 1 for grayscale (a 3-channel model gets the gray frame replicated).
+    pub channels: u32,
+    /// E = S / 16: the encoder outputs 1×256×E×E.
+    pub embedding_size: u32,
+    /// Per channel, in 0..255 pixel units: `x = (pixel − mean) / std`.
+    pub mean: Vec<f32>,
+    /// Per channel, positive.
+    pub std: Vec<f32>,
+    /// How a frame is brought to S×S.
+    pub resize: Resize,
+}
+
+/// How a frame is resized to the model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resize {
+    /// Bilinear, `align_corners = false`, aspect ratio not kept.
+    Bilinear,
+}
+
+impl Resize {
+    /// The manifest's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resize::Bilinear => "bilinear",
+        }
+    }
+}
+
+impl fmt::Display for Resize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[prompt]`: the CAM → prompt rule (`DESIGN.md`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptParams {
+    /// Fraction of the upsampled CAM's maximum, in (0, 1].
+    pub cam_threshold: f32,
+    /// Components smaller than this (in S×S pixels) are dropped; at least 1.
+    pub min_component_px: u32,
+    /// Fraction of S added on each side of the box, in [0, 0.5).
+    pub box_margin: f32,
+    /// s: `mask_input = s·(2f − 1)`; positive.
+    pub dense_logit: f32,
+}
+
+/// `[gate]`: whether a frame is segmented at all.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateParams {
+    /// `sigmoid(logits)` below this: no encoder, no decoder, empty mask; in
+    /// [0, 1].
+    pub presence_threshold: f32,
+}
+
+/// `[decoder]`: which mask is taken, and how it is thresholded.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderParams {
+    /// The mask taken is the one of these (distinct, in 0..=3) with the
+    /// highest `iou_predictions`.
+    pub mask_tokens: Vec<u32>,
+    /// The upsampled `low_res_masks` logits `>` this are the mask.
+    pub mask_threshold: f32,
+}
+
+/// `[graphs]`: the three ONNX graphs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Graphs {
+    /// Image → logits, cam.
+    pub classifier: GraphEntry,
+    /// Image → image embeddings.
+    pub encoder: GraphEntry,
+    /// The official SAM decoder interface.
+    pub decoder: GraphEntry,
+}
+
+impl Graphs {
+    /// The entry of one graph.
+    pub fn get(&self, role: GraphRole) -> &GraphEntry {
+        match role {
+            GraphRole::Classifier => &self.classifier,
+            GraphRole::Encoder => &self.encoder,
+            GraphRole::Decoder => &self.decoder,
+        }
+    }
+}
+
+/// Which of the three graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GraphRole {
+    /// `graphs.classifier`.
+    Classifier,
+    /// `graphs.encoder`.
+    Encoder,
+    /// `graphs.decoder`.
+    Decoder,
+}
+
+impl GraphRole {
+    /// The three roles, in manifest order.
+    pub const ALL: [GraphRole; 3] = [
+        GraphRole::Classifier,
+        GraphRole::Encoder,
+        GraphRole::Decoder,
+    ];
+
+    /// The key under `[graphs]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            GraphRole::Classifier => "classifier",
+            GraphRole::Encoder => "encoder",
+            GraphRole::Decoder => "decoder",
+        }
+    }
+}
+
+impl fmt::Display for GraphRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// `[graphs.<role>]`: one graph file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphEntry {
+    /// Path in the bundle (`/`-separated).
+    pub file: String,
+    /// How the graph is quantized.
+    pub precision: Precision,
+    /// sha256 of the file, 64 lowercase hex digits.
+    pub sha256: String,
+}
+
+/// How a graph is quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Precision {
+    /// Plain `f32`.
+    #[serde(rename = "f32")]
+    F32,
+    /// Dynamic int8 (`MatMulInteger` / `ConvInteger`).
+    #[serde(rename = "int8-dynamic")]
+    Int8Dynamic,
+    /// Static int8 as `QuantizeLinear` / `DequantizeLinear` pairs.
+    #[serde(rename = "int8-qdq")]
+    Int8Qdq,
+}
+
+impl Precision {
+    /// The manifest's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8Dynamic => "int8-dynamic",
+            Precision::Int8Qdq => "int8-qdq",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Manifest {
+    /// Parses and validates manifest text; `path` names it in errors.
+    ///
+    /// A `schema` other than 1 is reported before any other field, so that a
+    /// manifest of another version is not refused for its unknown keys.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, BundleError> {
+        /// Only the schema version; everything else is ignored.
+        #[derive(Deserialize)]
+        struct Version {
+            schema: Option<toml::Value>,
+        }
+        let version: Version = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        if let Some(toml::Value::Integer(found)) = version.schema {
+            if found != i64::from(SCHEMA) {
+                return Err(BundleError::Invalid {
+                    path: path.to_path_buf(),
+                    field: "schema".to_string(),
+                    problem: Invalid::Schema { found },
+                });
+            }
+        }
+        let de = toml::Deserializer::parse(text).map_err(|e| syntax_error(path, text, &e))?;
+        let manifest: Manifest =
+            serde_path_to_error::deserialize(de).map_err(|e| field_error(path, text, &e))?;
+        manifest.validate(path)?;
+        Ok(manifest)
+    }
+
+    /// Reads, parses and validates a manifest file (without checking the
+    /// files it lists: see [`super::Bundle::open`]).
+    pub fn read(path: impl AsRef<Path>) -> Result<Manifest, BundleError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BundleError::MissingManifest {
+                path: path.to_path_buf(),
+            },
+            _ => BundleError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let valid = &bytes[..e.valid_up_to()];
+            // The prefix is valid UTF-8 by construction.
+            let prefix = std::str::from_utf8(valid).unwrap_or_default();
+            BundleError::Toml {
+                path: path.to_path_buf(),
+                at: Some(TextPos::of_offset(prefix, prefix.len())),
+                message: "not UTF-8 (TOML files are UTF-8)".to_string(),
+            }
+        })?;
+        Manifest::parse(text, path)
+    }
+}
+
+fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> BundleError {
+    BundleError::Toml {
+        path: path.to_path_buf(),
+        at: e.span().map(|s| TextPos::of_offset(text, s.start)),
+        message: e.message().trim_end().to_string(),
+    }
+}
+
+/// Turns a deserialization error into [`BundleError::UnknownField`],
+/// [`BundleError::MissingField`] or [`BundleError::WrongType`].
+///
+/// serde reports these through `toml::de::Error` as messages built by
+/// `serde::de::Error`'s default methods (`unknown field `x`, expected ...`,
+/// `missing field `x``); anything else is a type or value error.
+fn field_error(
+    path: &Path,
+    text: &str,
+    e: &serde_path_to_error::Error<toml::de::Error>,
+) -> BundleError {
+    let inner = e.inner();
+    let at = inner.span().map(|s| TextPos::of_offset(text, s.start));
+    let parent = dotted(e.path());
+    let message = inner.message().trim_end();
+    let path = path.to_path_buf();
+    if let Some((key, rest)) = backticked(message, "unknown field `") {
+        // The path already ends with the unknown key.
+        let named = matches!(
+            e.path().iter().next_back(),
+            Some(serde_path_to_error::Segment::Map { key: last }) if last == key
+        );
+        return BundleError::UnknownField {
+            path,
+            field: if named { parent } else { join(&parent, key) },
+            at,
+            expected: rest.trim_start_matches(", ").to_string(),
+        };
+    }
+    if let Some((key, _)) = backticked(message, "missing field `") {
+        return BundleError::MissingField {
+            path,
+            field: join(&parent, key),
+            at,
+        };
+    }
+    let detail = plain_types(message);
+    BundleError::WrongType {
+        path,
+        field: parent,
+        at,
+        detail,
+    }
+}
+
+/// serde's message with Rust type names said as manifest authors know them.
+fn plain_types(message: &str) -> String {
+    if message == "wanted string or table" {
+        // toml's message for a non-string where an enum is expected.
+        return "invalid type: expected a string".to_string();
+    }
+    for (rust, plain) in [
+        ("expected u32", "expected a non-negative integer"),
+        ("expected f32", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        if let Some(head) = message.strip_suffix(rust) {
+            return format!("{head}{plain}");
+        }
+    }
+    message.to_string()
+}
+
+/// `message` = `prefix` + key + `` ` `` + rest → (key, rest).
+fn backticked<'m>(message: &'m str, prefix: &str) -> Option<(&'m str, &'m str)> {
+    message.strip_prefix(prefix)?.split_once('`')
+}
+
+/// A serde path as a dotted TOML field: `graphs.encoder.sha256`,
+/// `input.mean[1]`, `checksums."demo/clip.y4m"`.
+fn dotted(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out = join(&out, key);
+            }
+            Segment::Unknown => out = join(&out, "?"),
+        }
+    }
+    out
+}
+
+/// `parent.key`, with `key` quoted when it is not a bare TOML key.
+pub(super) fn join(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
+}

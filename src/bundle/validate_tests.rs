@@ -1,0 +1,288 @@
+//! The semantic checks of the manifest (`validate.rs`), without files.
+
+use super::tests::{err, invalid, parse, valid, with, SHA_A};
+use super::*;
+
+#[test]
+fn input_values_are_checked() {
+    let cases: Vec<(String, &str, Invalid)> = vec![
+        (
+            with("input", "size", "size = 0"),
+            "input.size",
+            Invalid::Size { found: 0 },
+        ),
+        (
+            with("input", "size", "size = 250"),
+            "input.size",
+            Invalid::Size { found: 250 },
+        ),
+        (
+            with("input", "channels", "channels = 0"),
+            "input.channels",
+            Invalid::TooSmall { min: 1, found: 0 },
+        ),
+        (
+            with("input", "embedding_size", "embedding_size = 64"),
+            "input.embedding_size",
+            Invalid::EmbeddingSize {
+                expected: 16,
+                found: 64,
+            },
+        ),
+        (
+            with("input", "mean", "mean = [1.0, 2.0, 3.0]"),
+            "input.mean",
+            Invalid::Length {
+                expected: 1,
+                found: 3,
+            },
+        ),
+        (
+            with("input", "std", "std = []"),
+            "input.std",
+            Invalid::Length {
+                expected: 1,
+                found: 0,
+            },
+        ),
+        (
+            with("input", "std", "std = [0.0]"),
+            "input.std[0]",
+            Invalid::OutOfRange {
+                expected: "> 0",
+                found: 0.0,
+            },
+        ),
+        (
+            with("input", "std", "std = [-1.0]"),
+            "input.std[0]",
+            Invalid::OutOfRange {
+                expected: "> 0",
+                found: -1.0,
+            },
+        ),
+        (
+            with("input", "mean", "mean = [inf]"),
+            "input.mean[0]",
+            Invalid::NonFinite {
+                found: f32::INFINITY,
+            },
+        ),
+        (
+            with("input", "mean", "mean = [1e300]"),
+            "input.mean[0]",
+            Invalid::NonFinite {
+                found: f32::INFINITY,
+            },
+        ),
+    ];
+    for (text, field, problem) in cases {
+        assert_eq!(invalid(&text), (field.to_string(), problem), "{field}");
+    }
+    let (field, problem) = invalid(&with("input", "std", "std = [nan]"));
+    assert_eq!(field, "input.std[0]");
+    assert!(matches!(problem, Invalid::NonFinite { found } if found.is_nan()));
+    // Three channels with three values each are fine.
+    let text = with("input", "channels", "channels = 3")
+        .replace("mean = [127.5]", "mean = [1, 2, 3]")
+        .replace("std = [64.0]", "std = [1, 2, 3]");
+    assert_eq!(parse(&text).unwrap().input.std, vec![1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn thresholds_are_checked() {
+    let range = |field: &str, line: &str, expected: &'static str, found: f32| {
+        let (table, key) = field.split_once('.').unwrap();
+        let got = invalid(&with(table, key, line));
+        assert_eq!(
+            got,
+            (field.to_string(), Invalid::OutOfRange { expected, found })
+        );
+    };
+    range(
+        "prompt.cam_threshold",
+        "cam_threshold = 0.0",
+        "in (0, 1]",
+        0.0,
+    );
+    range(
+        "prompt.cam_threshold",
+        "cam_threshold = 1.5",
+        "in (0, 1]",
+        1.5,
+    );
+    range("prompt.box_margin", "box_margin = 0.5", "in [0, 0.5)", 0.5);
+    range(
+        "prompt.box_margin",
+        "box_margin = -0.1",
+        "in [0, 0.5)",
+        -0.1,
+    );
+    range("prompt.dense_logit", "dense_logit = 0.0", "> 0", 0.0);
+    range(
+        "gate.presence_threshold",
+        "presence_threshold = 1.01",
+        "in [0, 1]",
+        1.01,
+    );
+    range(
+        "gate.presence_threshold",
+        "presence_threshold = -0.01",
+        "in [0, 1]",
+        -0.01,
+    );
+    assert_eq!(
+        invalid(&with("prompt", "min_component_px", "min_component_px = 0")),
+        (
+            "prompt.min_component_px".to_string(),
+            Invalid::TooSmall { min: 1, found: 0 }
+        )
+    );
+    let (field, problem) = invalid(&with("prompt", "dense_logit", "dense_logit = inf"));
+    assert_eq!(field, "prompt.dense_logit");
+    assert!(matches!(problem, Invalid::NonFinite { .. }));
+    let (field, problem) = invalid(&with("prompt", "cam_threshold", "cam_threshold = nan"));
+    assert_eq!(field, "prompt.cam_threshold");
+    assert!(matches!(problem, Invalid::NonFinite { .. }));
+    let (field, _) = invalid(&with("decoder", "mask_threshold", "mask_threshold = -inf"));
+    assert_eq!(field, "decoder.mask_threshold");
+    // The bounds that are allowed.
+    for (table, key, line) in [
+        ("prompt", "cam_threshold", "cam_threshold = 1.0"),
+        ("prompt", "box_margin", "box_margin = 0.0"),
+        ("gate", "presence_threshold", "presence_threshold = 0.0"),
+        ("gate", "presence_threshold", "presence_threshold = 1.0"),
+        ("decoder", "mask_threshold", "mask_threshold = -2.5"),
+    ] {
+        parse(&with(table, key, line)).unwrap();
+    }
+}
+
+#[test]
+fn mask_tokens_are_checked() {
+    let tokens = |line: &str| invalid(&with("decoder", "mask_tokens", line));
+    assert_eq!(
+        tokens("mask_tokens = []"),
+        ("decoder.mask_tokens".to_string(), Invalid::NoMaskTokens)
+    );
+    assert_eq!(
+        tokens("mask_tokens = [0, 4]"),
+        (
+            "decoder.mask_tokens[1]".to_string(),
+            Invalid::MaskToken { found: 4 }
+        )
+    );
+    assert_eq!(
+        tokens("mask_tokens = [2, 1, 2]"),
+        (
+            "decoder.mask_tokens[2]".to_string(),
+            Invalid::DuplicateMaskToken { token: 2 }
+        )
+    );
+    let m = parse(&with("decoder", "mask_tokens", "mask_tokens = [0]")).unwrap();
+    assert_eq!(m.decoder.mask_tokens, vec![0]);
+}
+
+#[test]
+fn digests_are_64_lowercase_hex() {
+    let upper = SHA_A.to_uppercase();
+    let short = &SHA_A[..63];
+    let not_hex = format!("{}g", &SHA_A[..63]);
+    for bad in [upper.as_str(), short, not_hex.as_str(), ""] {
+        let text = with("graphs.encoder", "sha256", &format!("sha256 = \"{bad}\""));
+        assert_eq!(
+            invalid(&text),
+            (
+                "graphs.encoder.sha256".to_string(),
+                Invalid::Sha256 {
+                    found: bad.to_string()
+                }
+            )
+        );
+    }
+    let text = valid().replace(
+        &format!("\"demo/clip.y4m\" = \"{SHA_A}\""),
+        "\"demo/clip.y4m\" = \"abc\"",
+    );
+    let (field, problem) = invalid(&text);
+    assert_eq!(field, "checksums.\"demo/clip.y4m\"");
+    assert!(matches!(problem, Invalid::Sha256 { .. }));
+}
+
+#[test]
+fn paths_are_checked() {
+    let file = |path: &str| err(&with("graphs.encoder", "file", &format!("file = {path:?}")));
+    for path in [
+        "../encoder.onnx",
+        "a/../../encoder.onnx",
+        "/etc/passwd",
+        "C:/x.onnx",
+    ] {
+        match file(path) {
+            BundleError::OutsideBundle { field, entry, .. } => {
+                assert_eq!(field, "graphs.encoder.file");
+                assert_eq!(entry, path);
+            }
+            other => panic!("{path}: expected OutsideBundle, got {other:?}"),
+        }
+    }
+    for path in [
+        "",
+        "./encoder.onnx",
+        "a//encoder.onnx",
+        "a\\encoder.onnx",
+        "a/",
+    ] {
+        match file(path) {
+            BundleError::Invalid {
+                field,
+                problem: Invalid::PathForm { found },
+                ..
+            } => {
+                assert_eq!(field, "graphs.encoder.file");
+                assert_eq!(found, path);
+            }
+            other => panic!("{path:?}: expected PathForm, got {other:?}"),
+        }
+    }
+    // Checksum keys too.
+    let text = format!("{}\"../x\" = \"{SHA_A}\"\n", valid());
+    match err(&text) {
+        BundleError::OutsideBundle { field, .. } => assert_eq!(field, "checksums.\"../x\""),
+        other => panic!("expected OutsideBundle, got {other:?}"),
+    }
+    let text = format!("{}\"sammix.toml\" = \"{SHA_A}\"\n", valid());
+    assert_eq!(
+        invalid(&text),
+        (
+            "checksums.\"sammix.toml\"".to_string(),
+            Invalid::ListsManifest
+        )
+    );
+}
+
+#[test]
+fn every_file_is_listed_once() {
+    let text = with("graphs.decoder", "file", "file = \"encoder.onnx\"");
+    assert_eq!(
+        invalid(&text),
+        (
+            "graphs.decoder.file".to_string(),
+            Invalid::DuplicatePath {
+                found: "encoder.onnx".to_string(),
+                first: "graphs.encoder.file".to_string()
+            }
+        )
+    );
+    let text = format!("{}\"encoder.onnx\" = \"{SHA_A}\"\n", valid());
+    let (field, problem) = invalid(&text);
+    assert_eq!(field, "checksums.\"encoder.onnx\"");
+    assert!(matches!(problem, Invalid::DuplicatePath { .. }));
+}
+
+#[test]
+fn the_first_failure_in_schema_order_is_reported() {
+    let text = with("input", "size", "size = 250")
+        .replace("presence_threshold = 0.5", "presence_threshold = 2.0");
+    assert_eq!(invalid(&text).0, "input.size");
+}
