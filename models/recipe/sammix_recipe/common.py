@@ -39,6 +39,13 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_name(dev: torch.device) -> str:
+    """What ran a training: the GPU's name, or the CPU with its thread count."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     return np.random.default_rng(seed)

@@ -36,10 +36,10 @@ def _train_info(runs: Path) -> str:
         p = runs / name / "train.json"
         if p.exists():
             t = json.loads(p.read_text())
-            rows.append(f"| {name} | {t.get('steps')} × {t.get('batch')} | {t['seconds']:.0f} s |")
+            rows.append(f"| {name} | {t.get('steps')} × {t.get('batch')} | {t.get('device', '?')} | {t['seconds']:.0f} s |")
     if not rows:
         return ""
-    return "| run | steps × batch | wall time |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    return "| run | steps × batch | device | wall time |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
 def write_model_card(path: Path, metrics: dict, meta: dict, runs: Path) -> None:

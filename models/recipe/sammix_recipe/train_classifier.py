@@ -20,6 +20,7 @@ from .common import (
     RUNS_DIR,
     augment_batch,
     cosine_lr,
+    device_name,
     log,
     pick_device,
     save_json,
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
     torch.save({"config": model.cfg.to_dict(), "classifier": model.state_dict()}, out / "classifier.pt")
     save_json(
         out / "train.json",
-        {"steps": args.steps, "batch": args.batch, "seed": args.seed, "seconds": time.time() - t0,
+        {"steps": args.steps, "batch": args.batch, "seed": args.seed, "device": device_name(dev), "seconds": time.time() - t0,
          "train_acc_last100": float(np.mean(accs[-100:]))},
     )
     log.info("saved %s", out / "classifier.pt")

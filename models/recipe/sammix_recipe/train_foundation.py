@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import RUNS_DIR, cosine_lr, log, pick_device, save_json, seed_everything, set_lr, setup_logging, shapes_set
+from .common import RUNS_DIR, cosine_lr, device_name, log, pick_device, save_json, seed_everything, set_lr, setup_logging, shapes_set
 from .model import DecoderHead, SamConfig, build_sam, normalize
 from .segment import seg_loss
 
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
             "batch": args.batch,
             "samples": args.samples,
             "seconds": time.time() - t0,
-            "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+            "device": device_name(dev),
             "final_loss": float(np.mean(losses[-200:])),
         },
     )

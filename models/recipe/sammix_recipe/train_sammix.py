@@ -23,6 +23,7 @@ from .common import (
     RUNS_DIR,
     augment_batch,
     cosine_lr,
+    device_name,
     log,
     pick_device,
     save_json,
@@ -125,7 +126,7 @@ def main(argv=None) -> None:
     delta = {k: v for k, v in sam.state_dict().items() if "lora_" in k or not k.startswith("image_encoder.")}
     torch.save({"config": cfg.to_dict(), "lora_rank": 8, "delta": delta}, out / "sammix.pt")
     save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": args.steps, "batch": args.batch,
-                                   "seconds": time.time() - t0, "prompts_skipped": skipped,
+                                   "device": device_name(dev), "seconds": time.time() - t0, "prompts_skipped": skipped,
                                    "classifier_run": Path(args.classifier).parent.name,
                                    "labeled_pool_indices": idx_all.tolist()})
     log.info("saved %s", out / "sammix.pt")

@@ -22,6 +22,7 @@ from .common import (
     RUNS_DIR,
     augment_batch,
     cosine_lr,
+    device_name,
     log,
     pick_device,
     save_json,
@@ -114,7 +115,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"unet": model.state_dict()}, out / "unet.pt")
     save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": args.steps, "batch": args.batch,
-                                   "seconds": time.time() - t0})
+                                   "device": device_name(dev), "seconds": time.time() - t0})
 
 
 @torch.no_grad()

@@ -33,7 +33,8 @@ run() { local name=$1; shift; wait_slot; echo "start $name"; ( OMP_NUM_THREADS=$
 wait_all() { local ok=0; for p in "${pids[@]}"; do wait "$p" || ok=1; done; pids=(); return $ok; }
 
 run foundation $PY -m sammix_recipe.train_foundation $F
-for s in $SEEDS; do run classifier-s$s $PY -m sammix_recipe.train_classifier --seed "$s" $C; done
+# one classification branch (image labels only) serves every K and seed
+run classifier-s0 $PY -m sammix_recipe.train_classifier --seed 0 $C
 for k in $KS; do for s in $SEEDS; do run unet-k$k-s$s $PY -m sammix_recipe.train_unet --k "$k" --seed "$s" $U; done; done
 wait_all
 for k in $KS; do for s in $SEEDS; do run sammix-k$k-s$s $PY -m sammix_recipe.train_sammix --k "$k" --seed "$s" $S; done; done
