@@ -14,7 +14,7 @@ COMMANDS = {
     "unet": "python -m sammix_recipe.train_unet --k K --seed S",
     "eval": "python -m sammix_recipe.evaluate --runs runs",
     "bundle": "python -m sammix_recipe.bundle --runs runs --k 50 --seed 0 --tract-timings runs/tract_timings.json",
-    "all": "models/recipe/scripts/train_all.sh",
+    "all": "scripts/train_all.sh",
 }
 
 
@@ -40,6 +40,20 @@ def _train_info(runs: Path) -> str:
     if not rows:
         return ""
     return "| run | steps × batch | device | wall time |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def _timings(t: dict | None) -> str:
+    if not t:
+        return "Not measured for this bundle.\n"
+    rows = ["| form | classifier | encoder | decoder |", "|---|---|---|---|"]
+    for form, r in t.items():
+        rows.append(f"| {form} | " + " | ".join(f"{r[k]['median_ms']:.1f}" for k in ("classifier", "encoder", "decoder")) + " |")
+    return (
+        "\n".join(rows)
+        + "\n\nMeasured with `scripts/tract_timings.sh runs/export` on this project's 2-core machine while"
+        " trainings ran beside it: ratios, not absolute times. The int8 form shipped is the faster of the two"
+        " int8 forms; int8 at all because the f32 graphs (30 MB) do not fit the 25 MB bundle budget.\n"
+    )
 
 
 def write_model_card(path: Path, metrics: dict, meta: dict, runs: Path) -> None:
@@ -72,29 +86,29 @@ def write_model_card(path: Path, metrics: dict, meta: dict, runs: Path) -> None:
         f" ({ts.get('positive_frames', '?')} with lesions), never trained on.",
         "- Foundation pretraining: generic shapes and textures, seeds from 5 000 000.",
         "",
-        "## Results on the held-out test set (PyTorch, mean ± std over seeds 0, 1, 2)",
+        "## Results on the held-out test set (PyTorch, mean ± std over the seeds listed)",
         "",
         "Dice+ is the mean Dice over test frames that contain a lesion, end to end: a frame the",
         "classifier gates out scores 0. Dice (all) also counts lesion-free frames (empty prediction",
         "on empty truth = 1, anything else 0). HD95 in pixels of the 256×256 frame, over frames",
         "where both masks are non-empty.",
         "",
-        "| method | labelled masks | Dice+ | Dice (all) | IoU+ | HD95 (px) | presence acc. |",
-        "|---|---|---|---|---|---|---|",
+        "| method | labelled masks | seeds | Dice+ | Dice (all) | IoU+ | HD95 (px) | presence acc. |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for method in sorted(summary, key=_method_order):
         agg = summary[method]
         k = method.rsplit("-k", 1)[1] if "-k" in method else "0"
         lines.append(
-            f"| {method} | {k} | {_pm(agg, 'dice_positive')} | {_pm(agg, 'dice_all')} | "
+            f"| {method} | {k} | {', '.join(str(x) for x in agg['seeds'])} | {_pm(agg, 'dice_positive')} | {_pm(agg, 'dice_all')} | "
             f"{_pm(agg, 'iou_positive')} | {_pm(agg, 'hd95_px', 1)} | {_pm(agg, 'presence_accuracy')} |"
         )
     lines += [
         "",
         "sam-pp-0 is the foundation SAM prompted by the same classifier's CAM with no segmentation",
         "training; unet-kK is a U-Net trained on the same K masks (plus K lesion-free frames, whose",
-        "empty masks the image labels give for free). Reproduce: `cd models/recipe &&",
-        f"{COMMANDS['all']}` (or the single runs: `{COMMANDS['foundation']}`, `{COMMANDS['classifier']}`,",
+        "empty masks the image labels give for free). With one seed the ± is 0 by construction.",
+        f"Reproduce: `cd models/recipe && {COMMANDS['all']}` (or the single runs: `{COMMANDS['foundation']}`, `{COMMANDS['classifier']}`,",
         f"`{COMMANDS['sammix']}`, `{COMMANDS['unet']}`, then `{COMMANDS['eval']}`).",
         "",
         "## The shipped bundle (onnxruntime on the exported graphs, same test set)",
@@ -121,6 +135,9 @@ def write_model_card(path: Path, metrics: dict, meta: dict, runs: Path) -> None:
         f" {clip['dice_all']:.4f}, over {clip['frames']} frames ({clip['positive_frames']} with a lesion).",
         "The runtime's `sammix run` on the clip should land within 2 points of this.",
         "",
+        "## tract timings of the graph forms (one thread, median ms, `-C target-cpu=native`)",
+        "",
+        _timings(metrics.get("tract_timings")),
         "## Training runs",
         "",
         _train_info(runs),
