@@ -67,6 +67,7 @@ def main(argv=None) -> None:
         default=str(RUNS_DIR / "classifier-s0" / "classifier.pt"),
         help="the trained classification branch (image labels only, shared by all K and seeds)",
     )
+    ap.add_argument("--train-neck", action="store_true", help="also train the encoder's neck (experiment)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -85,6 +86,8 @@ def main(argv=None) -> None:
     sam.to(dev)
     head = DecoderHead(sam)
     tuned = list(sam.prompt_encoder.parameters()) + list(sam.mask_decoder.parameters())
+    if args.train_neck:  # the encoder's output convolutions, after the LoRA'd blocks
+        tuned += list(sam.image_encoder.neck.parameters())
     for p in tuned:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(
@@ -123,7 +126,11 @@ def main(argv=None) -> None:
                      np.mean(losses[-100:]), time.time() - t0)
     out.mkdir(parents=True, exist_ok=True)
     # Only what training changed: LoRA factors, prompt encoder, mask decoder.
-    delta = {k: v for k, v in sam.state_dict().items() if "lora_" in k or not k.startswith("image_encoder.")}
+    delta = {
+        k: v
+        for k, v in sam.state_dict().items()
+        if "lora_" in k or not k.startswith("image_encoder.") or (args.train_neck and ".neck." in k)
+    }
     torch.save({"config": cfg.to_dict(), "lora_rank": 8, "delta": delta}, out / "sammix.pt")
     save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": args.steps, "batch": args.batch,
                                    "device": device_name(dev), "seconds": time.time() - t0, "prompts_skipped": skipped,
