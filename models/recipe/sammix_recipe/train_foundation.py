@@ -5,7 +5,7 @@ skips this): the model learns to segment whatever a box, points or a coarse
 dense mask point at, on procedurally generated shapes and textures that have
 nothing to do with ultrasound lesions.
 
-    python -m sammix_recipe.train_foundation --steps 6000 --batch 32 --out runs/foundation
+    python -m sammix_recipe.train_foundation --out runs/foundation   # 1853 steps x 64: 87 s on an H200
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def make_batch(data: dict, idx: np.ndarray, rng: np.random.Generator, dev: torch
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=1853)  # what the shipped foundation ran
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--samples", type=int, default=24000, help="size of the generated shapes set")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--seed", type=int, default=0)
