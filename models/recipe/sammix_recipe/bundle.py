@@ -41,7 +41,7 @@ MAX_INT8_DICE_LOSS = 0.01
 CLIP_FRAMES = 160
 
 
-def build_graphs(runs: Path, k: int, seed: int, work: Path) -> dict:
+def build_graphs(runs: Path, k: int, seed: int, work: Path) -> None:
     dev = pick_device("cpu")
     sam, cfg = load_sammix(runs / "foundation" / "foundation.pt", runs / f"sammix-k{k}-s{seed}" / "sammix.pt", dev)
     clf = load_classifier(runs / f"classifier-s{seed}" / "classifier.pt", dev)
@@ -50,7 +50,6 @@ def build_graphs(runs: Path, k: int, seed: int, work: Path) -> dict:
     export_encoder(sam, cfg, f32 / "encoder.onnx")
     export_decoder(sam, cfg, f32 / "decoder.onnx")
     log.info("exported f32 graphs to %s", f32)
-    return {"cfg": cfg}
 
 
 def pipeline(paths: dict[str, Path], cfg) -> OrtSamMix:
