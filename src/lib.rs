@@ -16,5 +16,6 @@
 //! malformed input is an error, never a panic.
 
 pub mod bundle;
+pub mod frame;
 pub mod graph;
 pub mod npy;
