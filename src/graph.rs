@@ -106,6 +106,10 @@ pub struct GraphSpec {
     pub symbols: Vec<(String, usize)>,
     /// Ignore the graph's `value_info` entirely.
     pub strip_value_info: bool,
+    /// The outputs to keep, by name, in this order; empty keeps all. What
+    /// only dropped outputs need is pruned before optimization (the SAM
+    /// decoder's full-size `masks` when only `low_res_masks` is used).
+    pub outputs: Vec<String>,
 }
 
 impl GraphSpec {
@@ -132,7 +136,7 @@ pub fn load(path: impl AsRef<Path>, spec: &GraphSpec) -> Result<Plan, GraphError
         .with_ignore_value_info(spec.strip_value_info)
         .model_for_path(path)
         .map_err(|e| load_err(format!("{e:#}")))?;
-    let output_names = output_names(&model).map_err(|e| load_err(format!("{e:#}")))?;
+    let output_names = select_outputs(&mut model, path, &spec.outputs)?;
     fix_inputs(&mut model, path, spec)?;
     let typed = model
         .into_typed()
@@ -150,6 +154,37 @@ fn input_names(model: &InferenceModel) -> TractResult<Vec<String>> {
         .iter()
         .map(|o| model.node(o.node).name.clone())
         .collect())
+}
+
+/// Keeps only the `wanted` outputs (all when empty); returns the kept names.
+fn select_outputs(
+    model: &mut InferenceModel,
+    path: &Path,
+    wanted: &[String],
+) -> Result<Vec<String>, GraphError> {
+    let internal = |e: TractError| GraphError::Load {
+        path: path.to_path_buf(),
+        detail: format!("{e:#}"),
+    };
+    let names = output_names(model).map_err(internal)?;
+    if wanted.is_empty() {
+        return Ok(names);
+    }
+    let outlets = model.output_outlets().map_err(internal)?.to_vec();
+    let mut chosen = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        let ix = names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| GraphError::UnknownOutput {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                available: names.clone(),
+            })?;
+        chosen.push(outlets[ix]);
+    }
+    model.select_output_outlets(&chosen).map_err(internal)?;
+    Ok(wanted.to_vec())
 }
 
 /// The graph's output names, in order.

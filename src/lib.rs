@@ -19,3 +19,5 @@ pub mod bundle;
 pub mod frame;
 pub mod graph;
 pub mod npy;
+pub mod prompt;
+pub mod resize;

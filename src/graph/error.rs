@@ -26,6 +26,16 @@ pub enum GraphError {
         /// The graph's input names.
         available: Vec<String>,
     },
+    /// The spec asks for an output the graph does not have.
+    #[error("{}: the graph has no output {name:?} (its outputs: {available:?})", path.display())]
+    UnknownOutput {
+        /// The graph file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The graph's output names.
+        available: Vec<String>,
+    },
     /// The spec names an input twice.
     #[error("{}: input {name:?} is given twice", path.display())]
     DuplicateInput {

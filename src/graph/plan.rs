@@ -164,12 +164,17 @@ impl Plan {
     }
 
     /// A reusable run state: repeated runs skip re-allocating it.
-    pub fn session(&self) -> Result<Session<'_>, GraphError> {
+    /// The session holds its own handle on the plan (cheap: the optimized
+    /// model is shared), so it can live next to the plan in a struct.
+    pub fn session(&self) -> Result<Session, GraphError> {
         let state = TypedSimplePlan::spawn(&self.runnable).map_err(|e| GraphError::Run {
             path: self.path.clone(),
             detail: format!("{e:#}"),
         })?;
-        Ok(Session { plan: self, state })
+        Ok(Session {
+            plan: self.clone(),
+            state,
+        })
     }
 
     fn bad(&self, problem: String) -> GraphError {
@@ -206,12 +211,17 @@ impl Plan {
 
 /// A run state of a [`Plan`], reused across runs.
 #[derive(Debug)]
-pub struct Session<'p> {
-    plan: &'p Plan,
+pub struct Session {
+    plan: Plan,
     state: TypedSimpleState,
 }
 
-impl Session<'_> {
+impl Session {
+    /// The plan this session runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
     /// Runs once on inputs given in [`Plan::inputs`] order, after checking
     /// their types and shapes.
     pub fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, GraphError> {
