@@ -9,6 +9,14 @@
 //!   parsed and validated, every file checked against its sha256;
 //! - [`npy`]: a dependency-free reader and writer for NumPy `.npy` files
 //!   (test vectors, reference outputs);
+//! - [`image_io`]: PNG frames and masks in, PNG masks and frames out (any
+//!   colour type and bit depth read as 8-bit gray or RGB);
+//! - [`y4m`]: a dependency-free YUV4MPEG2 clip reader (8-bit colorspaces,
+//!   to gray or RGB, no allocation per frame) and writer;
+//! - [`metrics`]: Dice, IoU and HD95 with the Python recipe's conventions,
+//!   per-image scores and their summary for `sammix eval`;
+//! - [`overlay`]: the picture a clinician sees: the frame with the target
+//!   tinted and outlined, the box and the presence probability drawn on it;
 //! - [`graph`]: loading ONNX graphs into optimized tract plans with fixed
 //!   input shapes, constant inputs and pinned symbolic dimensions.
 //!
@@ -18,6 +26,12 @@
 pub mod bundle;
 pub mod frame;
 pub mod graph;
+pub mod image_io;
+pub mod metrics;
 pub mod npy;
+pub mod overlay;
+pub mod pipeline;
 pub mod prompt;
 pub mod resize;
+pub mod source;
+pub mod y4m;

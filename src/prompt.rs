@@ -139,15 +139,18 @@ impl PromptEngine {
             });
         }
         // 1. ReLU; a CAM without a positive value (or with NaN only) gives
-        // nothing. `!(max > 0)` also catches NaN.
+        // nothing (NaN values count as 0, so the maxima are never NaN).
         let cam_max = cam.iter().fold(0.0f32, |m, &v| if v > m { v } else { m });
-        if !(cam_max > 0.0) {
+        if cam_max <= 0.0 {
             return Ok(None);
         }
         // 2. Upsample the ReLU'd CAM.
         self.upsample(cam);
-        let peak = self.up.iter().fold(0.0f32, |m, &v| if v > m { v } else { m });
-        if !(peak > 0.0) {
+        let peak = self
+            .up
+            .iter()
+            .fold(0.0f32, |m, &v| if v > m { v } else { m });
+        if peak <= 0.0 {
             return Ok(None);
         }
         // 3.–4. Threshold and label.
@@ -173,7 +176,14 @@ impl PromptEngine {
 
     fn upsample(&mut self, cam: &[f32]) {
         let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
-        resize::bilinear(cam, self.cam_w, &self.axis_y, &self.axis_x, &mut self.up, relu);
+        resize::bilinear(
+            cam,
+            self.cam_w,
+            &self.axis_y,
+            &self.axis_x,
+            &mut self.up,
+            relu,
+        );
     }
 
     /// Labels 8-connected components of `up >= threshold` in raster order
@@ -185,7 +195,7 @@ impl PromptEngine {
         self.sizes.clear();
         self.sizes.push(0);
         for start in 0..s * s {
-            if self.labels[start] != 0 || !(self.up[start] >= threshold) {
+            if self.labels[start] != 0 || self.up[start] < threshold {
                 continue;
             }
             let label = self.sizes.len() as u32;
@@ -243,7 +253,8 @@ impl PromptEngine {
             for dx in 0..d {
                 let mut count = 0u32;
                 for y in dy * k..(dy + 1) * k {
-                    let row = &self.prompt.mask[y * self.size + dx * k..y * self.size + (dx + 1) * k];
+                    let row =
+                        &self.prompt.mask[y * self.size + dx * k..y * self.size + (dx + 1) * k];
                     count += row.iter().map(|&v| u32::from(v)).sum::<u32>();
                 }
                 let frac = count as f32 / area;

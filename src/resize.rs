@@ -95,7 +95,14 @@ mod tests {
     fn downsampling_by_two_averages_pairs() {
         // Half-pixel rule at scale 2 samples between each pair.
         let mut dst = vec![0.0; 2];
-        bilinear(&[0u8, 10, 20, 30], 4, &axis(1, 1), &axis(4, 2), &mut dst, f32::from);
+        bilinear(
+            &[0u8, 10, 20, 30],
+            4,
+            &axis(1, 1),
+            &axis(4, 2),
+            &mut dst,
+            f32::from,
+        );
         assert_eq!(dst, [5.0, 25.0]);
     }
 }

@@ -73,22 +73,29 @@ fn prompt_rule_replays_the_recipe_vectors() {
         let got = engine.compute(&cam).unwrap().cloned();
         match (case.prompt, got) {
             (false, None) => {}
-            (false, Some(p)) => failures.push(format!("{}: expected no prompt, got {p:?}", case.name)),
+            (false, Some(p)) => {
+                failures.push(format!("{}: expected no prompt, got {p:?}", case.name))
+            }
             (true, None) => failures.push(format!("{}: expected a prompt, got none", case.name)),
             (true, Some(p)) => {
                 let want_box = case.r#box.unwrap();
                 for (g, w) in p.bbox.iter().zip(want_box) {
                     if (g - w).abs() > 1e-4 {
-                        failures.push(format!("{}: box {:?}, expected {want_box:?}", case.name, p.bbox));
+                        failures.push(format!(
+                            "{}: box {:?}, expected {want_box:?}",
+                            case.name, p.bbox
+                        ));
                         break;
                     }
                 }
-                let (_, mask) = npy::read_typed::<u8>(dir.join(case.mask.as_ref().unwrap())).unwrap();
+                let (_, mask) =
+                    npy::read_typed::<u8>(dir.join(case.mask.as_ref().unwrap())).unwrap();
                 let differ = mask.iter().zip(&p.mask).filter(|(a, b)| a != b).count();
                 if differ != 0 {
                     failures.push(format!("{}: {differ} mask pixels differ", case.name));
                 }
-                let (_, dense) = npy::read_typed::<f32>(dir.join(case.dense.as_ref().unwrap())).unwrap();
+                let (_, dense) =
+                    npy::read_typed::<f32>(dir.join(case.dense.as_ref().unwrap())).unwrap();
                 let worst = dense
                     .iter()
                     .zip(&p.dense)

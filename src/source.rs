@@ -1,0 +1,308 @@
+//! Where frames come from: a source spec (`file:clip.y4m`, `images:DIR`,
+//! …) opened into a [`FrameSource`], and the ground truth that may come
+//! with it.
+//!
+//! | spec | source |
+//! |---|---|
+//! | `file:PATH` (or a bare path ending in `.y4m`) | a YUV4MPEG2 clip (mono, 420, 422, 444) |
+//! | `images:DIR` | the `*.png` of `DIR/images/` if that folder exists, else of `DIR`, in name order |
+//!
+//! Ground truth: masks named like the frames. For `images:DIR` with a
+//! `DIR/images/` folder, `DIR/masks/` (when present) holds a mask per image,
+//! same file name. For a clip, masks are `NNNNNN.png` by frame index in a
+//! folder given with [`SourceSpec`]'s caller (the bundled demo clip's are in
+//! `demo/masks/`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::frame::{Frame, PixelFormat};
+use crate::image_io::{self, ImageError};
+use crate::y4m::{Y4mError, Y4mReader};
+
+/// An error opening or reading a source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The spec is not one this build understands.
+    #[error("source {spec:?}: {problem}")]
+    BadSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong, with what is expected.
+        problem: String,
+    },
+    /// A folder of images that cannot be listed or holds none.
+    #[error("{}: {problem}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A Y4M clip that cannot be read.
+    #[error(transparent)]
+    Y4m(#[from] Y4mError),
+    /// An image that cannot be read.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+/// A parsed source spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A Y4M clip.
+    File(PathBuf),
+    /// A folder of PNG images.
+    Images(PathBuf),
+}
+
+impl SourceSpec {
+    /// Parses `file:PATH`, `images:DIR`, or a bare path (`.y4m`: a clip; a
+    /// directory: images).
+    pub fn parse(spec: &str) -> Result<SourceSpec, SourceError> {
+        let bad = |problem: &str| SourceError::BadSpec {
+            spec: spec.to_string(),
+            problem: problem.to_string(),
+        };
+        let (kind, rest) = spec.split_once(':').unwrap_or(("", spec));
+        match kind {
+            "file" if !rest.is_empty() => Ok(SourceSpec::File(rest.into())),
+            "images" if !rest.is_empty() => Ok(SourceSpec::Images(rest.into())),
+            "file" | "images" => Err(bad("a path must follow the colon")),
+            "v4l" | "synthetic" => Err(bad(
+                "live capture and synthetic sources are not in this build yet; use file:CLIP.y4m or images:DIR",
+            )),
+            _ => {
+                let path = Path::new(spec);
+                if path.is_dir() {
+                    Ok(SourceSpec::Images(path.into()))
+                } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m")) {
+                    Ok(SourceSpec::File(path.into()))
+                } else {
+                    Err(bad("expected file:CLIP.y4m, images:DIR, a .y4m path or a folder of PNGs"))
+                }
+            }
+        }
+    }
+
+    /// Opens the source.
+    pub fn open(&self) -> Result<Box<dyn FrameSource>, SourceError> {
+        Ok(match self {
+            SourceSpec::File(path) => Box::new(Y4mSource::open(path)?),
+            SourceSpec::Images(dir) => Box::new(ImageFolder::open(dir)?),
+        })
+    }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::File(p) => write!(f, "file:{}", p.display()),
+            SourceSpec::Images(p) => write!(f, "images:{}", p.display()),
+        }
+    }
+}
+
+/// A stream of frames.
+pub trait FrameSource {
+    /// Reads the next frame into `frame` (reusing its buffer); `Ok(false)` at
+    /// the end of the stream. Sets the frame's sequence number.
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError>;
+
+    /// A name for frame `sequence` (an image's file stem, or the index as
+    /// `NNNNNN`), used for output files and ground-truth lookup.
+    fn frame_name(&self, sequence: u64) -> String;
+
+    /// Frames per second the source runs at, if it says.
+    fn frame_rate(&self) -> Option<(u32, u32)>;
+
+    /// Number of frames, when known in advance.
+    fn len_hint(&self) -> Option<u64>;
+
+    /// The folder of ground-truth masks that comes with the source, if any.
+    fn truth_dir(&self) -> Option<PathBuf>;
+}
+
+/// A Y4M clip; frames are read as grayscale (the Y plane).
+#[derive(Debug)]
+pub struct Y4mSource {
+    reader: Y4mReader,
+}
+
+impl Y4mSource {
+    /// Opens the clip and reads its header.
+    pub fn open(path: &Path) -> Result<Y4mSource, SourceError> {
+        Ok(Y4mSource {
+            reader: Y4mReader::open(path)?,
+        })
+    }
+}
+
+impl FrameSource for Y4mSource {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        Ok(self.reader.read_frame(frame, PixelFormat::Gray8)?)
+    }
+
+    fn frame_name(&self, sequence: u64) -> String {
+        format!("{sequence:06}")
+    }
+
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        Some(self.reader.frame_rate())
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+
+    fn truth_dir(&self) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// PNG images of a folder, in file-name order.
+#[derive(Debug)]
+pub struct ImageFolder {
+    files: Vec<PathBuf>,
+    truth: Option<PathBuf>,
+    next: usize,
+}
+
+impl ImageFolder {
+    /// Lists `DIR/images/*.png` (with `DIR/masks/` as ground truth when it
+    /// exists) or, without an `images/` subfolder, `DIR/*.png`.
+    pub fn open(dir: &Path) -> Result<ImageFolder, SourceError> {
+        let (images, truth) = if dir.join("images").is_dir() {
+            let masks = dir.join("masks");
+            (dir.join("images"), masks.is_dir().then_some(masks))
+        } else {
+            (dir.to_path_buf(), None)
+        };
+        let folder_err = |problem: String| SourceError::Folder {
+            path: images.clone(),
+            problem,
+        };
+        let entries =
+            std::fs::read_dir(&images).map_err(|e| folder_err(format!("cannot list: {e}")))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| folder_err(format!("cannot list: {e}")))?
+                .path();
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+            {
+                files.push(path);
+            }
+        }
+        if files.is_empty() {
+            return Err(folder_err("no .png images here".into()));
+        }
+        files.sort();
+        Ok(ImageFolder {
+            files,
+            truth,
+            next: 0,
+        })
+    }
+
+    /// The image files, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+impl FrameSource for ImageFolder {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        let Some(path) = self.files.get(self.next) else {
+            return Ok(false);
+        };
+        image_io::read_frame_into(path, frame)?;
+        frame.sequence = self.next as u64;
+        frame.captured = None;
+        self.next += 1;
+        Ok(true)
+    }
+
+    fn frame_name(&self, sequence: u64) -> String {
+        usize::try_from(sequence)
+            .ok()
+            .and_then(|i| self.files.get(i))
+            .and_then(|p| p.file_stem())
+            .map_or_else(
+                || format!("{sequence:06}"),
+                |s| s.to_string_lossy().into_owned(),
+            )
+    }
+
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        None
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.files.len() as u64)
+    }
+
+    fn truth_dir(&self) -> Option<PathBuf> {
+        self.truth.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse() {
+        assert_eq!(
+            SourceSpec::parse("file:a/b.y4m").unwrap(),
+            SourceSpec::File("a/b.y4m".into())
+        );
+        assert_eq!(
+            SourceSpec::parse("images:/data").unwrap(),
+            SourceSpec::Images("/data".into())
+        );
+        assert_eq!(
+            SourceSpec::parse("clip.Y4M").unwrap(),
+            SourceSpec::File("clip.Y4M".into())
+        );
+        let err = SourceSpec::parse("v4l:/dev/video0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not in this build"), "{err}");
+        assert!(SourceSpec::parse("file:").is_err());
+        let err = SourceSpec::parse("nonsense.mp4").unwrap_err().to_string();
+        assert!(err.contains("expected file:CLIP.y4m"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_missing_folder_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("sammix-src-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = ImageFolder::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("no .png images"), "{err}");
+        let err = ImageFolder::open(&dir.join("absent"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot list"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_demo_clip_reads_as_gray_frames() {
+        let clip =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny/demo/clip.y4m");
+        let mut src = SourceSpec::File(clip).open().unwrap();
+        let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
+        let mut n = 0;
+        while src.next_frame(&mut frame).unwrap() {
+            assert_eq!(frame.sequence, n);
+            n += 1;
+        }
+        assert_eq!(n, 160);
+        assert_eq!((frame.width(), frame.height()), (256, 256));
+        assert_eq!(src.frame_name(7), "000007");
+    }
+}
