@@ -207,6 +207,8 @@ fn optimize_error(path: &Path, stage: &'static str, e: TractError) -> GraphError
         "\nhint: a Resize takes its output size from a runtime input; pin that input as a \
          constant (for the SAM decoder: orig_im_size), or use low_res_masks"
             .to_string()
+    } else if let Some(op) = unimplemented_op(&detail) {
+        format!("\nhint: the graph uses the operator {op}, which tract 0.23.9 does not implement")
     } else {
         String::new()
     };
@@ -216,6 +218,13 @@ fn optimize_error(path: &Path, stage: &'static str, e: TractError) -> GraphError
         detail,
         hint,
     }
+}
+
+/// The operator name in tract's `Unimplemented(Op)` message, if any.
+fn unimplemented_op(detail: &str) -> Option<&str> {
+    let start = detail.find("Unimplemented(")? + "Unimplemented(".len();
+    let len = detail[start..].find(')')?;
+    Some(&detail[start..start + len])
 }
 
 /// Pins constants, resolves symbols and sets concrete input facts.

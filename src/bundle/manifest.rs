@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{BundleError, Invalid, TextPos, SCHEMA};
 
 /// The parsed manifest. The field tree mirrors schema 1 exactly; no other
 /// key is accepted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// The schema version, [`SCHEMA`].
@@ -36,7 +36,7 @@ pub struct Manifest {
 }
 
 /// `[input]`: what the classifier and the encoder take.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputParams {
     /// S: the classifier and the encoder take 1×C×S×S `f32`; a positive
@@ -55,7 +55,7 @@ pub struct InputParams {
 }
 
 /// How a frame is resized to the model input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resize {
     /// Bilinear, `align_corners = false`, aspect ratio not kept.
@@ -78,7 +78,7 @@ impl fmt::Display for Resize {
 }
 
 /// `[prompt]`: the CAM → prompt rule (`DESIGN.md`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromptParams {
     /// Fraction of the upsampled CAM's maximum, in (0, 1].
@@ -92,7 +92,7 @@ pub struct PromptParams {
 }
 
 /// `[gate]`: whether a frame is segmented at all.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateParams {
     /// `sigmoid(logits)` below this: no encoder, no decoder, empty mask; in
@@ -101,7 +101,7 @@ pub struct GateParams {
 }
 
 /// `[decoder]`: which mask is taken, and how it is thresholded.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecoderParams {
     /// The mask taken is the one of these (distinct, in 0..=3) with the
@@ -112,7 +112,7 @@ pub struct DecoderParams {
 }
 
 /// `[graphs]`: the three ONNX graphs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Graphs {
     /// Image → logits, cam.
@@ -170,7 +170,7 @@ impl fmt::Display for GraphRole {
 }
 
 /// `[graphs.<role>]`: one graph file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphEntry {
     /// Path in the bundle (`/`-separated).
@@ -182,7 +182,7 @@ pub struct GraphEntry {
 }
 
 /// How a graph is quantized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum Precision {
     /// Plain `f32`.
     #[serde(rename = "f32")]

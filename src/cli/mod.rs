@@ -1,0 +1,179 @@
+//! The command line: argument types and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod bench;
+mod common;
+mod eval;
+mod info;
+mod run;
+mod segment;
+
+/// Segment ultrasound or endoscope frames with SAM-Mix on the CPU.
+///
+/// With no command, `sammix` runs the bundled model on the bundled demo clip
+/// (`sammix run`).
+#[derive(Debug, Parser)]
+#[command(name = "sammix", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// More log output (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+impl Cli {
+    /// The default log filter for the verbosity asked for.
+    pub fn log_level(&self) -> &'static str {
+        match self.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream a source through the model: per-frame lines and a summary.
+    Run(RunArgs),
+    /// Segment one image into a mask PNG.
+    Segment(SegmentArgs),
+    /// Score a folder of images against their masks (JSON summary).
+    Eval(EvalArgs),
+    /// Check a bundle and describe it: manifest, graphs, files.
+    Info(InfoArgs),
+    /// Time each stage of a bundle on the demo clip (or another source).
+    Bench(BenchArgs),
+}
+
+/// Which bundle to use.
+#[derive(Debug, Clone, Args)]
+struct BundleArg {
+    /// Bundle folder (default: $SAMMIX_BUNDLE, else the bundled
+    /// models/sammix-us-tiny).
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+}
+
+/// Overlay output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OverlayFormat {
+    /// One Y4M video (4:4:4, full range), `overlay.y4m`.
+    Y4m,
+    /// One PNG per frame under `overlay/`.
+    Png,
+    /// No overlay.
+    None,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    bundle: BundleArg,
+    /// Frame source: file:CLIP.y4m or images:DIR (default: the bundle's
+    /// demo clip, with its ground-truth masks).
+    #[arg(long, value_name = "SPEC")]
+    source: Option<String>,
+    /// Ground-truth masks (PNG, named like the frames: NNNNNN.png for a
+    /// clip); Dice is reported when given or when the source has them.
+    #[arg(long, value_name = "DIR")]
+    truth: Option<PathBuf>,
+    /// Write results.jsonl, masks/ and the overlay here.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Overlay format under --out.
+    #[arg(long, value_enum, default_value = "y4m")]
+    overlay: OverlayFormat,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// No per-frame lines, only the summary.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the summary as JSON (per-frame lines are not printed).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct SegmentArgs {
+    #[command(flatten)]
+    bundle: BundleArg,
+    /// The image (PNG, grayscale or colour, any size).
+    image: PathBuf,
+    /// Mask PNG to write (0 background, 255 target; default: IMAGE's name
+    /// with `.mask.png`, in the current folder).
+    #[arg(long, short, value_name = "PNG")]
+    out: Option<PathBuf>,
+    /// Also write the overlay as a PNG here.
+    #[arg(long, value_name = "PNG")]
+    overlay: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    bundle: BundleArg,
+    /// Folder with images/*.png and masks/*.png of the same names.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Also write the JSON summary to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct InfoArgs {
+    #[command(flatten)]
+    bundle: BundleArg,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    bundle: BundleArg,
+    /// Frame source (default: the bundle's demo clip).
+    #[arg(long, value_name = "SPEC")]
+    source: Option<String>,
+    /// Timed frames (the source is read once and cycled).
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    /// Untimed frames first.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command; the exit code for a clean finish.
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => run::run(RunArgs {
+            bundle: BundleArg { bundle: None },
+            source: None,
+            truth: None,
+            out: None,
+            overlay: OverlayFormat::Y4m,
+            frames: None,
+            quiet: false,
+            json: false,
+        }),
+        Some(Command::Run(a)) => run::run(a),
+        Some(Command::Segment(a)) => segment::segment(a),
+        Some(Command::Eval(a)) => eval::eval(a),
+        Some(Command::Info(a)) => info::info(a),
+        Some(Command::Bench(a)) => bench::bench(a),
+    }
+}

@@ -1,0 +1,56 @@
+//! `sammix segment`: one image to a mask PNG.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sammix::frame::{Frame, Mask, PixelFormat};
+use sammix::image_io;
+use sammix::overlay::{self, OverlayStyle};
+
+use super::common;
+use super::SegmentArgs;
+
+pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
+    let (_bundle, mut pipeline) = common::open(&args.bundle)?;
+    let frame = image_io::read_frame(&args.image)?;
+    let mut mask = Mask::zeros(1, 1);
+    let result = pipeline.process(&frame, &mut mask)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args
+            .image
+            .file_stem()
+            .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}.mask.png"))
+    });
+    image_io::write_mask_png(&out, &mask)
+        .with_context(|| format!("mask for {}", args.image.display()))?;
+    if let Some(path) = &args.overlay {
+        let mut picture = Frame::zeros(1, 1, PixelFormat::Rgb8);
+        overlay::render(
+            &frame,
+            &mask,
+            result.box_frame,
+            result.presence,
+            &OverlayStyle::default(),
+            &mut picture,
+        );
+        image_io::write_frame_png(path, &picture)?;
+    }
+    if args.json {
+        let mut v = serde_json::to_value(&result)?;
+        v["image"] = args.image.display().to_string().into();
+        v["mask"] = out.display().to_string().into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: presence {:.3}, {:?}, mask area {} px -> {}",
+            args.image.display(),
+            result.presence,
+            result.outcome,
+            result.mask_area,
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,702 @@
+//! `Pipeline::new` against the graph contract (`src/pipeline/contract.rs`):
+//! the real bundle loads; then one test per way a graph can break the
+//! contract, each on a bundle built in a temporary folder where one graph is
+//! replaced by a tiny hand-built ONNX model (or by another of the bundle's
+//! graphs). The bundle itself is valid (its manifest carries the new
+//! sha256), so `Bundle::open` succeeds and the failure comes from loading the
+//! graphs. Each failure is checked by its error variant and by its message,
+//! which must name the graph file and the problem.
+
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use prost::Message;
+use sammix::bundle::{sha256_file, Bundle, GraphRole, Manifest, MANIFEST};
+use sammix::graph::GraphError;
+use sammix::pipeline::{Pipeline, PipelineError, EMBED_DIM};
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+
+/// The bundle shipped in the repository.
+fn real_bundle_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+}
+
+// ---------------------------------------------------------------------------
+// Temporary bundles
+
+/// A copy of the real bundle's manifest and three graphs in a folder under
+/// the system's temporary folder (removed on drop). The manifest's
+/// `[checksums]` table is emptied, so the other files need not be copied.
+struct TestBundle {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl TestBundle {
+    fn new(name: &str) -> TestBundle {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("sammix-contract-{}-{n}-{name}", std::process::id()));
+        let real = real_bundle_dir();
+        let manifest = Manifest::read(real.join(MANIFEST)).unwrap_or_else(|e| panic!("{e}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // Built at once so that a failure below still removes the folder.
+        let b = TestBundle { dir, manifest };
+
+        let text = fs::read_to_string(real.join(MANIFEST)).unwrap();
+        let at = text.find("\n[checksums]\n").expect("no [checksums] table") + 1;
+        b.write_manifest(&format!("{}[checksums]\n", &text[..at]));
+        for role in GraphRole::ALL {
+            let file = &b.manifest.graphs.get(role).file;
+            fs::copy(real.join(file), b.dir.join(file)).unwrap();
+        }
+        b
+    }
+
+    fn write_manifest(&self, text: &str) {
+        fs::write(self.dir.join(MANIFEST), text).unwrap();
+    }
+
+    /// The path of a graph file in this bundle.
+    fn graph_path(&self, role: GraphRole) -> PathBuf {
+        self.dir.join(&self.manifest.graphs.get(role).file)
+    }
+
+    /// Replaces graph `role` by `bytes` and writes its new sha256 into the
+    /// manifest (`graphs.<role>.sha256`).
+    fn replace(&self, role: GraphRole, bytes: &[u8]) -> &TestBundle {
+        let path = self.graph_path(role);
+        fs::write(&path, bytes).unwrap();
+        let digest = sha256_file(&path).unwrap();
+
+        let manifest = self.dir.join(MANIFEST);
+        let mut text = fs::read_to_string(&manifest).unwrap();
+        let table = format!("[graphs.{}]\n", role.key());
+        let table_at = text.find(&table).unwrap_or_else(|| panic!("no {table}"));
+        let key = "sha256 = \"";
+        let at = table_at + text[table_at..].find(key).expect("no sha256") + key.len();
+        text.replace_range(at..at + 64, &digest);
+        self.write_manifest(&text);
+        self
+    }
+
+    /// Replaces graph `role` by a copy of the real bundle's graph `from`.
+    fn swap(&self, role: GraphRole, from: GraphRole) -> &TestBundle {
+        let source = real_bundle_dir().join(&self.manifest.graphs.get(from).file);
+        self.replace(role, &fs::read(source).unwrap())
+    }
+
+    /// `Pipeline::new` on this bundle, which must open, and must fail
+    /// without panicking.
+    fn pipeline_err(&self) -> PipelineError {
+        let bundle = Bundle::open(&self.dir).unwrap_or_else(|e| panic!("Bundle::open: {e}"));
+        match catch_unwind(AssertUnwindSafe(|| Pipeline::new(&bundle))) {
+            Ok(Ok(_)) => panic!("Pipeline::new accepted {}", self.dir.display()),
+            Ok(Err(e)) => {
+                eprintln!("{e}");
+                e
+            }
+            Err(_) => panic!("Pipeline::new panicked on {}", self.dir.display()),
+        }
+    }
+
+    /// The model sizes of the manifest: (C, S, E).
+    fn sizes(&self) -> Sizes {
+        let i = &self.manifest.input;
+        Sizes {
+            c: i.channels.into(),
+            s: i.size.into(),
+            e: i.embedding_size.into(),
+        }
+    }
+}
+
+impl Drop for TestBundle {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Checks the error's variant and that its message holds every one of the
+/// expected strings.
+macro_rules! assert_err {
+    ($err:expr, $pattern:pat $(if $guard:expr)?, [$($needle:expr),* $(,)?]) => {{
+        let err = $err;
+        assert!(matches!(&err, $pattern $(if $guard)?), "unexpected error: {err:?}");
+        let text = err.to_string();
+        $(assert!(text.contains($needle), "{:?} is not in: {text}", $needle);)*
+    }};
+}
+
+// ---------------------------------------------------------------------------
+// Tiny ONNX models
+
+const FLOAT: i32 = 1;
+const INT64: i32 = 7;
+
+/// The manifest's channels C, input size S and embedding size E.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    c: i64,
+    s: i64,
+    e: i64,
+}
+
+impl Sizes {
+    /// The image input, 1×C×S×S.
+    fn image(self) -> Vec<i64> {
+        vec![1, self.c, self.s, self.s]
+    }
+}
+
+/// An ONNX graph under construction (opset 17, default domain).
+#[derive(Default)]
+struct Onnx {
+    graph: pb::GraphProto,
+}
+
+impl Onnx {
+    /// An f32 input of this shape.
+    fn input(mut self, name: &str, dims: &[i64]) -> Onnx {
+        let dim = dims
+            .iter()
+            .map(|&v| Dimension {
+                value: Some(dimension::Value::DimValue(v)),
+                ..Default::default()
+            })
+            .collect();
+        self.graph
+            .input
+            .push(tensor_info(name, Some(pb::TensorShapeProto { dim })));
+        self
+    }
+
+    /// An f32 output, its shape left to tract.
+    fn output(mut self, name: &str) -> Onnx {
+        self.graph.output.push(tensor_info(name, None));
+        self
+    }
+
+    /// An int64 vector initializer.
+    fn ints(mut self, name: &str, values: &[i64]) -> Onnx {
+        self.graph.initializer.push(pb::TensorProto {
+            name: name.to_string(),
+            dims: vec![values.len() as i64],
+            data_type: INT64,
+            int64_data: values.to_vec(),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// A node with one output, named after it.
+    fn node(mut self, op: &str, inputs: &[&str], output: &str, attrs: Vec<Attr>) -> Onnx {
+        self.graph.node.push(pb::NodeProto {
+            op_type: op.to_string(),
+            name: output.to_string(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.to_string()],
+            attribute: attrs.into_iter().map(|a| a.0).collect(),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// The encoded model.
+    fn encode(self) -> Vec<u8> {
+        pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            graph: Some(pb::GraphProto {
+                name: "contract-test".to_string(),
+                ..self.graph
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+}
+
+fn tensor_info(name: &str, shape: Option<pb::TensorShapeProto>) -> pb::ValueInfoProto {
+    pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: FLOAT,
+                shape,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A node attribute.
+struct Attr(pb::AttributeProto);
+
+/// An `INT` attribute.
+fn int(name: &str, i: i64) -> Attr {
+    Attr(pb::AttributeProto {
+        name: name.to_string(),
+        r#type: 2,
+        i,
+        ..Default::default()
+    })
+}
+
+/// An `INTS` attribute.
+fn ints(name: &str, ints: &[i64]) -> Attr {
+    Attr(pb::AttributeProto {
+        name: name.to_string(),
+        r#type: 7,
+        ints: ints.to_vec(),
+        ..Default::default()
+    })
+}
+
+/// Pooling attributes taking S×S to E×E.
+fn pool_to_cam(z: Sizes) -> Vec<Attr> {
+    let k = z.s / z.e;
+    vec![ints("kernel_shape", &[k, k]), ints("strides", &[k, k])]
+}
+
+/// `input` (1×C×S×S, named `input_name`) → `gray`, its channel mean
+/// (1×1×S×S).
+fn gray_image(z: Sizes, input_name: &str) -> Onnx {
+    Onnx::default().input(input_name, &z.image()).node(
+        "ReduceMean",
+        &[input_name],
+        "gray",
+        vec![ints("axes", &[1]), int("keepdims", 1)],
+    )
+}
+
+/// `gray` → `logits` (1×1): its mean.
+fn add_logits(g: Onnx) -> Onnx {
+    g.ints("logits_shape", &[1, 1])
+        .node("GlobalAveragePool", &["gray"], "pooled", vec![])
+        .node("Reshape", &["pooled", "logits_shape"], "logits", vec![])
+        .output("logits")
+}
+
+/// `gray` → `cam` (1×1×E×E): `op` pooling S/E × S/E blocks.
+fn add_cam(g: Onnx, z: Sizes, op: &str) -> Onnx {
+    g.node(op, &["gray"], "cam", pool_to_cam(z)).output("cam")
+}
+
+/// A classifier that meets the contract but for the name of its input
+/// (`image` in the contract).
+fn classifier_named(z: Sizes, input_name: &str) -> Onnx {
+    add_cam(add_logits(gray_image(z, input_name)), z, "AveragePool")
+}
+
+/// An encoder: `image` → `image_embeddings` (1×`channels`×E×E), the
+/// pooled image broadcast over the channels.
+fn encoder(z: Sizes, channels: i64) -> Onnx {
+    gray_image(z, "image")
+        .ints("embed_shape", &[1, channels, z.e, z.e])
+        .node("AveragePool", &["gray"], "small", pool_to_cam(z))
+        .node(
+            "Expand",
+            &["small", "embed_shape"],
+            "image_embeddings",
+            vec![],
+        )
+        .output("image_embeddings")
+}
+
+/// A decoder with the contract's inputs (`orig_im_size` unused):
+/// `iou_predictions` (1×`masks`) from the mean of `mask_input`, and
+/// `low_res_masks` (1×`masks`×`size`×`size`), `mask_input` (4E×4E) pooled
+/// to `size` and broadcast.
+fn decoder(z: Sizes, masks: i64, size: i64) -> Onnx {
+    let n = 4 * z.e;
+    let k = n / size;
+    Onnx::default()
+        .input("image_embeddings", &[1, EMBED_DIM as i64, z.e, z.e])
+        .input("point_coords", &[1, 2, 2])
+        .input("point_labels", &[1, 2])
+        .input("mask_input", &[1, 1, n, n])
+        .input("has_mask_input", &[1])
+        .input("orig_im_size", &[2])
+        .ints("pooled_shape", &[1, 1])
+        .ints("iou_shape", &[1, masks])
+        .ints("masks_shape", &[1, masks, size, size])
+        .node("GlobalAveragePool", &["mask_input"], "pooled", vec![])
+        .node("Reshape", &["pooled", "pooled_shape"], "iou", vec![])
+        .node("Expand", &["iou", "iou_shape"], "iou_predictions", vec![])
+        .node(
+            "AveragePool",
+            &["mask_input"],
+            "small",
+            vec![ints("kernel_shape", &[k, k]), ints("strides", &[k, k])],
+        )
+        .node("Expand", &["small", "masks_shape"], "low_res_masks", vec![])
+        .output("iou_predictions")
+        .output("low_res_masks")
+}
+
+// ---------------------------------------------------------------------------
+// The real bundle
+
+#[test]
+fn the_real_bundle_meets_the_contract() {
+    let bundle = Bundle::open(real_bundle_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let pipeline = Pipeline::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    let graphs = pipeline.graphs();
+    assert_eq!(graphs.cam_size, (16, 16));
+    assert_eq!(graphs.mask_count, 4);
+}
+
+/// The fixture's own check: hand-built graphs that meet the contract build
+/// a pipeline, so each failure below is due to the one thing it changes.
+#[test]
+fn hand_built_graphs_meet_the_contract() {
+    let b = TestBundle::new("hand-built");
+    let z = b.sizes();
+    b.replace(
+        GraphRole::Classifier,
+        &classifier_named(z, "image").encode(),
+    )
+    .replace(GraphRole::Encoder, &encoder(z, EMBED_DIM as i64).encode())
+    .replace(GraphRole::Decoder, &decoder(z, 4, 4 * z.e).encode());
+    let bundle = Bundle::open(&b.dir).unwrap_or_else(|e| panic!("{e}"));
+    let pipeline = Pipeline::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    let e = z.e as usize;
+    assert_eq!(pipeline.graphs().cam_size, (e, e));
+    assert_eq!(pipeline.graphs().mask_count, 4);
+}
+
+// ---------------------------------------------------------------------------
+// Classifier inputs
+
+#[test]
+fn classifier_input_with_another_name() {
+    let b = TestBundle::new("input-name");
+    let z = b.sizes();
+    b.replace(
+        GraphRole::Classifier,
+        &classifier_named(z, "input").encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::UnknownInput { name, available, .. })
+            if name == "image" && available == &["input"],
+        [&path, "no input \"image\"", "its inputs: [\"input\"]"]
+    );
+}
+
+#[test]
+fn classifier_input_of_rank_3() {
+    let b = TestBundle::new("input-rank");
+    let z = b.sizes();
+    let g = Onnx::default()
+        .input("image", &[1, z.s, z.s])
+        .ints("gray_shape", &[1, 1, z.s, z.s])
+        .node("Reshape", &["image", "gray_shape"], "gray", vec![]);
+    b.replace(
+        GraphRole::Classifier,
+        &add_cam(add_logits(g), z, "AveragePool").encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    let given = format!("{:?}", z.image());
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::ShapeMismatch { name, .. }) if name == "image",
+        [&path, "input \"image\"", &format!("got shape {given}")]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Classifier outputs
+
+#[test]
+fn classifier_without_cam() {
+    let b = TestBundle::new("no-cam");
+    let z = b.sizes();
+    b.replace(
+        GraphRole::Classifier,
+        &add_logits(gray_image(z, "image")).encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::UnknownOutput { name, available, .. })
+            if name == "cam" && available == &["logits"],
+        [&path, "no output \"cam\"", "its outputs: [\"logits\"]"]
+    );
+}
+
+#[test]
+fn classifier_cam_of_rank_3() {
+    let b = TestBundle::new("cam-rank");
+    let z = b.sizes();
+    let g = add_logits(gray_image(z, "image"))
+        .ints("cam_shape", &[1, z.e, z.e])
+        .node("AveragePool", &["gray"], "cam4", pool_to_cam(z))
+        .node("Reshape", &["cam4", "cam_shape"], "cam", vec![])
+        .output("cam");
+    b.replace(GraphRole::Classifier, &g.encode());
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Contract { output, .. } if output == "cam",
+        [
+            &path,
+            "output \"cam\"",
+            &format!("is f32 1×{e}×{e}", e = z.e),
+            "the contract expects f32 1×1×n×n",
+        ]
+    );
+}
+
+#[test]
+fn classifier_logits_of_two_classes() {
+    let b = TestBundle::new("logits-1x2");
+    let z = b.sizes();
+    let g = gray_image(z, "image")
+        .ints("logit_shape", &[1, 1])
+        .node("GlobalAveragePool", &["gray"], "pooled", vec![])
+        .node("Reshape", &["pooled", "logit_shape"], "logit", vec![])
+        .node(
+            "Concat",
+            &["logit", "logit"],
+            "logits",
+            vec![int("axis", 1)],
+        )
+        .output("logits");
+    b.replace(
+        GraphRole::Classifier,
+        &add_cam(g, z, "AveragePool").encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Contract { output, .. } if output == "logits",
+        [
+            &path,
+            "output \"logits\"",
+            "is f32 1×2",
+            "the contract expects f32 1×1",
+        ]
+    );
+}
+
+#[test]
+fn classifier_logits_of_integer_type() {
+    let b = TestBundle::new("logits-int");
+    let z = b.sizes();
+    let g = gray_image(z, "image")
+        .ints("logit_shape", &[1, 1])
+        .node("GlobalAveragePool", &["gray"], "pooled", vec![])
+        .node("Reshape", &["pooled", "logit_shape"], "logit", vec![])
+        .node("Cast", &["logit"], "logits", vec![int("to", INT64.into())])
+        .output("logits");
+    b.replace(
+        GraphRole::Classifier,
+        &add_cam(g, z, "AveragePool").encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    // tract reports the int64 output as its TDim (dimension) type.
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Contract { output, got, .. } if output == "logits" && !got.starts_with("f32"),
+        [&path, "output \"logits\"", "the contract expects f32 1×1"]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Encoder and decoder
+
+#[test]
+fn encoder_embeddings_of_128_channels() {
+    let b = TestBundle::new("embed-128");
+    let z = b.sizes();
+    b.replace(GraphRole::Encoder, &encoder(z, 128).encode());
+    let path = b.graph_path(GraphRole::Encoder).display().to_string();
+    let e = z.e;
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Contract { path: p, output, .. }
+            if output == "image_embeddings" && p.ends_with("encoder.onnx"),
+        [
+            &path,
+            "output \"image_embeddings\"",
+            &format!("is f32 1×128×{e}×{e}"),
+            &format!("the contract expects f32 1×256×{e}×{e}"),
+        ]
+    );
+}
+
+#[test]
+fn decoder_swapped_for_the_classifier() {
+    let b = TestBundle::new("decoder-swap");
+    b.swap(GraphRole::Decoder, GraphRole::Classifier);
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert!(path.ends_with("decoder.onnx"));
+    // The classifier has no `iou_predictions` output: that is checked
+    // before the inputs.
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::UnknownOutput { name, available, .. })
+            if name == "iou_predictions" && available.iter().any(|a| a == "cam"),
+        [&path, "no output \"iou_predictions\"", "\"logits\"", "\"cam\""]
+    );
+}
+
+#[test]
+fn decoder_swapped_for_the_encoder() {
+    let b = TestBundle::new("decoder-swap-encoder");
+    b.swap(GraphRole::Decoder, GraphRole::Encoder);
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::UnknownOutput { name, .. }) if name == "iou_predictions",
+        [&path, "no output \"iou_predictions\"", "\"image_embeddings\""]
+    );
+}
+
+/// A decoder that meets the contract but for a missing input: the input is
+/// named.
+#[test]
+fn decoder_without_image_embeddings() {
+    let b = TestBundle::new("decoder-inputs");
+    let z = b.sizes();
+    let mut g = decoder(z, 4, 4 * z.e);
+    g.graph.input.retain(|i| i.name != "image_embeddings");
+    b.replace(GraphRole::Decoder, &g.encode());
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::UnknownInput { name, available, .. })
+            if name == "image_embeddings" && available.len() == 5,
+        [
+            &path,
+            "no input \"image_embeddings\"",
+            "its inputs: [\"point_coords\", \"point_labels\", \"mask_input\", \"has_mask_input\", \"orig_im_size\"]",
+        ]
+    );
+}
+
+/// The manifest picks among mask tokens 1, 2, 3: a decoder of 3 masks
+/// (0..=2) has no token 3.
+#[test]
+fn decoder_with_fewer_masks_than_the_manifest_picks_from() {
+    let b = TestBundle::new("decoder-3-masks");
+    let z = b.sizes();
+    let top = *b.manifest.decoder.mask_tokens.iter().max().unwrap();
+    b.replace(
+        GraphRole::Decoder,
+        &decoder(z, top.into(), 4 * z.e).encode(),
+    );
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Contract { output, .. } if output == "iou_predictions",
+        [
+            &path,
+            "output \"iou_predictions\"",
+            &format!("is {top} masks"),
+            &format!("expects more than {top} masks (sammix.toml decoder.mask_tokens)"),
+        ]
+    );
+}
+
+#[test]
+fn decoder_low_res_masks_of_another_size() {
+    let b = TestBundle::new("decoder-mask-size");
+    let z = b.sizes();
+    let (n, half) = (4 * z.e, 2 * z.e);
+    b.replace(GraphRole::Decoder, &decoder(z, 4, half).encode());
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Contract { output, .. } if output == "low_res_masks",
+        [
+            &path,
+            "output \"low_res_masks\"",
+            &format!("is f32 1×4×{half}×{half}"),
+            &format!("the contract expects f32 1×4×{n}×{n}"),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Graphs tract cannot load
+
+#[test]
+fn classifier_with_an_operator_that_does_not_exist() {
+    let b = TestBundle::new("no-such-op");
+    let z = b.sizes();
+    b.replace(
+        GraphRole::Classifier,
+        &add_cam(add_logits(gray_image(z, "image")), z, "NoSuchOp").encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::Optimize { .. }),
+        [&path, "NoSuchOp"]
+    );
+}
+
+/// `LpPool` is a real ONNX operator that tract 0.23 does not implement.
+#[test]
+fn classifier_with_an_operator_tract_does_not_implement() {
+    let b = TestBundle::new("lp-pool");
+    let z = b.sizes();
+    b.replace(
+        GraphRole::Classifier,
+        &add_cam(add_logits(gray_image(z, "image")), z, "LpPool").encode(),
+    );
+    let path = b.graph_path(GraphRole::Classifier).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::Optimize { .. }),
+        [&path, "LpPool"]
+    );
+}
+
+#[test]
+fn encoder_that_is_not_onnx() {
+    let b = TestBundle::new("not-onnx");
+    // xorshift64: the same bytes every run.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
+    b.replace(GraphRole::Encoder, &bytes);
+    let path = b.graph_path(GraphRole::Encoder).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::Load { path: p, .. }) if p.ends_with("encoder.onnx"),
+        [&path, "cannot load ONNX graph"]
+    );
+}
+
+/// An empty file decodes as an ONNX model without a graph.
+#[test]
+fn decoder_that_is_an_empty_file() {
+    let b = TestBundle::new("empty");
+    b.replace(GraphRole::Decoder, b"");
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::Graph(GraphError::Load { path: p, .. }) if p.ends_with("decoder.onnx"),
+        [&path, "cannot load ONNX graph", "does not contain a graph"]
+    );
+}
