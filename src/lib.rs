@@ -34,4 +34,5 @@ pub mod pipeline;
 pub mod prompt;
 pub mod resize;
 pub mod source;
+pub mod stream;
 pub mod y4m;

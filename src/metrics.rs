@@ -37,7 +37,7 @@ use crate::frame::Mask;
 mod edt;
 mod summary;
 
-pub use summary::{ImageScores, Summary};
+pub use summary::{ImageScores, RunningSummary, Summary};
 
 /// The quantile [`hd95`] reports.
 const HD_QUANTILE: f64 = 0.95;

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `file:PATH` (or a bare path ending in `.y4m`) | a YUV4MPEG2 clip (mono, 420, 422, 444) |
 //! | `images:DIR` | the `*.png` of `DIR/images/` if that folder exists, else of `DIR`, in name order |
+//! | `synthetic[:SEED]` | a deterministic moving phantom with exact ground truth ([`synthetic`]) |
 //!
 //! Ground truth: masks named like the frames. For `images:DIR` with a
 //! `DIR/images/` folder, `DIR/masks/` (when present) holds a mask per image,
@@ -16,9 +17,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::frame::{Frame, PixelFormat};
+use crate::frame::{Frame, Mask, PixelFormat};
 use crate::image_io::{self, ImageError};
 use crate::y4m::{Y4mError, Y4mReader};
+
+pub mod synthetic;
 
 /// An error opening or reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,8 @@ pub enum SourceSpec {
     File(PathBuf),
     /// A folder of PNG images.
     Images(PathBuf),
+    /// The synthetic phantom with this seed.
+    Synthetic(u64),
 }
 
 impl SourceSpec {
@@ -65,13 +70,20 @@ impl SourceSpec {
             spec: spec.to_string(),
             problem: problem.to_string(),
         };
+        if spec == "synthetic" {
+            return Ok(SourceSpec::Synthetic(0));
+        }
         let (kind, rest) = spec.split_once(':').unwrap_or(("", spec));
         match kind {
             "file" if !rest.is_empty() => Ok(SourceSpec::File(rest.into())),
             "images" if !rest.is_empty() => Ok(SourceSpec::Images(rest.into())),
             "file" | "images" => Err(bad("a path must follow the colon")),
-            "v4l" | "synthetic" => Err(bad(
-                "live capture and synthetic sources are not in this build yet; use file:CLIP.y4m or images:DIR",
+            "synthetic" => rest
+                .parse()
+                .map(SourceSpec::Synthetic)
+                .map_err(|_| bad("the seed after synthetic: must be a whole number")),
+            "v4l" => Err(bad(
+                "live V4L2 capture is not in this build yet; use file:CLIP.y4m, images:DIR or synthetic[:SEED]",
             )),
             _ => {
                 let path = Path::new(spec);
@@ -91,6 +103,10 @@ impl SourceSpec {
         Ok(match self {
             SourceSpec::File(path) => Box::new(Y4mSource::open(path)?),
             SourceSpec::Images(dir) => Box::new(ImageFolder::open(dir)?),
+            SourceSpec::Synthetic(seed) => Box::new(Synthetic {
+                seed: *seed,
+                next: 0,
+            }),
         })
     }
 }
@@ -100,12 +116,13 @@ impl fmt::Display for SourceSpec {
         match self {
             SourceSpec::File(p) => write!(f, "file:{}", p.display()),
             SourceSpec::Images(p) => write!(f, "images:{}", p.display()),
+            SourceSpec::Synthetic(seed) => write!(f, "synthetic:{seed}"),
         }
     }
 }
 
 /// A stream of frames.
-pub trait FrameSource {
+pub trait FrameSource: Send {
     /// Reads the next frame into `frame` (reusing its buffer); `Ok(false)` at
     /// the end of the stream. Sets the frame's sequence number.
     fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError>;
@@ -120,8 +137,65 @@ pub trait FrameSource {
     /// Number of frames, when known in advance.
     fn len_hint(&self) -> Option<u64>;
 
-    /// The folder of ground-truth masks that comes with the source, if any.
-    fn truth_dir(&self) -> Option<PathBuf>;
+    /// The ground truth that comes with the source, if any.
+    fn truth(&self) -> Option<Truth>;
+}
+
+/// Where the ground truth of a source's frames comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Truth {
+    /// Mask PNGs named like the frames (`NAME.png`).
+    Folder(PathBuf),
+    /// The synthetic phantom with this seed (exact, computed).
+    Synthetic(u64),
+}
+
+impl Truth {
+    /// Writes the ground truth of frame `sequence` (named `name`) into
+    /// `mask`.
+    pub fn load(&self, name: &str, sequence: u64, mask: &mut Mask) -> Result<(), SourceError> {
+        match self {
+            Truth::Folder(dir) => {
+                *mask = image_io::read_mask(&dir.join(format!("{name}.png")))?;
+            }
+            Truth::Synthetic(seed) => {
+                synthetic::truth(*seed, sequence, mask);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The synthetic phantom as a source (it never ends).
+#[derive(Debug)]
+pub struct Synthetic {
+    seed: u64,
+    next: u64,
+}
+
+impl FrameSource for Synthetic {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        synthetic::render(self.seed, self.next, frame);
+        frame.captured = None;
+        self.next += 1;
+        Ok(true)
+    }
+
+    fn frame_name(&self, sequence: u64) -> String {
+        format!("{sequence:06}")
+    }
+
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        Some(synthetic::FRAME_RATE)
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+
+    fn truth(&self) -> Option<Truth> {
+        Some(Truth::Synthetic(self.seed))
+    }
 }
 
 /// A Y4M clip; frames are read as grayscale (the Y plane).
@@ -156,7 +230,7 @@ impl FrameSource for Y4mSource {
         None
     }
 
-    fn truth_dir(&self) -> Option<PathBuf> {
+    fn truth(&self) -> Option<Truth> {
         None
     }
 }
@@ -245,8 +319,8 @@ impl FrameSource for ImageFolder {
         Some(self.files.len() as u64)
     }
 
-    fn truth_dir(&self) -> Option<PathBuf> {
-        self.truth.clone()
+    fn truth(&self) -> Option<Truth> {
+        self.truth.clone().map(Truth::Folder)
     }
 }
 

@@ -1,106 +1,92 @@
-//! `sammix run`: a source through the pipeline, frame by frame, with
-//! optional sinks and a summary.
+//! `sammix run`: a source through the streaming pipeline, with optional
+//! outputs, per-frame lines and a summary.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
-use sammix::metrics::{ImageScores, Summary};
+use sammix::metrics::{ImageScores, RunningSummary, Summary};
 use sammix::overlay::{self, OverlayStyle};
-use sammix::pipeline::{FrameResult, Outcome, StageTimes};
-use sammix::source::SourceSpec;
+use sammix::pipeline::{Outcome, Stability};
+use sammix::source::{ImageFolder, SourceSpec, Truth};
+use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions, StreamSummary};
 use sammix::y4m::{Colorspace, Y4mWriter};
 use serde::Serialize;
 
-use super::common::{self, Stats, DEMO_CLIP, DEMO_MASKS};
-use super::{OverlayFormat, RunArgs};
+use super::common::{self, DEMO_CLIP, DEMO_MASKS};
+use super::{OverlayFormat, RunArgs, Toggle};
+
+type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// One line of `results.jsonl`.
 #[derive(Serialize)]
 struct Line<'a> {
     name: &'a str,
-    /// Milliseconds from the start of the run to the frame being ready.
-    ready_ms: f64,
-    /// Milliseconds from the start of the run to its result.
-    done_ms: f64,
-    /// `done_ms − ready_ms`.
-    latency_ms: f64,
-    /// Frames dropped before this one (a file source drops none).
-    dropped: u64,
     #[serde(flatten)]
-    result: &'a FrameResult,
+    record: &'a FrameRecord,
     dice: Option<f64>,
     iou: Option<f64>,
 }
 
-/// The end-of-run summary.
-#[derive(Serialize)]
-struct RunSummary {
-    bundle: String,
-    precision: String,
-    source: String,
-    frames: usize,
-    wall_s: f64,
-    fps: f64,
-    dropped: u64,
-    latency_ms: Stats,
-    stage_ms: StageStats,
-    segmented: usize,
-    absent: usize,
-    no_prompt: usize,
-    /// Scores against the ground truth, when there is one.
-    accuracy: Option<Summary>,
+/// Frame names: an image folder's file stems, else the index.
+enum Names {
+    Index,
+    Files(Vec<String>),
 }
 
-#[derive(Serialize, Default)]
-struct StageStats {
-    preprocess: Stats,
-    classifier: Stats,
-    prompt: Stats,
-    encoder: Stats,
-    decoder: Stats,
-    postprocess: Stats,
+impl Names {
+    fn get(&self, seq: u64) -> String {
+        match self {
+            Names::Files(v) => usize::try_from(seq)
+                .ok()
+                .and_then(|i| v.get(i))
+                .cloned()
+                .unwrap_or_else(|| format!("{seq:06}")),
+            Names::Index => format!("{seq:06}"),
+        }
+    }
 }
 
 /// Output files under `--out`.
-struct Sinks {
+struct Files {
     dir: PathBuf,
     results: BufWriter<File>,
     overlay: OverlayFormat,
     y4m: Option<Y4mWriter>,
-    overlay_frame: Frame,
+    picture: Frame,
     style: OverlayStyle,
     rate: (u32, u32),
 }
 
-impl Sinks {
-    fn create(dir: &Path, overlay: OverlayFormat, rate: (u32, u32)) -> anyhow::Result<Sinks> {
-        std::fs::create_dir_all(dir.join("masks"))
-            .with_context(|| format!("cannot create {}", dir.join("masks").display()))?;
-        if overlay == OverlayFormat::Png {
-            std::fs::create_dir_all(dir.join("overlay"))
-                .with_context(|| format!("cannot create {}", dir.join("overlay").display()))?;
+impl Files {
+    fn create(dir: &Path, overlay: OverlayFormat, rate: (u32, u32)) -> anyhow::Result<Files> {
+        for sub in ["masks", "overlay"] {
+            if sub == "masks" || overlay == OverlayFormat::Png {
+                let d = dir.join(sub);
+                std::fs::create_dir_all(&d)
+                    .with_context(|| format!("cannot create {}", d.display()))?;
+            }
         }
         let path = dir.join("results.jsonl");
         let file =
             File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Sinks {
+        Ok(Files {
             dir: dir.to_path_buf(),
             results: BufWriter::new(file),
             overlay,
             y4m: None,
-            overlay_frame: Frame::zeros(1, 1, PixelFormat::Rgb8),
+            picture: Frame::zeros(1, 1, PixelFormat::Rgb8),
             style: OverlayStyle::default(),
             rate,
         })
     }
 
-    fn write(&mut self, frame: &Frame, mask: &Mask, line: &Line) -> anyhow::Result<()> {
+    fn write(&mut self, frame: &Frame, mask: &Mask, line: &Line) -> SinkResult {
         serde_json::to_writer(&mut self.results, line)?;
         self.results.write_all(b"\n")?;
         image_io::write_mask_png(
@@ -110,47 +96,43 @@ impl Sinks {
         if self.overlay == OverlayFormat::None {
             return Ok(());
         }
-        let r = line.result;
+        let r = &line.record.result;
         overlay::render(
             frame,
             mask,
             r.box_frame,
             r.presence,
             &self.style,
-            &mut self.overlay_frame,
+            &mut self.picture,
         );
-        match self.overlay {
-            OverlayFormat::Png => {
-                let path = self.dir.join("overlay").join(format!("{}.png", line.name));
-                image_io::write_frame_png(&path, &self.overlay_frame)?;
-            }
-            OverlayFormat::Y4m => {
-                let (w, h) = (frame.width(), frame.height());
-                if self.y4m.is_none() {
-                    let path = self.dir.join("overlay.y4m");
-                    self.y4m = Some(Y4mWriter::create(
-                        &path,
-                        w,
-                        h,
-                        self.rate,
-                        Colorspace::Yuv444,
-                    )?);
-                }
-                if let Some(y4m) = &mut self.y4m {
-                    y4m.write_frame(&self.overlay_frame).with_context(|| {
-                        format!(
-                            "frame {} is {w}x{h}: one video needs one size; use --overlay png",
-                            line.name
-                        )
-                    })?;
-                }
-            }
-            OverlayFormat::None => {}
+        if self.overlay == OverlayFormat::Png {
+            let path = self.dir.join("overlay").join(format!("{}.png", line.name));
+            image_io::write_frame_png(&path, &self.picture)?;
+            return Ok(());
+        }
+        let (w, h) = (frame.width(), frame.height());
+        if self.y4m.is_none() {
+            let path = self.dir.join("overlay.y4m");
+            self.y4m = Some(Y4mWriter::create(
+                &path,
+                w,
+                h,
+                self.rate,
+                Colorspace::Yuv444,
+            )?);
+        }
+        if let Some(y4m) = &mut self.y4m {
+            y4m.write_frame(&self.picture).map_err(|e| {
+                format!(
+                    "{e} (frame {}: one video needs one frame size; use --overlay png)",
+                    line.name
+                )
+            })?;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
+    fn finish(&mut self) -> SinkResult {
         self.results.flush()?;
         if let Some(y4m) = self.y4m.take() {
             y4m.finish()?;
@@ -159,144 +141,225 @@ impl Sinks {
     }
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (bundle, mut pipeline) = common::open(&args.bundle)?;
-    let (spec, mut truth_dir) = match &args.source {
-        Some(s) => (SourceSpec::parse(s)?, None),
-        None => (
-            SourceSpec::File(bundle.path_of(DEMO_CLIP)),
-            Some(bundle.path_of(DEMO_MASKS)),
-        ),
-    };
-    let mut source = spec.open()?;
-    if let Some(t) = &args.truth {
-        truth_dir = Some(t.clone());
-    } else if truth_dir.is_none() {
-        truth_dir = source.truth_dir();
-    }
-    let rate = source.frame_rate().unwrap_or((25, 1));
-    let mut sinks = match &args.out {
-        Some(dir) => Some(Sinks::create(dir, args.overlay, rate)?),
-        None => None,
-    };
-    let verbose = !args.quiet && !args.json;
-    if verbose {
-        println!(
-            "sammix run: {} ({}) on {}{}",
-            bundle.manifest().name,
-            common::precision(&bundle),
-            spec,
-            truth_dir
-                .as_ref()
-                .map_or(String::new(), |t| format!(", ground truth {}", t.display()))
-        );
-    }
+/// Frame-to-frame change of the masks, ours and the ground truth's.
+#[derive(Default, Serialize)]
+struct Flicker {
+    /// Consecutive frame pairs compared.
+    pairs: u64,
+    /// Mean pixels that change between consecutive predicted masks.
+    mask_change_px: f64,
+    /// The same for the ground truth.
+    truth_change_px: f64,
+    /// Times the predicted presence (a non-empty mask) switched.
+    presence_switches: u64,
+    /// Times the ground truth's presence switched.
+    truth_switches: u64,
+}
 
-    let limit = args.frames.unwrap_or(u64::MAX);
-    let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
-    let mut mask = Mask::zeros(1, 1);
-    let mut latencies = Vec::new();
-    let mut stages: Vec<StageTimes> = Vec::new();
-    let mut scores = Vec::new();
-    let mut outcomes = [0usize; 3];
-    let threshold = bundle.manifest().gate.presence_threshold;
-    let start = Instant::now();
-    let mut count = 0u64;
-    while count < limit {
-        if !source.next_frame(&mut frame)? {
-            break;
+/// The output thread's sink: printing, scoring, files.
+struct CliSink {
+    names: Names,
+    verbose: bool,
+    threshold: f32,
+    truth: Option<Truth>,
+    gt: Mask,
+    scores: RunningSummary,
+    files: Option<Files>,
+    prev: Option<(u64, Mask, Mask)>,
+    change: (u64, u64),
+    flicker: Flicker,
+}
+
+impl FrameSink for CliSink {
+    fn frame(&mut self, frame: &Frame, mask: &Mask, record: &FrameRecord) -> SinkResult {
+        let seq = record.result.sequence;
+        let name = self.names.get(seq);
+        let mut score = None;
+        if let Some(truth) = &self.truth {
+            truth.load(&name, seq, &mut self.gt)?;
+            let present = record.result.presence >= self.threshold;
+            let s = ImageScores::new(name.as_str(), mask, &self.gt, Some(present))
+                .map_err(|e| format!("ground truth of frame {name}: {e}"))?;
+            self.scores.add(&s);
+            score = Some(s);
+            self.track_flicker(seq, mask);
         }
-        let ready = start.elapsed();
-        let result = pipeline.process(&frame, &mut mask)?;
-        let done = start.elapsed();
-        count += 1;
-        let name = source.frame_name(frame.sequence);
-        let score = match &truth_dir {
-            Some(dir) => {
-                let path = dir.join(format!("{name}.png"));
-                let gt = image_io::read_mask(&path).context("ground truth")?;
-                let present = result.presence >= threshold;
-                let s = ImageScores::new(name.clone(), &mask, &gt, Some(present))
-                    .with_context(|| format!("ground truth {}", path.display()))?;
-                Some(s)
-            }
-            None => None,
-        };
-        let latency = (done - ready).as_secs_f64() * 1e3;
-        latencies.push(latency);
-        stages.push(result.times);
-        outcomes[match result.outcome {
-            Outcome::Segmented => 0,
-            Outcome::Absent => 1,
-            Outcome::NoPrompt => 2,
-        }] += 1;
         let line = Line {
             name: &name,
-            ready_ms: ready.as_secs_f64() * 1e3,
-            done_ms: done.as_secs_f64() * 1e3,
-            latency_ms: latency,
-            dropped: 0,
-            result: &result,
+            record,
             dice: score.as_ref().map(|s| s.dice),
             iou: score.as_ref().map(|s| s.iou),
         };
-        if verbose {
+        if self.verbose {
             print_line(&line);
         }
-        if let Some(s) = &mut sinks {
-            s.write(&frame, &mask, &line)?;
+        if let Some(f) = &mut self.files {
+            f.write(frame, mask, &line)?;
         }
-        scores.extend(score);
-    }
-    let wall = start.elapsed().as_secs_f64();
-    if let Some(s) = sinks {
-        s.finish()?;
-    }
-    if count == 0 {
-        bail!("{spec}: no frames");
+        Ok(())
     }
 
-    let ran = |f: fn(&StageTimes) -> f64| -> Stats {
-        Stats::of(
-            &stages
+    fn finish(&mut self) -> SinkResult {
+        if let Some(f) = &mut self.files {
+            f.finish()?;
+        }
+        Ok(())
+    }
+}
+
+impl CliSink {
+    fn track_flicker(&mut self, seq: u64, mask: &Mask) {
+        let differ = |a: &Mask, b: &Mask| {
+            a.data()
                 .iter()
-                .map(f)
-                .filter(|&v| v > 0.0)
-                .collect::<Vec<_>>(),
-        )
+                .zip(b.data())
+                .filter(|(x, y)| x != y)
+                .count() as u64
+        };
+        if let Some((prev_seq, prev_mask, prev_gt)) = &mut self.prev {
+            if *prev_seq + 1 == seq && prev_mask.data().len() == mask.data().len() {
+                self.flicker.pairs += 1;
+                self.change.0 += differ(prev_mask, mask);
+                self.change.1 += differ(prev_gt, &self.gt);
+                self.flicker.presence_switches +=
+                    u64::from(prev_mask.is_empty() != mask.is_empty());
+                self.flicker.truth_switches += u64::from(prev_gt.is_empty() != self.gt.is_empty());
+            }
+            *prev_seq = seq;
+            prev_mask.clone_from(mask);
+            prev_gt.clone_from(&self.gt);
+        } else {
+            self.prev = Some((seq, mask.clone(), self.gt.clone()));
+        }
+        if self.flicker.pairs > 0 {
+            self.flicker.mask_change_px = self.change.0 as f64 / self.flicker.pairs as f64;
+            self.flicker.truth_change_px = self.change.1 as f64 / self.flicker.pairs as f64;
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RunSummary<'a> {
+    bundle: String,
+    precision: String,
+    source: String,
+    handoff: &'static str,
+    stability: bool,
+    #[serde(flatten)]
+    stream: &'a StreamSummary,
+    accuracy: Option<Summary>,
+    flicker: Option<&'a Flicker>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (bundle, mut pipeline) = common::open(&args.bundle)?;
+    let (spec, default_truth) = match &args.source {
+        Some(s) => (SourceSpec::parse(s)?, None),
+        None => (
+            SourceSpec::File(bundle.path_of(DEMO_CLIP)),
+            Some(Truth::Folder(bundle.path_of(DEMO_MASKS))),
+        ),
     };
-    let summary = RunSummary {
+    let mut source = spec.open()?;
+    let truth = match &args.truth {
+        Some(t) => Some(Truth::Folder(t.clone())),
+        None => default_truth.or_else(|| source.truth()),
+    };
+    let names = match &spec {
+        SourceSpec::Images(dir) => Names::Files(
+            ImageFolder::open(dir)?
+                .files()
+                .iter()
+                .map(|p| {
+                    p.file_stem()
+                        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+                })
+                .collect(),
+        ),
+        _ => Names::Index,
+    };
+    let rate = source.frame_rate().unwrap_or((25, 1));
+    let live = args.realtime || matches!(spec, SourceSpec::Synthetic(_));
+    let opts = StreamOptions {
+        handoff: if live {
+            Handoff::Newest
+        } else {
+            Handoff::Lossless
+        },
+        max_frames: args.frames,
+        pace: live
+            .then(|| Duration::from_secs_f64(f64::from(rate.1.max(1)) / f64::from(rate.0.max(1)))),
+        ..StreamOptions::default()
+    };
+    let stability = match args.stability {
+        Toggle::On => true,
+        Toggle::Off => false,
+        Toggle::Auto => live,
+    };
+    if !(0.0..=0.5).contains(&args.hysteresis) || !(0.0..1.0).contains(&args.box_smoothing) {
+        bail!("--hysteresis must be in [0, 0.5] and --box-smoothing in [0, 1)");
+    }
+    pipeline.set_stability(stability.then_some(Stability {
+        hysteresis: args.hysteresis,
+        box_smoothing: args.box_smoothing,
+    }));
+    let verbose = !args.quiet && !args.json;
+    if verbose {
+        let truth_text = match &truth {
+            Some(Truth::Folder(d)) => format!(", ground truth {}", d.display()),
+            Some(Truth::Synthetic(_)) => ", exact ground truth".to_string(),
+            None => String::new(),
+        };
+        println!(
+            "sammix run: {} ({}) on {spec}{truth_text}{}",
+            bundle.manifest().name,
+            common::precision(&bundle),
+            if live {
+                ", live: newest frame wins"
+            } else {
+                ""
+            }
+        );
+    }
+    let mut sink = CliSink {
+        names,
+        verbose,
+        threshold: bundle.manifest().gate.presence_threshold,
+        truth,
+        gt: Mask::zeros(1, 1),
+        scores: RunningSummary::default(),
+        files: match &args.out {
+            Some(dir) => Some(Files::create(dir, args.overlay, rate)?),
+            None => None,
+        },
+        prev: None,
+        change: (0, 0),
+        flicker: Flicker::default(),
+    };
+    let summary = stream::run(source.as_mut(), &mut pipeline, &mut sink, &opts)?;
+    if summary.frames == 0 {
+        bail!("{spec}: no frames");
+    }
+    let report = RunSummary {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
         source: spec.to_string(),
-        frames: count as usize,
-        wall_s: wall,
-        fps: count as f64 / wall,
-        dropped: 0,
-        latency_ms: Stats::of(&latencies),
-        stage_ms: StageStats {
-            preprocess: ran(|t| t.preprocess_ms),
-            classifier: ran(|t| t.classifier_ms),
-            prompt: ran(|t| t.prompt_ms),
-            encoder: ran(|t| t.encoder_ms),
-            decoder: ran(|t| t.decoder_ms),
-            postprocess: ran(|t| t.postprocess_ms),
-        },
-        segmented: outcomes[0],
-        absent: outcomes[1],
-        no_prompt: outcomes[2],
-        accuracy: (!scores.is_empty()).then(|| Summary::from_rows(&scores)),
+        handoff: if live { "newest" } else { "lossless" },
+        stability,
+        stream: &summary,
+        accuracy: sink.truth.is_some().then(|| sink.scores.summary()),
+        flicker: sink.truth.is_some().then_some(&sink.flicker),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_summary(&summary, args.out.as_deref());
+        print_summary(&report, args.out.as_deref());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_line(l: &Line) {
-    let r = l.result;
+    let r = &l.record.result;
     let what = match r.outcome {
         Outcome::Segmented => "segmented",
         Outcome::Absent => "absent",
@@ -316,33 +379,41 @@ fn print_line(l: &Line) {
     } else {
         text += &" ".repeat(46);
     }
-    text += &format!("  {:>6.1} ms", l.latency_ms);
+    text += &format!("  {:>6.1} ms", l.record.latency_ms);
     if let Some(d) = l.dice {
         text += &format!("  dice {d:.3}");
     }
     println!("{text}");
 }
 
-fn print_summary(s: &RunSummary, out: Option<&Path>) {
+fn print_summary(r: &RunSummary, out: Option<&Path>) {
+    let s = r.stream;
     let st = &s.stage_ms;
     println!();
     println!(
-        "{} frames in {:.2} s: {:.1} FPS (one thread, frames processed one after another), {} dropped",
-        s.frames, s.wall_s, s.fps, s.dropped
+        "{} frames in {:.2} s: {:.1} FPS; dropped {} at capture, {} at output ({} handoff)",
+        s.frames, s.wall_s, s.fps, s.dropped_capture, s.dropped_output, r.handoff
     );
     println!(
-        "latency ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}",
-        s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max
+        "latency capture→result ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1} (queue wait p50 {:.1})",
+        s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max, s.queue_ms.p50
     );
     println!(
-        "stage medians ms: preprocess {:.2}, classifier {:.1}, prompt {:.2}, encoder {:.1} ({}x), decoder {:.1}, postprocess {:.2}",
-        st.preprocess.p50, st.classifier.p50, st.prompt.p50, st.encoder.p50, st.encoder.n, st.decoder.p50, st.postprocess.p50
+        "stage ms p50/p99: preprocess {:.2}/{:.2}, classifier {:.1}/{:.1}, prompt {:.2}/{:.2}, encoder {:.1}/{:.1} ({}x), decoder {:.1}/{:.1}, postprocess {:.2}/{:.2}",
+        st.preprocess.p50, st.preprocess.p99, st.classifier.p50, st.classifier.p99, st.prompt.p50, st.prompt.p99,
+        st.encoder.p50, st.encoder.p99, st.encoder.n, st.decoder.p50, st.decoder.p99, st.postprocess.p50, st.postprocess.p99
     );
     println!(
-        "outcomes: {} segmented, {} absent (gated before the encoder), {} without a prompt",
-        s.segmented, s.absent, s.no_prompt
+        "outcomes: {} segmented, {} absent (gated before the encoder), {} without a prompt; stability {}",
+        s.segmented,
+        s.absent,
+        s.no_prompt,
+        if r.stability { "on" } else { "off" }
     );
-    if let Some(a) = &s.accuracy {
+    if let Some(kb) = s.peak_rss_kb {
+        println!("peak memory (RSS): {:.1} MB", kb as f64 / 1024.0);
+    }
+    if let Some(a) = &r.accuracy {
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         println!(
             "vs ground truth: Dice {} on the {} frames with a target, {:.3} on all {} frames; IoU {}; HD95 {} px; presence accuracy {}",
@@ -355,6 +426,12 @@ fn print_summary(s: &RunSummary, out: Option<&Path>) {
             fmt(a.presence_accuracy)
         );
         println!("  (an empty mask on a frame without target scores Dice 1, a non-empty one 0)");
+    }
+    if let Some(f) = r.flicker {
+        println!(
+            "flicker: masks change by {:.0} px per frame (ground truth {:.0}); presence switched {} times (ground truth {})",
+            f.mask_change_px, f.truth_change_px, f.presence_switches, f.truth_switches
+        );
     }
     if let Some(dir) = out {
         println!(

@@ -102,3 +102,74 @@ impl Summary {
         }
     }
 }
+
+/// A [`Summary`] kept up to date frame by frame in constant memory (a
+/// stream of any length); the same numbers as [`Summary::from_rows`] over
+/// the same rows, up to floating-point summation order.
+#[derive(Debug, Clone, Default)]
+pub struct RunningSummary {
+    frames: usize,
+    positive: usize,
+    dice: f64,
+    dice_pos: f64,
+    iou: f64,
+    iou_pos: f64,
+    hd95: f64,
+    hd95_frames: usize,
+    presence_hits: usize,
+    presence_frames: usize,
+}
+
+impl RunningSummary {
+    /// Adds one image's scores.
+    pub fn add(&mut self, r: &ImageScores) {
+        self.add_parts(r.dice, r.iou, r.hd95, r.gt_present, r.pred_present);
+    }
+
+    /// Adds one image's scores given as parts (no name needed).
+    pub fn add_parts(
+        &mut self,
+        dice: f64,
+        iou: f64,
+        hd95: Option<f64>,
+        gt_present: bool,
+        pred_present: Option<bool>,
+    ) {
+        self.frames += 1;
+        self.dice += dice;
+        self.iou += iou;
+        if gt_present {
+            self.positive += 1;
+            self.dice_pos += dice;
+            self.iou_pos += iou;
+        }
+        if let Some(h) = hd95 {
+            self.hd95 += h;
+            self.hd95_frames += 1;
+        }
+        if let Some(p) = pred_present {
+            self.presence_frames += 1;
+            self.presence_hits += usize::from(p == gt_present);
+        }
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> Summary {
+        let div = |s: f64, n: usize| (n > 0).then(|| s / n as f64);
+        Summary {
+            frames: self.frames,
+            positive_frames: self.positive,
+            dice_all: div(self.dice, self.frames).unwrap_or(f64::NAN),
+            dice_positive: div(self.dice_pos, self.positive),
+            iou_all: div(self.iou, self.frames).unwrap_or(f64::NAN),
+            iou_positive: div(self.iou_pos, self.positive),
+            hd95_px: div(self.hd95, self.hd95_frames),
+            hd95_frames: self.hd95_frames,
+            presence_accuracy: if self.presence_frames == self.frames {
+                div(self.presence_hits as f64, self.frames)
+            } else {
+                None
+            },
+        }
+    }
+}

@@ -246,3 +246,34 @@ fn summary_without_presence_flags_or_rows() {
     let json = serde_json::to_value(&none).unwrap();
     assert!(json["dice_all"].is_null());
 }
+
+#[test]
+fn running_summary_equals_the_batch_summary() {
+    use super::{ImageScores, RunningSummary, Summary};
+    let rows: Vec<ImageScores> = (0..7)
+        .map(|i| ImageScores {
+            name: format!("{i}"),
+            dice: f64::from(i) / 7.0,
+            iou: f64::from(i) / 9.0,
+            hd95: (i % 2 == 0).then_some(f64::from(i) * 1.5),
+            gt_present: i % 3 != 0,
+            pred_present: Some(i % 2 == 0),
+        })
+        .collect();
+    let mut running = RunningSummary::default();
+    rows.iter().for_each(|r| running.add(r));
+    let (a, b) = (running.summary(), Summary::from_rows(&rows));
+    assert_eq!(a.frames, b.frames);
+    assert_eq!(a.positive_frames, b.positive_frames);
+    assert_eq!(a.hd95_frames, b.hd95_frames);
+    for (x, y) in [
+        (a.dice_all, b.dice_all),
+        (a.dice_positive.unwrap(), b.dice_positive.unwrap()),
+        (a.iou_all, b.iou_all),
+        (a.iou_positive.unwrap(), b.iou_positive.unwrap()),
+        (a.hd95_px.unwrap(), b.hd95_px.unwrap()),
+        (a.presence_accuracy.unwrap(), b.presence_accuracy.unwrap()),
+    ] {
+        assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    }
+}

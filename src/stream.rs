@@ -1,0 +1,423 @@
+//! Streaming: a source through the pipeline on three threads.
+//!
+//! ```text
+//!  capture thread            calling thread                output thread
+//!  source.next_frame ─► FrameSlot ─► pipeline.process ─► bounded queue ─► sink.frame
+//!  (pool of frames)     (newest wins,   (classifier … mask)  (full: drop     (overlay, masks,
+//!        ▲               or lossless)                         the output,     results.jsonl)
+//!        └──────────── frame buffers come back ◄─────────────  count it)  ◄──┘
+//! ```
+//!
+//! Capture never blocks on inference in [`Handoff::Newest`] mode: a frame not
+//! yet taken when the next is ready is dropped and counted, so latency cannot
+//! grow when inference is slow. Output is bounded the same way: when the
+//! sink falls behind, results are dropped (counted), never queued without
+//! limit. Frame and mask buffers circulate in fixed pools; statistics live in
+//! fixed-size histograms; the stream's own code allocates nothing per frame
+//! once every buffer has reached the frame size.
+//!
+//! Every wait has a timeout: a source that stops delivering ends the stream
+//! with [`StreamError::Stalled`] instead of hanging.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::frame::{Frame, Mask, PixelFormat};
+use crate::pipeline::{FrameResult, Outcome, Pipeline, PipelineError};
+use crate::source::{FrameSource, SourceError};
+
+mod histogram;
+mod slot;
+
+pub use histogram::{Histogram, Percentiles};
+pub use slot::{FrameSlot, Handoff, Taken};
+
+/// An error that ended a stream.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A frame failed in the pipeline.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The sink failed.
+    #[error("output: {0}")]
+    Sink(Box<dyn std::error::Error + Send + Sync>),
+    /// No frame arrived for too long.
+    #[error("no frame from the source for {0:?}: stopped (is the device still there?)")]
+    Stalled(Duration),
+    /// A stream thread panicked (a bug).
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+}
+
+/// How to run a stream.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// How frames pass from capture to inference.
+    pub handoff: Handoff,
+    /// Stop after this many processed frames.
+    pub max_frames: Option<u64>,
+    /// Deliver frames no faster than this interval (a file played as if it
+    /// were live); `None`: as fast as the source reads.
+    pub pace: Option<Duration>,
+    /// Give up when no frame arrives for this long.
+    pub stall_timeout: Duration,
+    /// Results waiting for the output thread before new ones are dropped.
+    pub output_queue: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> StreamOptions {
+        StreamOptions {
+            handoff: Handoff::Lossless,
+            max_frames: None,
+            pace: None,
+            stall_timeout: Duration::from_secs(10),
+            output_queue: 4,
+        }
+    }
+}
+
+/// Where results go, on the output thread.
+pub trait FrameSink: Send {
+    /// Called once per processed frame, in order.
+    fn frame(
+        &mut self,
+        frame: &Frame,
+        mask: &Mask,
+        record: &FrameRecord,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Called once after the last frame.
+    fn finish(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+}
+
+/// One processed frame's timeline (milliseconds from the stream's start)
+/// and result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameRecord {
+    /// When the source handed the frame over.
+    pub captured_ms: f64,
+    /// How long it waited for the inference thread.
+    pub queue_ms: f64,
+    /// When its result was ready.
+    pub done_ms: f64,
+    /// `done_ms − captured_ms`.
+    pub latency_ms: f64,
+    /// Frames dropped in the stream so far (capture side and output side).
+    pub dropped: u64,
+    /// The pipeline's result, with per-stage milliseconds.
+    #[serde(flatten)]
+    pub result: FrameResult,
+}
+
+/// Per-stage latency percentiles (stages a frame skipped are not counted).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StagePercentiles {
+    /// Frame → model input.
+    pub preprocess: Percentiles,
+    /// Classifier graph.
+    pub classifier: Percentiles,
+    /// CAM → prompt.
+    pub prompt: Percentiles,
+    /// Encoder graph.
+    pub encoder: Percentiles,
+    /// Decoder graph.
+    pub decoder: Percentiles,
+    /// Mask resize.
+    pub postprocess: Percentiles,
+}
+
+/// What a stream did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamSummary {
+    /// Frames processed.
+    pub frames: u64,
+    /// Wall-clock seconds from start to the last result.
+    pub wall_s: f64,
+    /// Frames processed per second.
+    pub fps: f64,
+    /// Frames the capture side dropped (inference was busy).
+    pub dropped_capture: u64,
+    /// Results the output side dropped (the sink was busy).
+    pub dropped_output: u64,
+    /// Capture → result.
+    pub latency_ms: Percentiles,
+    /// Capture → inference start.
+    pub queue_ms: Percentiles,
+    /// Per stage.
+    pub stage_ms: StagePercentiles,
+    /// Frames segmented.
+    pub segmented: u64,
+    /// Frames gated out as target-absent.
+    pub absent: u64,
+    /// Frames without a prompt.
+    pub no_prompt: u64,
+    /// Peak resident memory of the process (kB, Linux `VmHWM`), if known.
+    pub peak_rss_kb: Option<u64>,
+}
+
+#[derive(Default)]
+struct Stats {
+    latency: Histogram,
+    queue: Histogram,
+    stages: [Histogram; 6],
+    outcomes: [u64; 3],
+}
+
+impl Stats {
+    fn record(&mut self, rec: &FrameRecord) {
+        self.latency.record(rec.latency_ms);
+        self.queue.record(rec.queue_ms);
+        let t = &rec.result.times;
+        let stage = [
+            t.preprocess_ms,
+            t.classifier_ms,
+            t.prompt_ms,
+            t.encoder_ms,
+            t.decoder_ms,
+            t.postprocess_ms,
+        ];
+        for (h, v) in self.stages.iter_mut().zip(stage) {
+            if v > 0.0 {
+                h.record(v);
+            }
+        }
+        self.outcomes[match rec.result.outcome {
+            Outcome::Segmented => 0,
+            Outcome::Absent => 1,
+            Outcome::NoPrompt => 2,
+        }] += 1;
+    }
+}
+
+/// Peak resident set size of this process in kB (Linux), if readable.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs `source` through `pipeline` into `sink` until the source ends, the
+/// frame limit is reached or something fails.
+pub fn run(
+    source: &mut dyn FrameSource,
+    pipeline: &mut Pipeline,
+    sink: &mut dyn FrameSink,
+    opts: &StreamOptions,
+) -> Result<StreamSummary, StreamError> {
+    let queue = opts.output_queue.max(1);
+    // Buffers: one being captured, one ready, one in inference, one in the
+    // sink and `queue` waiting for it: capture never runs out.
+    let slot = FrameSlot::new(opts.handoff, queue + 4, 1, 1, PixelFormat::Gray8);
+    let (tx, rx) = sync_channel::<(Frame, Mask, FrameRecord)>(queue);
+    let (mask_back, masks) = sync_channel::<Mask>(queue + 2);
+    for _ in 0..queue + 2 {
+        // Cannot fail: the channel has room for every mask.
+        let _ = mask_back.try_send(Mask::zeros(1, 1));
+    }
+    let start = Instant::now();
+    let limit = opts.max_frames.unwrap_or(u64::MAX);
+
+    std::thread::scope(|scope| {
+        let capture = scope.spawn(|| capture(source, &slot, opts, start, limit));
+        let output = scope.spawn(|| output(rx, sink, &slot, mask_back));
+        let inferred = infer(pipeline, &slot, tx, &masks, opts, start, limit);
+        slot.close();
+        let captured = capture
+            .join()
+            .map_err(|_| StreamError::Panicked("capture"))?;
+        let written = output.join().map_err(|_| StreamError::Panicked("output"))?;
+        let (stats, frames, dropped_output, last) = inferred?;
+        captured?;
+        written?;
+        let wall = ms(last) / 1e3;
+        Ok(StreamSummary {
+            frames,
+            wall_s: wall,
+            fps: if wall > 0.0 {
+                frames as f64 / wall
+            } else {
+                0.0
+            },
+            dropped_capture: slot.dropped(),
+            dropped_output,
+            latency_ms: stats.latency.percentiles(),
+            queue_ms: stats.queue.percentiles(),
+            stage_ms: StagePercentiles {
+                preprocess: stats.stages[0].percentiles(),
+                classifier: stats.stages[1].percentiles(),
+                prompt: stats.stages[2].percentiles(),
+                encoder: stats.stages[3].percentiles(),
+                decoder: stats.stages[4].percentiles(),
+                postprocess: stats.stages[5].percentiles(),
+            },
+            segmented: stats.outcomes[0],
+            absent: stats.outcomes[1],
+            no_prompt: stats.outcomes[2],
+            peak_rss_kb: peak_rss_kb(),
+        })
+    })
+}
+
+/// The capture thread: fills pool buffers from the source.
+fn capture(
+    source: &mut dyn FrameSource,
+    slot: &FrameSlot,
+    opts: &StreamOptions,
+    start: Instant,
+    limit: u64,
+) -> Result<(), StreamError> {
+    let result = (|| {
+        let mut n = 0u64;
+        while n < limit {
+            let Some(mut frame) = slot.buffer(Duration::from_millis(100)) else {
+                if slot.is_closed() {
+                    break;
+                }
+                continue;
+            };
+            if let Some(p) = opts.pace {
+                let due = start + p.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            slot.wait_taken(opts.stall_timeout);
+            match source.next_frame(&mut frame) {
+                Ok(true) => {}
+                Ok(false) => {
+                    slot.recycle(frame);
+                    break;
+                }
+                Err(e) => {
+                    slot.recycle(frame);
+                    return Err(StreamError::Source(e));
+                }
+            }
+            frame.captured = Some(Instant::now());
+            if !slot.publish(frame) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(())
+    })();
+    slot.close();
+    result
+}
+
+type Inferred = (Stats, u64, u64, Duration);
+
+/// The inference loop, on the calling thread.
+fn infer(
+    pipeline: &mut Pipeline,
+    slot: &FrameSlot,
+    tx: SyncSender<(Frame, Mask, FrameRecord)>,
+    masks: &Receiver<Mask>,
+    opts: &StreamOptions,
+    start: Instant,
+    limit: u64,
+) -> Result<Inferred, StreamError> {
+    let mut stats = Stats::default();
+    let (mut frames, mut dropped_output) = (0u64, 0u64);
+    let mut last = Duration::ZERO;
+    let mut waiting_since = Instant::now();
+    let mut spare: Option<Mask> = None;
+    while frames < limit {
+        let (frame, _) = match slot.take(Duration::from_millis(100)) {
+            Taken::Frame(f, d) => (f, d),
+            Taken::Closed => break,
+            Taken::Timeout => {
+                if waiting_since.elapsed() > opts.stall_timeout {
+                    slot.close();
+                    return Err(StreamError::Stalled(opts.stall_timeout));
+                }
+                continue;
+            }
+        };
+        let began = Instant::now();
+        let mut mask = match spare.take() {
+            Some(m) => m,
+            None => match masks.recv_timeout(opts.stall_timeout) {
+                Ok(m) => m,
+                // The output thread is gone (its error comes with the join).
+                Err(_) => {
+                    slot.recycle(frame);
+                    break;
+                }
+            },
+        };
+        let result = match pipeline.process(&frame, &mut mask) {
+            Ok(r) => r,
+            Err(e) => {
+                slot.recycle(frame);
+                slot.close();
+                return Err(e.into());
+            }
+        };
+        let done = start.elapsed();
+        let captured = frame
+            .captured
+            .map_or(began, |c| c)
+            .saturating_duration_since(start);
+        let record = FrameRecord {
+            captured_ms: ms(captured),
+            queue_ms: ms(began
+                .saturating_duration_since(start)
+                .saturating_sub(captured)),
+            done_ms: ms(done),
+            latency_ms: ms(done.saturating_sub(captured)),
+            dropped: slot.dropped() + dropped_output,
+            result,
+        };
+        stats.record(&record);
+        frames += 1;
+        last = done;
+        waiting_since = Instant::now();
+        match tx.try_send((frame, mask, record)) {
+            Ok(()) => {}
+            Err(TrySendError::Full((f, m, _))) => {
+                dropped_output += 1;
+                slot.recycle(f);
+                spare = Some(m);
+            }
+            Err(TrySendError::Disconnected((f, _, _))) => {
+                slot.recycle(f);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    Ok((stats, frames, dropped_output, last))
+}
+
+/// The output thread: hands results to the sink, returns the buffers.
+fn output(
+    rx: Receiver<(Frame, Mask, FrameRecord)>,
+    sink: &mut dyn FrameSink,
+    slot: &FrameSlot,
+    mask_back: SyncSender<Mask>,
+) -> Result<(), StreamError> {
+    for (frame, mask, record) in rx.iter() {
+        let written = sink.frame(&frame, &mask, &record);
+        slot.recycle(frame);
+        let _ = mask_back.try_send(mask);
+        if let Err(e) = written {
+            slot.close();
+            return Err(StreamError::Sink(e));
+        }
+    }
+    sink.finish().map_err(StreamError::Sink)
+}
