@@ -37,22 +37,20 @@ pub const MAX_PIXELS: usize = 1 << 24;
 #[non_exhaustive]
 pub enum ImageError {
     /// The file could not be opened or read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {io}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: io::Error,
+        io: io::Error,
     },
     /// The file could not be created or written.
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {io}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// The operating system's error (or the encoder's, wrapped).
-        #[source]
-        source: io::Error,
+        io: io::Error,
     },
     /// The file is not a valid PNG: wrong signature, corrupt or truncated.
     #[error("{}: not a valid PNG ({message}): expected a complete PNG file", path.display())]
@@ -222,7 +220,7 @@ fn open(
 ) -> Result<png::Reader<BufReader<File>>, ImageError> {
     let file = File::open(path).map_err(|source| ImageError::Read {
         path: path.to_owned(),
-        source,
+        io: source,
     })?;
     let mut decoder = png::Decoder::new(BufReader::new(file));
     decoder.set_transformations(transformations);
@@ -288,7 +286,7 @@ fn decode_error(path: &Path, e: png::DecodingError) -> ImageError {
         png::DecodingError::IoError(source) if source.kind() != io::ErrorKind::UnexpectedEof => {
             ImageError::Read {
                 path: path.to_owned(),
-                source,
+                io: source,
             }
         }
         png::DecodingError::IoError(_) => ImageError::Decode {
@@ -338,14 +336,14 @@ fn write_png(
     }
     let write_error = |e: png::EncodingError| ImageError::Write {
         path: path.to_owned(),
-        source: match e {
+        io: match e {
             png::EncodingError::IoError(e) => e,
             other => io::Error::other(other.to_string()),
         },
     };
     let file = File::create(path).map_err(|source| ImageError::Write {
         path: path.to_owned(),
-        source,
+        io: source,
     })?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), w, h);
     encoder.set_color(color);

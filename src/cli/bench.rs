@@ -125,10 +125,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         postprocess_ms: stat(|t| t.postprocess_ms),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "sammix bench: {} ({}) on {}, {} frames after {} warm-up, one thread, {}",
         bundle.manifest().name,
         report.precision,
@@ -137,10 +137,14 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         report.warmup,
         report.cpu
     );
-    println!("engine: {}; decoder: {}", report.engine, report.decoder);
-    println!(
+    outln!("engine: {}; decoder: {}", report.engine, report.decoder);
+    outln!(
         "{:<22} {:>6} {:>9} {:>9} {:>9}",
-        "ms", "n", "median", "p95", "p99"
+        "ms",
+        "n",
+        "median",
+        "p95",
+        "p99"
     );
     let rows: [(&str, &Stats); 8] = [
         ("frame (segmented)", &report.frame_segmented_ms),
@@ -153,9 +157,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         ("postprocess", &report.postprocess_ms),
     ];
     for (name, s) in rows {
-        println!(
+        outln!(
             "{name:<22} {:>6} {:>9.2} {:>9.2} {:>9.2}",
-            s.n, s.p50, s.p95, s.p99
+            s.n,
+            s.p50,
+            s.p95,
+            s.p99
         );
     }
     Ok(ExitCode::SUCCESS)

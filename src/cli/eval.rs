@@ -91,6 +91,6 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(out, format!("{text}\n"))
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    println!("{text}");
+    outln!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -67,14 +67,14 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         "other_files_bytes": total,
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("bundle {} ({})", m.name, bundle.dir().display());
-    println!("  {}", m.description);
-    println!("  checks passed: manifest schema {}, sha256 of every file, no unlisted file, graph contract", m.schema);
+    outln!("bundle {} ({})", m.name, bundle.dir().display());
+    outln!("  {}", m.description);
+    outln!("  checks passed: manifest schema {}, sha256 of every file, no unlisted file, graph contract", m.schema);
     let i = &m.input;
-    println!(
+    outln!(
         "input: {}×{}×{} ({} resize), mean {:?}, std {:?}; embeddings 256×{e}×{e}, dense prompt {d}×{d}",
         i.channels,
         i.size,
@@ -86,11 +86,11 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         d = 4 * i.embedding_size
     );
     let p = &m.prompt;
-    println!(
+    outln!(
         "prompt: cam_threshold {}, min_component_px {}, box_margin {}, dense_logit {}",
         p.cam_threshold, p.min_component_px, p.box_margin, p.dense_logit
     );
-    println!(
+    outln!(
         "gate: presence_threshold {}; decoder: mask_tokens {:?}, mask_threshold {}",
         m.gate.presence_threshold, m.decoder.mask_tokens, m.decoder.mask_threshold
     );
@@ -102,7 +102,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         let entry = m.graphs.get(role);
         let path = bundle.graph_path(role);
         let bytes = std::fs::metadata(&path).map(|md| md.len()).unwrap_or(0);
-        println!(
+        outln!(
             "{}: {} ({}, {:.1} MB, sha256 {}…)",
             role.key(),
             entry.file,
@@ -111,7 +111,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
             &entry.sha256[..16.min(entry.sha256.len())]
         );
         for t in plan.inputs() {
-            println!(
+            outln!(
                 "    in  {:<18} {:?} {}",
                 t.name,
                 t.datum_type,
@@ -120,10 +120,10 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
         for o in plan.outputs() {
             let s = o.shape.as_deref().map_or("?".to_string(), shape);
-            println!("    out {:<18} {:?} {}", o.name, o.datum_type, s);
+            outln!("    out {:<18} {:?} {}", o.name, o.datum_type, s);
         }
     }
-    println!(
+    outln!(
         "other files: {} ({:.1} MB), all checked",
         m.checksums.len(),
         total as f64 / 1e6

@@ -1,5 +1,18 @@
 //! The command line: argument types and dispatch.
 
+/// `println!` that ends the process quietly when stdout is closed (`sammix
+/// info | head`) instead of panicking on the broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -310,7 +310,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(Truth::Synthetic(_)) => ", exact ground truth".to_string(),
             None => String::new(),
         };
-        println!(
+        outln!(
             "sammix run: {} ({}) on {spec}{truth_text}{}",
             bundle.manifest().name,
             common::precision(&bundle),
@@ -351,7 +351,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         flicker: sink.truth.is_some().then_some(&sink.flicker),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&report, args.out.as_deref());
     }
@@ -383,27 +383,32 @@ fn print_line(l: &Line) {
     if let Some(d) = l.dice {
         text += &format!("  dice {d:.3}");
     }
-    println!("{text}");
+    outln!("{text}");
 }
 
 fn print_summary(r: &RunSummary, out: Option<&Path>) {
     let s = r.stream;
     let st = &s.stage_ms;
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{} frames in {:.2} s: {:.1} FPS; dropped {} at capture, {} at output ({} handoff)",
-        s.frames, s.wall_s, s.fps, s.dropped_capture, s.dropped_output, r.handoff
+        s.frames,
+        s.wall_s,
+        s.fps,
+        s.dropped_capture,
+        s.dropped_output,
+        r.handoff
     );
-    println!(
+    outln!(
         "latency capture→result ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1} (queue wait p50 {:.1})",
         s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max, s.queue_ms.p50
     );
-    println!(
+    outln!(
         "stage ms p50/p99: preprocess {:.2}/{:.2}, classifier {:.1}/{:.1}, prompt {:.2}/{:.2}, encoder {:.1}/{:.1} ({}x), decoder {:.1}/{:.1}, postprocess {:.2}/{:.2}",
         st.preprocess.p50, st.preprocess.p99, st.classifier.p50, st.classifier.p99, st.prompt.p50, st.prompt.p99,
         st.encoder.p50, st.encoder.p99, st.encoder.n, st.decoder.p50, st.decoder.p99, st.postprocess.p50, st.postprocess.p99
     );
-    println!(
+    outln!(
         "outcomes: {} segmented, {} absent (gated before the encoder), {} without a prompt; stability {}",
         s.segmented,
         s.absent,
@@ -411,11 +416,11 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         if r.stability { "on" } else { "off" }
     );
     if let Some(kb) = s.peak_rss_kb {
-        println!("peak memory (RSS): {:.1} MB", kb as f64 / 1024.0);
+        outln!("peak memory (RSS): {:.1} MB", kb as f64 / 1024.0);
     }
     if let Some(a) = &r.accuracy {
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
-        println!(
+        outln!(
             "vs ground truth: Dice {} on the {} frames with a target, {:.3} on all {} frames; IoU {}; HD95 {} px; presence accuracy {}",
             fmt(a.dice_positive),
             a.positive_frames,
@@ -425,16 +430,16 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
             fmt(a.hd95_px),
             fmt(a.presence_accuracy)
         );
-        println!("  (an empty mask on a frame without target scores Dice 1, a non-empty one 0)");
+        outln!("  (an empty mask on a frame without target scores Dice 1, a non-empty one 0)");
     }
     if let Some(f) = r.flicker {
-        println!(
+        outln!(
             "flicker: masks change by {:.0} px per frame (ground truth {:.0}); presence switched {} times (ground truth {})",
             f.mask_change_px, f.truth_change_px, f.presence_switches, f.truth_switches
         );
     }
     if let Some(dir) = out {
-        println!(
+        outln!(
             "wrote {}/results.jsonl, masks/ and the overlay",
             dir.display()
         );

@@ -41,9 +41,9 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         let mut v = serde_json::to_value(&result)?;
         v["image"] = args.image.display().to_string().into();
         v["mask"] = out.display().to_string().into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        outln!(
             "{}: presence {:.3}, {:?}, mask area {} px -> {}",
             args.image.display(),
             result.presence,

@@ -11,22 +11,20 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Y4mError {
     /// The file could not be opened or read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {io}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: io::Error,
+        io: io::Error,
     },
     /// The file could not be created or written.
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {io}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: io::Error,
+        io: io::Error,
     },
     /// The file does not start with `YUV4MPEG2 `.
     #[error("{}: not a YUV4MPEG2 file: starts with {found}, expected \"YUV4MPEG2 \"", path.display())]

@@ -53,7 +53,7 @@ impl Y4mReader<BufReader<File>> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|source| Y4mError::Read {
             path: path.to_owned(),
-            source,
+            io: source,
         })?;
         Y4mReader::new(BufReader::new(file), path)
     }
@@ -67,7 +67,7 @@ impl<R: BufRead> Y4mReader<R> {
         let mut line = Vec::with_capacity(MAX_LINE);
         let ended = read_line(&mut inner, &mut line).map_err(|source| Y4mError::Read {
             path: path.clone(),
-            source,
+            io: source,
         })?;
         let after_magic = line.get(MAGIC.len()).copied();
         if !line.starts_with(MAGIC) || !matches!(after_magic, Some(b' ' | b'\n') | None) {
@@ -169,7 +169,7 @@ impl<R: BufRead> Y4mReader<R> {
         let index = self.frames_read;
         let read_error = |source| Y4mError::Read {
             path: self.path.clone(),
-            source,
+            io: source,
         };
         let ended = read_line(&mut self.inner, &mut self.line).map_err(read_error)?;
         if self.line.is_empty() {
@@ -195,7 +195,7 @@ impl<R: BufRead> Y4mReader<R> {
             read_planes(&mut self.inner, &mut self.planes, self.frame_len).map_err(|source| {
                 Y4mError::Read {
                     path: self.path.clone(),
-                    source,
+                    io: source,
                 }
             })?;
         if got < self.frame_len {

@@ -38,7 +38,7 @@ impl Y4mWriter<BufWriter<File>> {
         check(path, width, height, frame_rate, colorspace)?;
         let file = File::create(path).map_err(|source| Y4mError::Write {
             path: path.to_owned(),
-            source,
+            io: source,
         })?;
         Y4mWriter::new(
             BufWriter::new(file),
@@ -74,7 +74,7 @@ impl<W: Write> Y4mWriter<W> {
             .write_all(header.as_bytes())
             .map_err(|source| Y4mError::Write {
                 path: path.clone(),
-                source,
+                io: source,
             })?;
         Ok(Y4mWriter {
             inner,
@@ -120,7 +120,7 @@ impl<W: Write> Y4mWriter<W> {
             .and_then(|()| self.inner.write_all(planes));
         result.map_err(|source| Y4mError::Write {
             path: self.path.clone(),
-            source,
+            io: source,
         })?;
         self.frames_written += 1;
         Ok(())
@@ -130,7 +130,7 @@ impl<W: Write> Y4mWriter<W> {
     pub fn finish(mut self) -> Result<W, Y4mError> {
         self.inner.flush().map_err(|source| Y4mError::Write {
             path: self.path.clone(),
-            source,
+            io: source,
         })?;
         Ok(self.inner)
     }

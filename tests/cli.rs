@@ -1,0 +1,823 @@
+//! End-to-end tests of the `sammix` binary: each command on the bundled
+//! model (`models/sammix-us-tiny`) and its demo clip, on small folders built
+//! in a temporary folder, and on broken bundles and sources, where the binary
+//! must exit with code 2 (not 101, a panic) and an `error: ` line that names
+//! the file or field at fault.
+//!
+//! This runs a debug build: every test keeps to a few frames.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use prost::Message;
+use sammix::bundle::{sha256_file, MANIFEST};
+use sammix::frame::Mask;
+use sammix::{image_io, npy};
+use serde_json::Value;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+
+// ---------------------------------------------------------------------------
+// Running the binary
+
+/// The repository root.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundle shipped in the repository.
+fn real_bundle() -> PathBuf {
+    root().join("models/sammix-us-tiny")
+}
+
+/// A path as a command-line argument.
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("a temporary path that is not UTF-8")
+}
+
+/// What a run of the binary did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `sammix ARGS` in the repository root, with neither
+/// `$SAMMIX_BUNDLE` nor `$RUST_LOG` from the caller's environment.
+fn sammix(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_sammix"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("SAMMIX_BUNDLE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("cannot start the sammix binary");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `sammix ARGS`, which must succeed.
+fn success(args: &[&str]) -> Run {
+    let r = sammix(args);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "sammix {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+        r.stdout,
+        r.stderr
+    );
+    r
+}
+
+/// Runs `sammix ARGS`, which must fail with exit code 2 and an `error: `
+/// message; the message (stderr).
+fn failure(args: &[&str]) -> String {
+    let r = sammix(args);
+    assert_ne!(r.code, Some(101), "sammix {args:?} panicked:\n{}", r.stderr);
+    assert_eq!(
+        r.code,
+        Some(2),
+        "sammix {args:?}: exit code\n--- stdout\n{}\n--- stderr\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(
+        r.stderr.starts_with("error: "),
+        "sammix {args:?}: stderr does not start with `error: `:\n{}",
+        r.stderr
+    );
+    eprintln!("sammix {args:?}: {}", r.stderr.trim_end());
+    r.stderr
+}
+
+/// Asserts that `text` holds every one of `needles`.
+fn assert_contains(text: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(text.contains(n), "{n:?} is not in:\n{text}");
+    }
+}
+
+/// Parses `text` as JSON.
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// `v` as a number.
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+// ---------------------------------------------------------------------------
+// Temporary folders
+
+/// A folder under the system's temporary folder, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("sammix-cli-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The images of [`image_folder`], by the reference frame they copy.
+const IMAGES: [(&str, &str); 3] = [("a", "frame_000"), ("b", "frame_001"), ("c", "frame_002")];
+
+/// `DIR/images/{a,b,c}.png`, the reference frames, and `DIR/masks/` of the
+/// same names, the reference pipeline's masks (`final_mask.npy`), as
+/// ground truth.
+fn image_folder(tmp: &TempDir) -> PathBuf {
+    let reference = real_bundle().join("reference");
+    let dir = tmp.join("data");
+    fs::create_dir_all(dir.join("images")).unwrap();
+    fs::create_dir_all(dir.join("masks")).unwrap();
+    for (name, frame) in IMAGES {
+        fs::copy(
+            reference.join(format!("{frame}_frame.png")),
+            dir.join("images").join(format!("{name}.png")),
+        )
+        .unwrap();
+        let (shape, values) =
+            npy::read_typed::<u8>(reference.join(frame).join("final_mask.npy")).unwrap();
+        assert_eq!(shape.len(), 2, "{frame}/final_mask.npy: shape {shape:?}");
+        let mask = Mask::from_bytes(shape[1], shape[0], &values).unwrap();
+        image_io::write_mask_png(&dir.join("masks").join(format!("{name}.png")), &mask).unwrap();
+    }
+    dir
+}
+
+// ---------------------------------------------------------------------------
+// run
+
+#[test]
+fn run_writes_lines_summary_results_masks_and_y4m_overlay() {
+    let tmp = TempDir::new("run-y4m");
+    let out = tmp.join("out");
+    let r = success(&["run", "--frames", "6", "--out", arg(&out)]);
+
+    let frame_lines: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            t.len() > 6
+                && t.as_bytes()[..6].iter().all(u8::is_ascii_digit)
+                && t[6..].starts_with(' ')
+        })
+        .collect();
+    assert_eq!(frame_lines.len(), 6, "per-frame lines:\n{}", r.stdout);
+    for (i, l) in frame_lines.iter().enumerate() {
+        assert!(l.trim_start().starts_with(&format!("{i:06} ")), "{l}");
+    }
+    // The summary: frames and rate, latency, scores.
+    assert_contains(
+        &r.stdout,
+        &["6 frames in ", "latency", "p50", "vs ground truth: Dice"],
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("latency") && l.contains("p50")),
+        "no latency line:\n{}",
+        r.stdout
+    );
+
+    let results = fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let lines: Vec<Value> = results.lines().map(json).collect();
+    assert_eq!(lines.len(), 6, "{results}");
+    for (i, l) in lines.iter().enumerate() {
+        for key in [
+            "name",
+            "presence",
+            "outcome",
+            "times",
+            "latency_ms",
+            "dropped",
+            "dice",
+            "mask_area",
+        ] {
+            assert!(l.get(key).is_some(), "line {i} has no {key:?}: {l}");
+        }
+        assert_eq!(l["name"], format!("{i:06}"));
+        assert_eq!(l["dropped"], 0);
+        assert!(num(&l["latency_ms"]) > 0.0, "{l}");
+        assert!(num(&l["dice"]) >= 0.0, "{l}");
+        let times = &l["times"];
+        for stage in [
+            "preprocess_ms",
+            "classifier_ms",
+            "prompt_ms",
+            "encoder_ms",
+            "decoder_ms",
+            "postprocess_ms",
+            "total_ms",
+        ] {
+            assert!(num(&times[stage]) >= 0.0, "line {i}: times.{stage}: {l}");
+        }
+        assert!(num(&times["classifier_ms"]) > 0.0, "{l}");
+    }
+
+    for (i, line) in lines.iter().enumerate() {
+        let path = out.join(format!("masks/{i:06}.png"));
+        let mask = image_io::read_mask(&path).unwrap();
+        assert_eq!((mask.width(), mask.height()), (256, 256));
+        assert_eq!(
+            mask.area() as u64,
+            line["mask_area"].as_u64().unwrap(),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(!out.join("masks/000006.png").exists());
+
+    let y4m = fs::read(out.join("overlay.y4m")).unwrap();
+    assert!(y4m.starts_with(b"YUV4MPEG2 W256 H256"), "{:?}", &y4m[..40]);
+    let header = y4m.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let frame = 6 + 3 * 256 * 256;
+    assert_eq!(y4m.len(), header + 6 * frame);
+    for i in 0..6 {
+        let at = header + i * frame;
+        assert_eq!(&y4m[at..at + 6], b"FRAME\n", "frame {i} at byte {at}");
+    }
+}
+
+#[test]
+fn run_json_summary_with_png_overlays() {
+    let tmp = TempDir::new("run-json");
+    let out = tmp.join("out");
+    let r = success(&[
+        "run",
+        "--frames",
+        "3",
+        "--json",
+        "--overlay",
+        "png",
+        "--out",
+        arg(&out),
+    ]);
+    let v = json(&r.stdout);
+    assert_eq!(v["frames"], 3);
+    assert!(num(&v["fps"]) > 0.0, "{v}");
+    assert!(num(&v["latency_ms"]["p50"]) > 0.0, "{v}");
+    assert_eq!(v["latency_ms"]["n"], 3);
+    assert!(v["accuracy"]["dice_all"].is_number(), "{v}");
+    assert_eq!(v["accuracy"]["frames"], 3);
+    let outcomes = ["segmented", "absent", "no_prompt"].map(|k| v[k].as_u64().unwrap());
+    assert_eq!(outcomes.iter().sum::<u64>(), 3, "{v}");
+    for i in 0..3 {
+        assert!(out.join(format!("overlay/{i:06}.png")).is_file(), "{i}");
+        assert!(out.join(format!("masks/{i:06}.png")).is_file(), "{i}");
+    }
+    assert!(!out.join("overlay.y4m").exists());
+    assert_eq!(
+        fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn run_on_an_image_folder_with_masks() {
+    let tmp = TempDir::new("run-images");
+    let data = image_folder(&tmp);
+    let source = format!("images:{}", arg(&data));
+    let r = success(&["run", "--source", &source]);
+    assert_contains(&r.stdout, &["3 frames in ", "vs ground truth: Dice"]);
+    for (name, _) in IMAGES {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{name}  P ")) && l.contains("dice ")),
+            "no line for {name} with its Dice:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn run_with_a_source_kind_not_in_this_build() {
+    let err = failure(&["run", "--source", "v4l:/dev/video0"]);
+    assert_contains(&err, &["v4l:/dev/video0", "not in this build"]);
+}
+
+#[test]
+fn run_with_an_unknown_source() {
+    let err = failure(&["run", "--source", "nonsense.mp4"]);
+    assert_contains(
+        &err,
+        &["nonsense.mp4", "expected file:CLIP.y4m, images:DIR"],
+    );
+}
+
+#[test]
+fn run_with_a_missing_clip() {
+    let err = failure(&["run", "--source", "file:/nonexistent.y4m"]);
+    assert_contains(&err, &["/nonexistent.y4m", "cannot read"]);
+}
+
+#[test]
+fn a_missing_file_says_the_os_error_once() {
+    let err = failure(&["run", "--source", "file:/nonexistent.y4m"]);
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+
+    let tmp = TempDir::new("os-error-once");
+    let data = image_folder(&tmp);
+    fs::remove_file(data.join("masks/b.png")).unwrap();
+    let err = failure(&["eval", "--data", arg(&data)]);
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}
+
+#[test]
+fn run_on_a_truncated_clip() {
+    let tmp = TempDir::new("run-truncated");
+    let clip = fs::read(real_bundle().join("demo/clip.y4m")).unwrap();
+    let header = clip.iter().position(|&b| b == b'\n').unwrap() + 1;
+    // The header, FRAME, and part of frame 0's 256×256 Y plane.
+    assert!(header + 6 < 1000 && 1000 < header + 6 + 256 * 256);
+    let path = tmp.join("truncated.y4m");
+    fs::write(&path, &clip[..1000]).unwrap();
+    let source = format!("file:{}", arg(&path));
+    let err = failure(&["run", "--source", &source, "--quiet"]);
+    assert_contains(&err, &[arg(&path), "frame 0", "truncated"]);
+}
+
+// ---------------------------------------------------------------------------
+// segment
+
+#[test]
+fn segment_one_image() {
+    let tmp = TempDir::new("segment");
+    let image = real_bundle().join("reference/frame_000_frame.png");
+    let mask_path = tmp.join("m.png");
+    let overlay_path = tmp.join("o.png");
+    let r = success(&[
+        "segment",
+        arg(&image),
+        "--out",
+        arg(&mask_path),
+        "--overlay",
+        arg(&overlay_path),
+        "--json",
+    ]);
+    let v = json(&r.stdout);
+    let presence = num(&v["presence"]);
+    assert!((0.0..=1.0).contains(&presence), "{v}");
+    assert!(presence >= 0.5, "frame_000 has a lesion: {v}");
+    assert_eq!(v["outcome"], "segmented");
+    let area = v["mask_area"].as_u64().unwrap();
+    assert!(area > 0, "{v}");
+    assert_eq!(v["mask"], arg(&mask_path));
+
+    let mask = image_io::read_mask(&mask_path).unwrap();
+    assert_eq!((mask.width(), mask.height()), (256, 256));
+    assert_eq!(mask.area() as u64, area);
+    let overlay = image_io::read_frame(&overlay_path).unwrap();
+    assert_eq!((overlay.width(), overlay.height()), (256, 256));
+}
+
+// ---------------------------------------------------------------------------
+// eval
+
+/// Whether the reference frames have a lesion, from `reference/index.json`.
+fn reference_presence() -> Vec<(String, bool)> {
+    let index = json(&fs::read_to_string(real_bundle().join("reference/index.json")).unwrap());
+    index["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["frame"].as_str().unwrap().to_string(),
+                f["present_ground_truth"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn eval_scores_a_folder() {
+    let tmp = TempDir::new("eval");
+    let data = image_folder(&tmp);
+    let file = tmp.join("report.json");
+    let r = success(&["eval", "--data", arg(&data), "--out", arg(&file)]);
+    let v = json(&r.stdout);
+
+    let presence = reference_presence();
+    let present: Vec<bool> = IMAGES
+        .iter()
+        .map(|(_, frame)| {
+            presence
+                .iter()
+                .find(|(f, _)| *f == format!("{frame}_frame.png"))
+                .unwrap_or_else(|| panic!("{frame} is not in reference/index.json"))
+                .1
+        })
+        .collect();
+    assert_eq!(present, [true, true, false], "reference/index.json changed");
+
+    let s = &v["summary"];
+    assert_eq!(s["frames"], 3, "{v}");
+    assert_eq!(s["positive_frames"], 2, "{v}");
+    // The ground truth is the reference pipeline's own masks.
+    assert!(num(&s["dice_all"]) > 0.95, "{v}");
+    assert!(v["conventions"].as_str().unwrap().contains("Dice"), "{v}");
+    let rows = v["images"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    for (row, want) in rows.iter().zip(present) {
+        assert_eq!(row["gt_present"], want, "{row}");
+    }
+
+    let written = fs::read_to_string(&file).unwrap();
+    assert_eq!(json(&written), v);
+}
+
+#[test]
+fn eval_without_masks() {
+    let tmp = TempDir::new("eval-no-masks");
+    let data = image_folder(&tmp);
+    fs::remove_dir_all(data.join("masks")).unwrap();
+    let err = failure(&["eval", "--data", arg(&data)]);
+    assert_contains(&err, &[arg(&data), "images/ and masks/"]);
+}
+
+#[test]
+fn eval_with_a_mask_missing() {
+    let tmp = TempDir::new("eval-mask-missing");
+    let data = image_folder(&tmp);
+    let missing = data.join("masks/b.png");
+    fs::remove_file(&missing).unwrap();
+    let err = failure(&["eval", "--data", arg(&data)]);
+    assert_contains(&err, &[arg(&missing)]);
+}
+
+// ---------------------------------------------------------------------------
+// info and bench
+
+#[test]
+fn info_describes_the_bundle() {
+    let r = success(&["info"]);
+    assert_contains(
+        &r.stdout,
+        &[
+            "bundle sammix-us-tiny",
+            "classifier: classifier.onnx",
+            "encoder: encoder.onnx",
+            "decoder: decoder.onnx",
+            "low_res_masks",
+        ],
+    );
+    // The image input of the classifier and of the encoder.
+    assert_eq!(
+        r.stdout.matches("F32 1×1×256×256").count(),
+        2,
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn info_json() {
+    let r = success(&["info", "--json"]);
+    let v = json(&r.stdout);
+    let outputs = v["graphs"]["decoder"]["outputs"].as_array().unwrap();
+    let low = outputs
+        .iter()
+        .find(|o| o["name"] == "low_res_masks")
+        .unwrap_or_else(|| panic!("no low_res_masks: {outputs:?}"));
+    assert_eq!(low["type"], "F32");
+    assert_eq!(low["shape"], serde_json::json!([1, 4, 64, 64]));
+    assert_eq!(v["manifest"]["name"], "sammix-us-tiny");
+    for role in ["classifier", "encoder", "decoder"] {
+        assert!(v["graphs"][role]["sha256"].is_string(), "{role}");
+    }
+}
+
+#[test]
+fn bench_json() {
+    let r = success(&["bench", "--iterations", "3", "--warmup", "1", "--json"]);
+    let v = json(&r.stdout);
+    assert_eq!(v["iterations"], 3);
+    assert_eq!(v["warmup"], 1);
+    assert!(num(&v["classifier_ms"]["p50"]) > 0.0, "{v}");
+    assert_eq!(v["classifier_ms"]["n"], 3);
+    assert_eq!(
+        v["segmented"].as_u64().unwrap() + v["gated"].as_u64().unwrap(),
+        3
+    );
+    assert!(v["decoder"].as_str().unwrap().contains("tract"), "{v}");
+}
+
+// ---------------------------------------------------------------------------
+// Broken bundles
+
+/// A copy of the real bundle's manifest and three graphs in a temporary
+/// folder; the manifest's `[checksums]` table is emptied, so the other
+/// files need not be copied.
+struct BrokenBundle {
+    tmp: TempDir,
+}
+
+impl BrokenBundle {
+    fn new(name: &str) -> BrokenBundle {
+        let tmp = TempDir::new(&format!("bundle-{name}"));
+        let real = real_bundle();
+        let text = fs::read_to_string(real.join(MANIFEST)).unwrap();
+        let at = text.find("\n[checksums]\n").expect("no [checksums] table") + 1;
+        fs::write(tmp.join(MANIFEST), format!("{}[checksums]\n", &text[..at])).unwrap();
+        for file in ["classifier.onnx", "encoder.onnx", "decoder.onnx"] {
+            fs::copy(real.join(file), tmp.join(file)).unwrap();
+        }
+        BrokenBundle { tmp }
+    }
+
+    fn dir(&self) -> &Path {
+        &self.tmp.0
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.join(rel)
+    }
+
+    /// Rewrites the manifest with `from` replaced by `to` (which must occur).
+    fn edit(&self, from: &str, to: &str) -> &BrokenBundle {
+        let path = self.path(MANIFEST);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} is not in the manifest");
+        fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        self
+    }
+
+    /// Replaces graph `role` (`classifier.onnx` for `classifier`, ...) by
+    /// `bytes`, with its new sha256 in `graphs.<role>.sha256`.
+    fn replace(&self, role: &str, bytes: &[u8]) -> &BrokenBundle {
+        let path = self.path(&format!("{role}.onnx"));
+        fs::write(&path, bytes).unwrap();
+        let digest = sha256_file(&path).unwrap();
+        let manifest = self.path(MANIFEST);
+        let mut text = fs::read_to_string(&manifest).unwrap();
+        let table = format!("[graphs.{role}]\n");
+        let table_at = text.find(&table).unwrap_or_else(|| panic!("no {table}"));
+        let key = "sha256 = \"";
+        let at = table_at + text[table_at..].find(key).expect("no sha256") + key.len();
+        text.replace_range(at..at + 64, &digest);
+        fs::write(&manifest, text).unwrap();
+        self
+    }
+
+    /// `sammix info --bundle DIR`, which must fail; its message.
+    fn info_err(&self) -> String {
+        failure(&["info", "--bundle", arg(self.dir())])
+    }
+}
+
+#[test]
+fn the_broken_bundle_fixture_is_valid_until_broken() {
+    let b = BrokenBundle::new("valid");
+    success(&["info", "--bundle", arg(b.dir())]);
+}
+
+#[test]
+fn bundle_folder_missing() {
+    let tmp = TempDir::new("bundle-missing");
+    let dir = tmp.join("no-such-bundle");
+    let err = failure(&["info", "--bundle", arg(&dir)]);
+    assert_contains(&err, &[arg(&dir), "no bundle folder here"]);
+}
+
+#[test]
+fn bundle_without_manifest() {
+    let b = BrokenBundle::new("no-manifest");
+    fs::remove_file(b.path(MANIFEST)).unwrap();
+    let err = b.info_err();
+    assert_contains(&err, &[arg(&b.path(MANIFEST)), "bundle manifest not found"]);
+}
+
+#[test]
+fn bundle_manifest_with_a_toml_syntax_error() {
+    let b = BrokenBundle::new("toml-syntax");
+    b.edit("name = \"sammix-us-tiny\"", "name = \"sammix-us-tiny");
+    let err = b.info_err();
+    let at = format!("{}:3:", arg(&b.path(MANIFEST)));
+    assert_contains(&err, &[&at, "invalid TOML"]);
+}
+
+#[test]
+fn bundle_manifest_with_an_unknown_field() {
+    let b = BrokenBundle::new("unknown-field");
+    b.edit("[gate]\n", "[gate]\nbogus_knob = 1\n");
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[arg(&b.path(MANIFEST)), "unknown field `gate.bogus_knob`"],
+    );
+}
+
+#[test]
+fn bundle_manifest_with_a_missing_field() {
+    let b = BrokenBundle::new("missing-field");
+    b.edit("min_component_px = 48", "");
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            arg(&b.path(MANIFEST)),
+            "missing field `prompt.min_component_px`",
+        ],
+    );
+}
+
+#[test]
+fn bundle_manifest_with_a_wrong_type() {
+    let b = BrokenBundle::new("wrong-type");
+    b.edit("box_margin = 0.03", "box_margin = \"wide\"");
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            arg(&b.path(MANIFEST)),
+            "field `prompt.box_margin`",
+            "invalid type",
+        ],
+    );
+}
+
+#[test]
+fn bundle_graph_with_a_sha256_mismatch() {
+    let b = BrokenBundle::new("sha256");
+    let real = sha256_file(&b.path("classifier.onnx")).unwrap();
+    let wrong = format!(
+        "{}{}",
+        if real.starts_with('0') { '1' } else { '0' },
+        &real[1..]
+    );
+    b.edit(&real, &wrong);
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            "`graphs.classifier.sha256`",
+            "\"classifier.onnx\" has sha256",
+            &wrong,
+        ],
+    );
+}
+
+#[test]
+fn bundle_graph_file_missing() {
+    let b = BrokenBundle::new("graph-missing");
+    fs::remove_file(b.path("decoder.onnx")).unwrap();
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            "`graphs.decoder.file`",
+            "\"decoder.onnx\" is listed but missing",
+        ],
+    );
+}
+
+#[test]
+fn bundle_with_an_unlisted_file() {
+    let b = BrokenBundle::new("unlisted");
+    fs::write(b.path("notes.txt"), "not in the manifest\n").unwrap();
+    let err = b.info_err();
+    assert_contains(&err, &["extra file \"notes.txt\""]);
+}
+
+#[test]
+fn bundle_graph_that_is_not_onnx() {
+    let b = BrokenBundle::new("garbage");
+    b.replace("encoder", b"this is not an ONNX model at all");
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[arg(&b.path("encoder.onnx")), "cannot load ONNX graph"],
+    );
+}
+
+#[test]
+fn bundle_with_classifier_and_encoder_swapped() {
+    let b = BrokenBundle::new("swapped");
+    let real = real_bundle();
+    b.replace("classifier", &fs::read(real.join("encoder.onnx")).unwrap())
+        .replace("encoder", &fs::read(real.join("classifier.onnx")).unwrap());
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            arg(&b.path("classifier.onnx")),
+            "no output \"logits\"",
+            "\"image_embeddings\"",
+        ],
+    );
+}
+
+/// An f32 tensor type, of this shape when given.
+fn f32_info(name: &str, dims: Option<&[i64]>) -> pb::ValueInfoProto {
+    let shape = dims.map(|dims| pb::TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&v| Dimension {
+                value: Some(dimension::Value::DimValue(v)),
+                ..Default::default()
+            })
+            .collect(),
+    });
+    pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// An encoder whose embeddings have 128 channels where the contract wants
+/// 256: `image` (1×1×256×256) pooled 16×16 and broadcast to 1×128×16×16.
+fn encoder_of_128_channels() -> Vec<u8> {
+    let ints = |name: &str, ints: &[i64]| pb::AttributeProto {
+        name: name.to_string(),
+        r#type: 7,
+        ints: ints.to_vec(),
+        ..Default::default()
+    };
+    let node = |op: &str, inputs: &[&str], output: &str, attribute| pb::NodeProto {
+        op_type: op.to_string(),
+        name: output.to_string(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        attribute,
+        ..Default::default()
+    };
+    let graph = pb::GraphProto {
+        name: "cli-test".to_string(),
+        input: vec![f32_info("image", Some(&[1, 1, 256, 256]))],
+        output: vec![f32_info("image_embeddings", None)],
+        initializer: vec![pb::TensorProto {
+            name: "shape".to_string(),
+            dims: vec![4],
+            data_type: 7,
+            int64_data: vec![1, 128, 16, 16],
+            ..Default::default()
+        }],
+        node: vec![
+            node(
+                "AveragePool",
+                &["image"],
+                "small",
+                vec![ints("kernel_shape", &[16, 16]), ints("strides", &[16, 16])],
+            ),
+            node("Expand", &["small", "shape"], "image_embeddings", vec![]),
+        ],
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn bundle_encoder_with_embeddings_of_the_wrong_shape() {
+    let b = BrokenBundle::new("embed-128");
+    b.replace("encoder", &encoder_of_128_channels());
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            arg(&b.path("encoder.onnx")),
+            "output \"image_embeddings\"",
+            "1×128×16×16",
+            "1×256×16×16",
+        ],
+    );
+}
