@@ -83,6 +83,19 @@ impl Default for StreamOptions {
     }
 }
 
+/// What the inference thread runs on each frame: the [`Pipeline`], or a
+/// stand-in in tests.
+pub trait Processor {
+    /// Processes one frame into `mask` (resized to the frame).
+    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError>;
+}
+
+impl Processor for Pipeline {
+    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
+        Pipeline::process(self, frame, mask)
+    }
+}
+
 /// Where results go, on the output thread.
 pub trait FrameSink: Send {
     /// Called once per processed frame, in order.
@@ -213,7 +226,7 @@ fn ms(d: Duration) -> f64 {
 /// frame limit is reached or something fails.
 pub fn run(
     source: &mut dyn FrameSource,
-    pipeline: &mut Pipeline,
+    pipeline: &mut dyn Processor,
     sink: &mut dyn FrameSink,
     opts: &StreamOptions,
 ) -> Result<StreamSummary, StreamError> {
@@ -229,9 +242,16 @@ pub fn run(
     }
     let start = Instant::now();
     let limit = opts.max_frames.unwrap_or(u64::MAX);
+    // In newest mode capture runs until inference has its frames (it closes
+    // the slot): there, captured frames are not processed frames.
+    let capture_limit = if opts.handoff == Handoff::Lossless {
+        limit
+    } else {
+        u64::MAX
+    };
 
     std::thread::scope(|scope| {
-        let capture = scope.spawn(|| capture(source, &slot, opts, start, limit));
+        let capture = scope.spawn(|| capture(source, &slot, opts, start, capture_limit));
         let output = scope.spawn(|| output(rx, sink, &slot, mask_back));
         let inferred = infer(pipeline, &slot, tx, &masks, opts, start, limit);
         slot.close();
@@ -322,7 +342,7 @@ type Inferred = (Stats, u64, u64, Duration);
 
 /// The inference loop, on the calling thread.
 fn infer(
-    pipeline: &mut Pipeline,
+    pipeline: &mut dyn Processor,
     slot: &FrameSlot,
     tx: SyncSender<(Frame, Mask, FrameRecord)>,
     masks: &Receiver<Mask>,

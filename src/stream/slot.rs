@@ -10,6 +10,7 @@
 //! - [`Handoff::Lossless`] (files, folders): capture waits until inference
 //!   took the previous frame, so every frame is processed.
 
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,7 +38,9 @@ pub enum Taken {
 
 #[derive(Debug)]
 struct Inner {
-    free: Vec<Frame>,
+    /// Used first in, first out, so every buffer reaches the frame size
+    /// within the first few frames and the stream is warm early.
+    free: VecDeque<Frame>,
     ready: Option<Frame>,
     dropped_since_take: u64,
     dropped_total: u64,
@@ -63,9 +66,9 @@ impl FrameSlot {
         format: PixelFormat,
     ) -> FrameSlot {
         let n = buffers.max(3);
-        let mut free = Vec::with_capacity(n);
+        let mut free = VecDeque::with_capacity(n);
         for _ in 0..n {
-            free.push(Frame::zeros(width, height, format));
+            free.push_back(Frame::zeros(width, height, format));
         }
         FrameSlot {
             mode,
@@ -94,7 +97,7 @@ impl FrameSlot {
             if g.closed {
                 return None;
             }
-            if let Some(f) = g.free.pop() {
+            if let Some(f) = g.free.pop_front() {
                 return Some(f);
             }
             if self.mode == Handoff::Newest {
@@ -144,13 +147,13 @@ impl FrameSlot {
             }
         }
         if g.closed {
-            g.free.push(frame);
+            g.free.push_back(frame);
             return false;
         }
         if let Some(stale) = g.ready.replace(frame) {
             g.dropped_since_take += 1;
             g.dropped_total += 1;
-            g.free.push(stale);
+            g.free.push_back(stale);
         }
         drop(g);
         self.changed.notify_all();
@@ -189,7 +192,7 @@ impl FrameSlot {
     pub fn recycle(&self, frame: Frame) {
         let mut g = self.lock();
         if g.free.len() < g.free.capacity() {
-            g.free.push(frame);
+            g.free.push_back(frame);
         }
         drop(g);
         self.changed.notify_all();

@@ -1,0 +1,243 @@
+//! The streaming pipeline: order, drops, stalls, failures, and agreement
+//! with frame-by-frame processing. No test asserts a duration: they check
+//! what happened, not how fast.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sammix::bundle::Bundle;
+use sammix::frame::{Frame, Mask, PixelFormat};
+use sammix::pipeline::{FrameResult, Outcome, Pipeline, PipelineError, StageTimes};
+use sammix::source::{FrameSource, SourceError, SourceSpec, Truth};
+use sammix::stream::{
+    self, FrameRecord, FrameSink, Handoff, Processor, StreamError, StreamOptions,
+};
+
+type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+fn bundle_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+}
+
+/// Keeps what it is given.
+#[derive(Default)]
+struct Collect {
+    sequences: Vec<u64>,
+    masks: Vec<Vec<u8>>,
+    records: Vec<FrameRecord>,
+    fail_at: Option<u64>,
+    finished: bool,
+}
+
+impl FrameSink for Collect {
+    fn frame(&mut self, _frame: &Frame, mask: &Mask, record: &FrameRecord) -> SinkResult {
+        if self.fail_at == Some(record.result.sequence) {
+            return Err("disk full (test)".into());
+        }
+        self.sequences.push(record.result.sequence);
+        self.masks.push(mask.data().to_vec());
+        self.records.push(record.clone());
+        Ok(())
+    }
+
+    fn finish(&mut self) -> SinkResult {
+        self.finished = true;
+        Ok(())
+    }
+}
+
+/// A processor that takes a fixed time and thresholds the frame.
+struct Slow(Duration);
+
+impl Processor for Slow {
+    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
+        std::thread::sleep(self.0);
+        mask.reset(frame.width(), frame.height());
+        for (m, &p) in mask.data_mut().iter_mut().zip(frame.data()) {
+            *m = u8::from(p < 20);
+        }
+        Ok(FrameResult {
+            sequence: frame.sequence,
+            presence: 1.0,
+            outcome: Outcome::Segmented,
+            box_input: None,
+            box_frame: None,
+            mask_token: None,
+            iou_prediction: None,
+            mask_area: mask.area(),
+            times: StageTimes::default(),
+        })
+    }
+}
+
+#[test]
+fn lossless_stream_matches_frame_by_frame_processing() {
+    let bundle = Bundle::open(bundle_dir()).unwrap();
+    let mut pipeline = Pipeline::new(&bundle).unwrap();
+    let clip = SourceSpec::File(bundle.path_of("demo/clip.y4m"));
+    let n = 10;
+
+    let mut sink = Collect::default();
+    let opts = StreamOptions {
+        max_frames: Some(n),
+        ..StreamOptions::default()
+    };
+    let summary = stream::run(
+        clip.open().unwrap().as_mut(),
+        &mut pipeline,
+        &mut sink,
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(summary.frames, n);
+    assert_eq!(summary.dropped_capture + summary.dropped_output, 0);
+    assert_eq!(sink.sequences, (0..n).collect::<Vec<_>>());
+    assert!(sink.finished);
+    assert_eq!(summary.latency_ms.n, n);
+    assert_eq!(
+        summary.segmented + summary.absent + summary.no_prompt,
+        n,
+        "every frame has an outcome"
+    );
+    for r in &sink.records {
+        assert!(r.latency_ms >= r.result.times.total_ms * 0.99, "{r:?}");
+        assert!(r.done_ms >= r.captured_ms);
+    }
+
+    // The same frames one by one give the same masks.
+    let mut source = clip.open().unwrap();
+    let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
+    let mut mask = Mask::zeros(1, 1);
+    for want in &sink.masks {
+        assert!(source.next_frame(&mut frame).unwrap());
+        pipeline.process(&frame, &mut mask).unwrap();
+        assert_eq!(mask.data(), &want[..], "frame {}", frame.sequence);
+    }
+}
+
+#[test]
+fn newest_frame_mode_drops_stale_frames_and_counts_them() {
+    // The phantom paced at 2 ms per frame, inference at 20 ms per frame:
+    // inference keeps up with about one frame in ten.
+    let mut source = SourceSpec::Synthetic(1).open().unwrap();
+    let mut sink = Collect::default();
+    let opts = StreamOptions {
+        handoff: Handoff::Newest,
+        max_frames: Some(8),
+        pace: Some(Duration::from_millis(2)),
+        ..StreamOptions::default()
+    };
+    let summary = stream::run(
+        source.as_mut(),
+        &mut Slow(Duration::from_millis(20)),
+        &mut sink,
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(summary.frames, 8);
+    assert!(summary.dropped_capture > 0, "{summary:?}");
+    assert!(
+        sink.sequences.windows(2).all(|w| w[0] < w[1]),
+        "{:?}",
+        sink.sequences
+    );
+    let skipped = sink.sequences.last().unwrap() + 1 - sink.sequences.len() as u64;
+    assert!(skipped > 0, "{:?}", sink.sequences);
+    // Every sequence skipped before the last frame taken was counted by
+    // then; frames dropped after it count in the summary only.
+    let last = sink.records.last().unwrap().dropped;
+    assert!(
+        last >= skipped && summary.dropped_capture >= last,
+        "{last} {skipped} {summary:?}"
+    );
+}
+
+/// A source that delivers two frames, then stops answering.
+struct Hang(u64);
+
+impl FrameSource for Hang {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        if self.0 >= 2 {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        sammix::source::synthetic::render(0, self.0, frame);
+        self.0 += 1;
+        Ok(true)
+    }
+    fn frame_name(&self, sequence: u64) -> String {
+        sequence.to_string()
+    }
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        None
+    }
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+    fn truth(&self) -> Option<Truth> {
+        None
+    }
+}
+
+#[test]
+fn a_source_that_stops_answering_ends_the_stream_with_an_error() {
+    let mut sink = Collect::default();
+    let opts = StreamOptions {
+        handoff: Handoff::Newest,
+        stall_timeout: Duration::from_millis(300),
+        ..StreamOptions::default()
+    };
+    let err = stream::run(&mut Hang(0), &mut Slow(Duration::ZERO), &mut sink, &opts).unwrap_err();
+    assert!(matches!(err, StreamError::Stalled(_)), "{err}");
+    assert!(
+        err.to_string().contains("no frame from the source"),
+        "{err}"
+    );
+    assert_eq!(sink.sequences, [0, 1]);
+}
+
+#[test]
+fn a_failing_sink_stops_the_stream_with_its_error() {
+    let mut source = SourceSpec::Synthetic(2).open().unwrap();
+    let mut sink = Collect {
+        fail_at: Some(3),
+        ..Collect::default()
+    };
+    let err = stream::run(
+        source.as_mut(),
+        &mut Slow(Duration::ZERO),
+        &mut sink,
+        &StreamOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
+    assert_eq!(sink.sequences, [0, 1, 2]);
+}
+
+#[test]
+fn a_truncated_clip_ends_the_stream_with_the_file_and_frame_named() {
+    let clip = std::fs::read(bundle_dir().join("demo/clip.y4m")).unwrap();
+    let header = clip.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let frame = 6 + 256 * 256;
+    let path = std::env::temp_dir().join(format!("sammix-stream-trunc-{}.y4m", std::process::id()));
+    std::fs::write(&path, &clip[..header + 3 * frame + 100]).unwrap();
+    let mut source = SourceSpec::File(path.clone()).open().unwrap();
+    let mut sink = Collect::default();
+    let err = stream::run(
+        source.as_mut(),
+        &mut Slow(Duration::ZERO),
+        &mut sink,
+        &StreamOptions::default(),
+    )
+    .unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains("frame 3"),
+        "{text}"
+    );
+    assert_eq!(
+        sink.sequences,
+        [0, 1, 2],
+        "the frames before the damage are kept"
+    );
+}
