@@ -84,6 +84,9 @@ pub struct FrameResult {
     pub iou_prediction: Option<f32>,
     /// Target pixels in the mask (frame size).
     pub mask_area: usize,
+    /// The encoder was skipped: the frame was close enough to the one whose
+    /// image embeddings are cached ([`Pipeline::set_embedding_reuse`]).
+    pub embedding_reused: bool,
     /// Per-stage milliseconds.
     pub times: StageTimes,
 }
@@ -130,6 +133,9 @@ pub struct Pipeline {
     stability: Option<Stability>,
     tracked_present: bool,
     tracked_box: Option<[f32; 4]>,
+    reuse: Option<f32>,
+    cached_input: Vec<f32>,
+    cached_embedding: Option<Tensor>,
 }
 
 impl Pipeline {
@@ -157,6 +163,9 @@ impl Pipeline {
             stability: None,
             tracked_present: false,
             tracked_box: None,
+            reuse: None,
+            cached_input: Vec::new(),
+            cached_embedding: None,
         })
     }
 
@@ -166,6 +175,16 @@ impl Pipeline {
         self.stability = stability;
         self.tracked_present = false;
         self.tracked_box = None;
+    }
+
+    /// Skips the encoder when the model input differs from the one whose
+    /// embeddings are cached by less than `threshold` (mean absolute
+    /// difference of the normalized input; `None`: always encode). For a
+    /// probe held still. The cache is compared with the frame it was made
+    /// from, not the previous frame, so slow drift cannot pile up.
+    pub fn set_embedding_reuse(&mut self, threshold: Option<f32>) {
+        self.reuse = threshold;
+        self.cached_embedding = None;
     }
 
     /// The bundle's manifest.
@@ -221,6 +240,7 @@ impl Pipeline {
             mask_token: None,
             iou_prediction: None,
             mask_area: 0,
+            embedding_reused: false,
             times,
         };
         // NaN presence counts as absent (every comparison is false).
@@ -263,7 +283,32 @@ impl Pipeline {
             .map_err(|e| tensor_err(frame, e))?;
         tick(&mut result.times.prompt_ms);
 
-        let emb = self.encoder.run(vec![input])?.swap_remove(0);
+        let reusable = match (self.reuse, &self.cached_embedding) {
+            (Some(t), Some(_)) if self.cached_input.len() == self.input.len() => {
+                let diff: f32 = self
+                    .cached_input
+                    .iter()
+                    .zip(&self.input)
+                    .map(|(a, b)| (a - b).abs())
+                    .sum();
+                diff / (self.input.len() as f32) < t
+            }
+            _ => false,
+        };
+        let emb = match &self.cached_embedding {
+            Some(cached) if reusable => {
+                result.embedding_reused = true;
+                cached.clone()
+            }
+            _ => {
+                let emb = self.encoder.run(vec![input])?.swap_remove(0);
+                if self.reuse.is_some() {
+                    self.cached_input.clone_from(&self.input);
+                    self.cached_embedding = Some(emb.clone());
+                }
+                emb
+            }
+        };
         tick(&mut result.times.encoder_ms);
 
         let labels = Tensor::from_shape(&[1, 2], &BOX_LABELS).map_err(|e| tensor_err(frame, e))?;

@@ -65,6 +65,7 @@ impl Processor for Slow {
             mask_token: None,
             iou_prediction: None,
             mask_area: mask.area(),
+            embedding_reused: false,
             times: StageTimes::default(),
         })
     }

@@ -83,6 +83,7 @@ impl Processor for Threshold {
             mask_token: None,
             iou_prediction: None,
             mask_area: 0,
+            embedding_reused: false,
             times: StageTimes::default(),
         })
     }

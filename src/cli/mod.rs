@@ -121,6 +121,11 @@ struct RunArgs {
     /// by default: on the demo clip 0.5 cost 7 points of Dice.
     #[arg(long, default_value_t = 0.0, value_name = "W")]
     box_smoothing: f32,
+    /// Skip the encoder while the frame stays within this mean absolute
+    /// difference (normalized input units) of the last encoded one: a probe
+    /// held still. Off by default.
+    #[arg(long, value_name = "DIFF")]
+    reuse_embedding: Option<f32>,
     /// Ground-truth masks (PNG, named like the frames: NNNNNN.png for a
     /// clip); Dice is reported when given or when the source has them.
     #[arg(long, value_name = "DIR")]
@@ -209,6 +214,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             stability: Toggle::Auto,
             hysteresis: 0.1,
             box_smoothing: 0.0,
+            reuse_embedding: None,
             truth: None,
             out: None,
             overlay: OverlayFormat::Y4m,

@@ -168,11 +168,13 @@ struct CliSink {
     prev: Option<(u64, Mask, Mask)>,
     change: (u64, u64),
     flicker: Flicker,
+    reused: u64,
 }
 
 impl FrameSink for CliSink {
     fn frame(&mut self, frame: &Frame, mask: &Mask, record: &FrameRecord) -> SinkResult {
         let seq = record.result.sequence;
+        self.reused += u64::from(record.result.embedding_reused);
         let name = self.names.get(seq);
         let mut score = None;
         if let Some(truth) = &self.truth {
@@ -245,6 +247,9 @@ struct RunSummary<'a> {
     source: String,
     handoff: &'static str,
     stability: bool,
+    reuse_embedding: Option<f32>,
+    /// Frames whose encoder run was skipped.
+    embeddings_reused: u64,
     #[serde(flatten)]
     stream: &'a StreamSummary,
     accuracy: Option<Summary>,
@@ -303,6 +308,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         hysteresis: args.hysteresis,
         box_smoothing: args.box_smoothing,
     }));
+    if args.reuse_embedding.is_some_and(|t| t.is_nan() || t <= 0.0) {
+        bail!("--reuse-embedding must be a positive difference");
+    }
+    pipeline.set_embedding_reuse(args.reuse_embedding);
     let verbose = !args.quiet && !args.json;
     if verbose {
         let truth_text = match &truth {
@@ -335,6 +344,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         prev: None,
         change: (0, 0),
         flicker: Flicker::default(),
+        reused: 0,
     };
     let summary = stream::run(source.as_mut(), &mut pipeline, &mut sink, &opts)?;
     if summary.frames == 0 {
@@ -346,6 +356,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         source: spec.to_string(),
         handoff: if live { "newest" } else { "lossless" },
         stability,
+        reuse_embedding: args.reuse_embedding,
+        embeddings_reused: sink.reused,
         stream: &summary,
         accuracy: sink.truth.is_some().then(|| sink.scores.summary()),
         flicker: sink.truth.is_some().then_some(&sink.flicker),
@@ -415,6 +427,12 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         s.no_prompt,
         if r.stability { "on" } else { "off" }
     );
+    if let Some(t) = r.reuse_embedding {
+        outln!(
+            "embedding reuse (difference < {t}): encoder skipped on {} frames",
+            r.embeddings_reused
+        );
+    }
     if let Some(kb) = s.peak_rss_kb {
         outln!("peak memory (RSS): {:.1} MB", kb as f64 / 1024.0);
     }
