@@ -17,12 +17,15 @@
 //!   per-image scores and their summary for `sammix eval`;
 //! - [`overlay`]: the picture a clinician sees: the frame with the target
 //!   tinted and outlined, the box and the presence probability drawn on it;
+//! - [`board`]: the board profile compiled in by `build.rs` (`SAMMIX_BOARD`)
+//!   and the controls: freeze button, status LED, frame watchdog;
 //! - [`graph`]: loading ONNX graphs into optimized tract plans with fixed
 //!   input shapes, constant inputs and pinned symbolic dimensions.
 //!
 //! Errors at the library boundary are typed and name the file involved;
 //! malformed input is an error, never a panic.
 
+pub mod board;
 pub mod bundle;
 pub mod frame;
 pub mod graph;

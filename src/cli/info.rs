@@ -27,7 +27,27 @@ fn graph_json(plan: &Plan) -> Value {
     })
 }
 
+/// `sammix info --board`: the compiled-in board profile.
+fn board(json: bool) -> anyhow::Result<ExitCode> {
+    let p = sammix::board::profile::current();
+    if json {
+        let mut v = p.to_json();
+        v["source"] = sammix::board::profile::SOURCE.into();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        outln!("{p}");
+        outln!(
+            "  (from {}, SAMMIX_BOARD at build time)",
+            sammix::board::profile::SOURCE
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
+    if args.board {
+        return board(args.json);
+    }
     let (bundle, pipeline) = common::open(&args.bundle)?;
     let m = bundle.manifest();
     let g = pipeline.graphs();
@@ -88,11 +108,16 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let p = &m.prompt;
     outln!(
         "prompt: cam_threshold {}, min_component_px {}, box_margin {}, dense_logit {}",
-        p.cam_threshold, p.min_component_px, p.box_margin, p.dense_logit
+        p.cam_threshold,
+        p.min_component_px,
+        p.box_margin,
+        p.dense_logit
     );
     outln!(
         "gate: presence_threshold {}; decoder: mask_tokens {:?}, mask_threshold {}",
-        m.gate.presence_threshold, m.decoder.mask_tokens, m.decoder.mask_threshold
+        m.gate.presence_threshold,
+        m.decoder.mask_tokens,
+        m.decoder.mask_threshold
     );
     for (role, plan) in [
         (GraphRole::Classifier, &g.classifier),

@@ -181,6 +181,10 @@ struct EvalArgs {
 struct InfoArgs {
     #[command(flatten)]
     bundle: BundleArg,
+    /// Print the board profile compiled into this binary (SAMMIX_BOARD at
+    /// build time) instead of the bundle.
+    #[arg(long)]
+    board: bool,
     /// Print as JSON.
     #[arg(long)]
     json: bool,
