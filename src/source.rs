@@ -7,6 +7,7 @@
 //! | `file:PATH` (or a bare path ending in `.y4m`) | a YUV4MPEG2 clip (mono, 420, 422, 444) |
 //! | `images:DIR` | the `*.png` of `DIR/images/` if that folder exists, else of `DIR`, in name order |
 //! | `synthetic[:SEED]` | a deterministic moving phantom with exact ground truth ([`synthetic`]) |
+//! | `v4l:/dev/videoN[:WIDTHxHEIGHT[:FOURCC]]` | a V4L2 capture device, live ([`v4l`]; feature `v4l`) |
 //!
 //! Ground truth: masks named like the frames. For `images:DIR` with a
 //! `DIR/images/` folder, `DIR/masks/` (when present) holds a mask per image,
@@ -22,6 +23,7 @@ use crate::image_io::{self, ImageError};
 use crate::y4m::{Y4mError, Y4mReader};
 
 pub mod synthetic;
+pub mod v4l;
 
 /// An error opening or reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,9 @@ pub enum SourceError {
     /// An image that cannot be read.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// A V4L2 device that cannot be opened or read.
+    #[error(transparent)]
+    V4l(#[from] v4l::V4lError),
 }
 
 /// A parsed source spec.
@@ -60,6 +65,8 @@ pub enum SourceSpec {
     Images(PathBuf),
     /// The synthetic phantom with this seed.
     Synthetic(u64),
+    /// A V4L2 capture device.
+    V4l(v4l::V4lSpec),
 }
 
 impl SourceSpec {
@@ -82,9 +89,9 @@ impl SourceSpec {
                 .parse()
                 .map(SourceSpec::Synthetic)
                 .map_err(|_| bad("the seed after synthetic: must be a whole number")),
-            "v4l" => Err(bad(
-                "live V4L2 capture is not in this build yet; use file:CLIP.y4m, images:DIR or synthetic[:SEED]",
-            )),
+            "v4l" => v4l::V4lSpec::parse(rest)
+                .map(SourceSpec::V4l)
+                .map_err(|p| bad(&p)),
             _ => {
                 let path = Path::new(spec);
                 if path.is_dir() {
@@ -107,6 +114,7 @@ impl SourceSpec {
                 seed: *seed,
                 next: 0,
             }),
+            SourceSpec::V4l(spec) => v4l::open(spec, &v4l::V4lOptions::default())?,
         })
     }
 }
@@ -117,6 +125,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::File(p) => write!(f, "file:{}", p.display()),
             SourceSpec::Images(p) => write!(f, "images:{}", p.display()),
             SourceSpec::Synthetic(seed) => write!(f, "synthetic:{seed}"),
+            SourceSpec::V4l(spec) => write!(f, "{spec}"),
         }
     }
 }
@@ -342,10 +351,10 @@ mod tests {
             SourceSpec::parse("clip.Y4M").unwrap(),
             SourceSpec::File("clip.Y4M".into())
         );
-        let err = SourceSpec::parse("v4l:/dev/video0")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not in this build"), "{err}");
+        let spec = SourceSpec::parse("v4l:/dev/video0:640x360:NV12").unwrap();
+        assert_eq!(spec.to_string(), "v4l:/dev/video0:640x360:NV12");
+        assert!(matches!(spec, SourceSpec::V4l(_)));
+        assert!(SourceSpec::parse("v4l:").is_err());
         assert!(SourceSpec::parse("file:").is_err());
         let err = SourceSpec::parse("nonsense.mp4").unwrap_err().to_string();
         assert!(err.contains("expected file:CLIP.y4m"), "{err}");

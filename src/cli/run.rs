@@ -284,7 +284,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         _ => Names::Index,
     };
     let rate = source.frame_rate().unwrap_or((25, 1));
-    let live = args.realtime || matches!(spec, SourceSpec::Synthetic(_));
+    // A capture device paces itself; files and the phantom are paced at
+    // their frame rate when played live.
+    let device = matches!(spec, SourceSpec::V4l(_));
+    let live = args.realtime || device || matches!(spec, SourceSpec::Synthetic(_));
     let opts = StreamOptions {
         handoff: if live {
             Handoff::Newest
@@ -292,7 +295,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Handoff::Lossless
         },
         max_frames: args.frames,
-        pace: live
+        pace: (live && !device)
             .then(|| Duration::from_secs_f64(f64::from(rate.1.max(1)) / f64::from(rate.0.max(1)))),
         ..StreamOptions::default()
     };

@@ -1,0 +1,89 @@
+//! The `v4l:` source against real V4L2 drivers, run inside the throw-away
+//! VM of `scripts/test-v4l-vm.sh` (vivid on `/dev/video0` with its
+//! on-screen text off, v4l2loopback on `/dev/video10`).
+//!
+//! ```text
+//! v4l_check [--vivid /dev/video0] [--loop /dev/video10] [--only NAME]...
+//! ```
+//!
+//! Prints one `ok`/`FAIL` line per check with its time and exits 0 when
+//! all pass (1 when one fails, 3 when the watchdog fires). Checks that
+//! unbind vivid run last. Needs root (sysfs bind/unbind) and the cargo
+//! feature `v4l`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+mod common;
+mod loopback;
+mod vivid;
+
+use common::{CheckFn, Ctx, WATCHDOG};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .write_style(env_logger::WriteStyle::Never)
+        .init();
+    let mut args = std::env::args().skip(1);
+    let mut ctx = Ctx {
+        vivid: "/dev/video0".into(),
+        lo: "/dev/video10".into(),
+    };
+    let mut only = Vec::new();
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--vivid", Some(v)) => ctx.vivid = v.into(),
+            ("--loop", Some(v)) => ctx.lo = v.into(),
+            ("--only", Some(v)) => only.push(v),
+            _ => {
+                eprintln!("usage: v4l_check [--vivid DEV] [--loop DEV] [--only NAME]...");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    std::thread::spawn(|| {
+        std::thread::sleep(WATCHDOG);
+        println!("FAIL watchdog: the checks did not end within {WATCHDOG:?}");
+        std::process::exit(3);
+    });
+    let checks: [(&str, CheckFn); 7] = [
+        ("vivid_formats", vivid::formats),
+        ("vivid_rgb", vivid::rgb),
+        ("negotiation_errors", vivid::negotiation_errors),
+        ("loopback_exact", loopback::exact),
+        ("loopback_writer_stops", loopback::writer_stops),
+        ("vivid_unplug_reconnect", vivid::unplug_reconnect),
+        ("vivid_unplug_gone", vivid::unplug_gone),
+    ];
+    let all = Instant::now();
+    let mut failed = 0;
+    for (name, check) in checks {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        let t = Instant::now();
+        let r = check(&ctx);
+        let s = t.elapsed().as_secs_f64();
+        match r {
+            Ok(note) => println!("ok   {name} ({s:.2} s): {note}"),
+            Err(why) => {
+                failed += 1;
+                println!("FAIL {name} ({s:.2} s): {why}");
+            }
+        }
+    }
+    println!(
+        "v4l_check: {} in {:.1} s",
+        if failed == 0 {
+            "all passed".to_string()
+        } else {
+            format!("{failed} failed")
+        },
+        all.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

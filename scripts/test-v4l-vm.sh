@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The `v4l:` capture source against real V4L2 drivers: builds
+# examples/v4l_check with the `v4l` feature and runs it inside a throw-away
+# qemu VM (shared/v4l-vm/run-vivid-test.sh) with vivid on /dev/video0 (its
+# on-screen text off, so frames repeat exactly) and v4l2loopback on
+# /dev/video10. Exits with the checks' exit code (0: all passed; 125: the VM
+# or a module failed, not the checks).
+#
+# Environment:
+#   SAMMIX_V4L_VM  the folder with run-vivid-test.sh (default ../shared/v4l-vm
+#                  from the repository root, where CI and sessions have it)
+#   CHECKS         names of the checks to run, space-separated (default: all;
+#                  see examples/v4l_check.rs)
+#   RUST_LOG       log filter inside the VM (default warn)
+#   TIMEOUT        the VM's wall-clock limit in seconds (default 300)
+# Building the v4l crate's bindings needs libclang: installed with apt-get
+# when it is missing. The VM needs qemu-system-x86, busybox-static, cpio,
+# kmod and v4l-utils: run-vivid-test.sh installs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+vm=${SAMMIX_V4L_VM:-../shared/v4l-vm}
+if [ ! -x "$vm/run-vivid-test.sh" ]; then
+    echo "test-v4l-vm: $vm/run-vivid-test.sh not found: set SAMMIX_V4L_VM to the folder of the V4L2 test VM harness (shared/v4l-vm)" >&2
+    exit 2
+fi
+if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* >/dev/null 2>&1; then
+    echo "test-v4l-vm: installing libclang-dev (bindgen, for the v4l crate)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libclang-dev >/dev/null
+fi
+
+bin=$(cargo build --features v4l --example v4l_check --message-format=json-render-diagnostics \
+    | sed -n 's/.*"executable":"\([^"]*v4l_check\)".*/\1/p' | tail -1)
+[ -x "$bin" ] || { echo "test-v4l-vm: no v4l_check binary built" >&2; exit 1; }
+
+args=()
+for c in ${CHECKS:-}; do args+=(--only "$c"); done
+
+MODULES="vivid v4l2loopback" \
+ARGS_vivid="n_devs=1 node_types=0x1" \
+ARGS_v4l2loopback="video_nr=10 card_label=loop exclusive_caps=0" \
+WITH_V4L2CTL=1 \
+PRE_CMD="v4l2-ctl -d /dev/video0 -c osd_text_mode=2" \
+GUEST_ENV="RUST_LOG=${RUST_LOG:-warn}" \
+TIMEOUT=${TIMEOUT:-300} \
+    "$vm/run-vivid-test.sh" "$bin" ${args[@]+"${args[@]}"}
