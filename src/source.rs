@@ -96,10 +96,15 @@ impl SourceSpec {
                 let path = Path::new(spec);
                 if path.is_dir() {
                     Ok(SourceSpec::Images(path.into()))
-                } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m")) {
+                } else if path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("y4m"))
+                {
                     Ok(SourceSpec::File(path.into()))
                 } else {
-                    Err(bad("expected file:CLIP.y4m, images:DIR, a .y4m path or a folder of PNGs"))
+                    Err(bad(
+                        "expected file:CLIP.y4m, images:DIR, a .y4m path or a folder of PNGs",
+                    ))
                 }
             }
         }
