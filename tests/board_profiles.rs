@@ -486,10 +486,16 @@ fn cargo_build_fails_on_a_broken_profile() {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.ancestors().nth(2).unwrap();
     let up = profile_dir.parent().unwrap();
-    let (layout_root, triple) = if up.join("CACHEDIR.TAG").exists() {
-        (up, None)
-    } else {
+    // A target triple has at least two dashes (x86_64-unknown-linux-gnu);
+    // a target folder's own name ("target") does not.
+    let is_triple = up
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.matches('-').count() >= 2 && !up.join("CACHEDIR.TAG").exists());
+    let (layout_root, triple) = if is_triple {
         (up.parent().unwrap(), up.file_name())
+    } else {
+        (up, None)
     };
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
