@@ -21,6 +21,10 @@
 //!   and the controls: freeze button, status LED, frame watchdog;
 //! - [`graph`]: loading ONNX graphs into optimized tract plans with fixed
 //!   input shapes, constant inputs and pinned symbolic dimensions.
+//! - [`kernels`]: the native decoder's compute kernels (f32 and int8 GEMM,
+//!   softmax, LayerNorm, GELU, transposed convolution, resize), one module per
+//!   instruction set (scalar, AVX2, AVX-512 VNNI, NEON with dot product and
+//!   i8mm), chosen at run time.
 //!
 //! Errors at the library boundary are typed and name the file involved;
 //! malformed input is an error, never a panic.
@@ -30,6 +34,7 @@ pub mod bundle;
 pub mod frame;
 pub mod graph;
 pub mod image_io;
+pub mod kernels;
 pub mod metrics;
 pub mod npy;
 pub mod overlay;

@@ -1,0 +1,209 @@
+//! x86-64 AVX-512 VNNI (with VL, on 256-bit registers): the int8 GEMM with
+//! `vpdpbusd`; f32 GEMM and row operations are AVX2's.
+//!
+//! int8: 6 × 16 tile, panels in k-groups of 4 (the NEON `sdot` layout). Per
+//! 4 k of a row, one broadcast of the row's 4 bytes and two `vpdpbusd`
+//! against the two 32-byte panel vectors (8 columns × 4 k each).
+//! `vpdpbusd` multiplies *unsigned* × signed bytes and accumulates in i32
+//! without saturation, so `A` is biased to `a + 128` (a XOR 0x80) and the
+//! tile subtracts `128 · colsum(B)[j]` at the end: exact while
+//! `k · 255 · 128 < 2³¹` (`k < 65793`). The zero padding of the last `k`
+//! block adds `128 · 0`.
+//!
+//! AVX-VNNI (the VEX form on Alder Lake-class cores without AVX-512) is the
+//! same kernel with `_mm256_dpbusd_avx_epi32`; not wired up, as no machine
+//! here can run it.
+
+use std::arch::x86_64::*;
+
+use super::avx2::Avx2Fma;
+use super::frame::{i8_tile_fits, F32Gemm, I8Gemm, RowOps, MAX_MR};
+use super::pack::{KB, NR};
+
+/// Proof of AVX2, FMA, AVX-512 VNNI and AVX-512 VL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx512Vnni(Avx2Fma);
+
+impl Avx512Vnni {
+    /// The token, if the CPU has all four.
+    pub(crate) fn new() -> Option<Self> {
+        let avx2 = Avx2Fma::new()?;
+        let ok = std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl");
+        ok.then_some(Avx512Vnni(avx2))
+    }
+}
+
+impl F32Gemm for Avx512Vnni {
+    const MR: usize = <Avx2Fma as F32Gemm>::MR;
+    const NAME: &'static str = <Avx2Fma as F32Gemm>::NAME;
+
+    fn tile(
+        self,
+        rows: usize,
+        k: usize,
+        a: &[f32],
+        lda: usize,
+        panel: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        bias: Option<&[f32; NR]>,
+        accumulate: bool,
+    ) {
+        F32Gemm::tile(self.0, rows, k, a, lda, panel, c, ldc, bias, accumulate)
+    }
+}
+
+impl RowOps for Avx512Vnni {
+    const LANES: usize = <Avx2Fma as RowOps>::LANES;
+    const NAME: &'static str = <Avx2Fma as RowOps>::NAME;
+    fn max(self, x: &[f32]) -> f32 {
+        self.0.max(x)
+    }
+    fn sum(self, x: &[f32]) -> f32 {
+        self.0.sum(x)
+    }
+    fn exp_sub_sum(self, x: &mut [f32], sub: f32) -> f32 {
+        self.0.exp_sub_sum(x, sub)
+    }
+    fn scale(self, x: &mut [f32], s: f32) {
+        self.0.scale(x, s)
+    }
+    fn sq_dev_sum(self, x: &[f32], mean: f32) -> f32 {
+        self.0.sq_dev_sum(x, mean)
+    }
+    fn norm_affine(self, x: &[f32], mean: f32, inv: f32, gb: (&[f32], &[f32]), out: &mut [f32]) {
+        self.0.norm_affine(x, mean, inv, gb, out)
+    }
+    fn erf(self, x: &mut [f32]) {
+        RowOps::erf(self.0, x)
+    }
+    fn gelu(self, x: &mut [f32]) {
+        RowOps::gelu(self.0, x)
+    }
+    fn lerp(self, top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]) {
+        self.0.lerp(top, bot, fy, out)
+    }
+}
+
+impl I8Gemm for Avx512Vnni {
+    const MR: usize = 6;
+    const GROUP: usize = 4;
+    const NAME: &'static str = "avx512_vnni_gemm_i8_dpbusd_6x16";
+
+    fn tile(
+        self,
+        rows: usize,
+        kb_full: usize,
+        kb: usize,
+        a: &[i8],
+        lda: usize,
+        tail: &[i8; MAX_MR * KB],
+        panel: &[i8],
+        col_sums: &[i32; NR],
+        out: &mut [i32; MAX_MR * NR],
+    ) {
+        let mr = <Self as I8Gemm>::MR;
+        let fits = i8_tile_fits(mr, rows, kb_full, kb, (a.len(), lda), panel.len());
+        assert!(fits, "avx512_vnni gemm_i8 tile out of bounds");
+        let (a, tail, panel) = (a.as_ptr(), tail.as_ptr(), panel.as_ptr());
+        let args = (
+            kb_full,
+            kb,
+            a,
+            lda,
+            tail,
+            panel,
+            col_sums.as_ptr(),
+            out.as_mut_ptr(),
+        );
+        // SAFETY: `self` proves AVX2, AVX-512 VNNI and VL; `i8_tile_fits`
+        // checked that the `kb_full` blocks of `rows` rows of `a`, the tail
+        // rows and `kb` panel blocks are in bounds; `col_sums` holds 16 i32,
+        // `out` MAX_MR ≥ 6 rows of 16.
+        unsafe {
+            match rows {
+                1 => gemm_i8_dpbusd_6x16::<1>(args),
+                2 => gemm_i8_dpbusd_6x16::<2>(args),
+                3 => gemm_i8_dpbusd_6x16::<3>(args),
+                4 => gemm_i8_dpbusd_6x16::<4>(args),
+                5 => gemm_i8_dpbusd_6x16::<5>(args),
+                _ => gemm_i8_dpbusd_6x16::<6>(args),
+            }
+        }
+    }
+}
+
+/// `(kb_full, kb, a, lda, tail, panel, col_sums, out)`.
+type Args = (
+    usize,
+    usize,
+    *const i8,
+    usize,
+    *const i8,
+    *const i8,
+    *const i32,
+    *mut i32,
+);
+
+/// `R` rows of the int8 tile with `vpdpbusd` (see [`I8Gemm::tile`]).
+///
+/// # Safety
+/// AVX2, AVX-512 VNNI and AVX-512 VL must be available; `a` must hold
+/// `kb_full` blocks of 16 bytes in each of `R` rows `lda` apart, `tail` `R`
+/// rows of 16, `panel` `kb` blocks of 16 × 16 bytes, `col_sums` 16 i32,
+/// `out` `R` rows of 16 i32.
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+unsafe fn gemm_i8_dpbusd_6x16<const R: usize>(args: Args) {
+    let (kb_full, kb, a, lda, tail, panel, col_sums, out) = args;
+    let bias = _mm_set1_epi8(i8::MIN);
+    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    // Row r's current block plus 128, as u8: lane g holds k-group g.
+    let mut quads = [[0i32; 4]; R];
+    for b in 0..kb {
+        for (r, dst) in quads.iter_mut().enumerate() {
+            let src = if b < kb_full {
+                // SAFETY: block b < kb_full of row r is inside `a`.
+                unsafe { a.add(r * lda + b * KB) }
+            } else {
+                // SAFETY: tail row r < R is inside `tail`.
+                unsafe { tail.add(r * KB) }
+            };
+            // SAFETY: `src` has 16 readable bytes; `dst` is 16 bytes.
+            unsafe {
+                let v = _mm_xor_si128(_mm_loadu_si128(src.cast()), bias);
+                _mm_storeu_si128(dst.as_mut_ptr().cast(), v);
+            }
+        }
+        for g in 0..4 {
+            // SAFETY: k-group 4b + g of the panel (64 bytes) is in bounds.
+            let (b0, b1) = unsafe {
+                let p = panel.add((b * 4 + g) * 4 * NR);
+                (
+                    _mm256_loadu_si256(p.cast()),
+                    _mm256_loadu_si256(p.add(32).cast()),
+                )
+            };
+            for (row, q) in acc.iter_mut().zip(&quads) {
+                let av = _mm256_set1_epi32(q[g]);
+                row[0] = _mm256_dpbusd_epi32(row[0], av, b0);
+                row[1] = _mm256_dpbusd_epi32(row[1], av, b1);
+            }
+        }
+    }
+    // SAFETY: `col_sums` holds 16 i32.
+    let (s0, s1) = unsafe {
+        (
+            _mm256_loadu_si256(col_sums.cast()),
+            _mm256_loadu_si256(col_sums.add(8).cast()),
+        )
+    };
+    let (c0, c1) = (_mm256_slli_epi32::<7>(s0), _mm256_slli_epi32::<7>(s1));
+    for (r, row) in acc.iter().enumerate() {
+        // SAFETY: row r < R of `out` holds 16 i32.
+        unsafe {
+            _mm256_storeu_si256(out.add(r * NR).cast(), _mm256_sub_epi32(row[0], c0));
+            _mm256_storeu_si256(out.add(r * NR + 8).cast(), _mm256_sub_epi32(row[1], c1));
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The frame around the ISA kernels: what every level shares. Each ISA file
+//! implements the traits below on its capability token with SIMD bodies that
+//! handle *full* tiles and lanes only; the generic drivers here split the
+//! work, hand partial tiles through zero-padded stack buffers and pad the
+//! tails of rows, so no ISA file deals with a remainder.
+
+use super::pack::{ActQuant, PackedB, PackedI8, KB, NR};
+
+/// The most rows any f32 or int8 micro-kernel computes at once.
+pub(crate) const MAX_MR: usize = 8;
+/// The most f32 lanes of any level (tails are padded to this).
+pub(crate) const MAX_LANES: usize = 16;
+/// Rows of `A` per block: the block stays in L2 while the panels stream.
+const MC: usize = 48;
+
+/// An f32 GEMM micro-kernel computing `rows ≤ MR` rows × [`NR`] columns.
+pub(crate) trait F32Gemm: Copy {
+    /// Rows per full tile.
+    const MR: usize;
+    /// What runs, e.g. `avx2_fma_gemm_f32_6x16`.
+    const NAME: &'static str;
+    /// `c[r·ldc + j] = Σ_p a[r·lda + p] · panel[p·NR + j] + bias[j]`
+    /// (`+ c[r·ldc + j]` first when `accumulate`), for `r < rows`, `j < NR`.
+    /// Implementations assert [`f32_tile_fits`].
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        self,
+        rows: usize,
+        k: usize,
+        a: &[f32],
+        lda: usize,
+        panel: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        bias: Option<&[f32; NR]>,
+        accumulate: bool,
+    );
+}
+
+/// Whether an f32 tile call stays inside its slices (the ISA kernels' safety
+/// precondition, checked once per tile).
+pub(crate) fn f32_tile_fits(
+    mr: usize,
+    rows: usize,
+    k: usize,
+    a: (usize, usize),
+    panel: usize,
+    c: (usize, usize),
+) -> bool {
+    let (a_len, lda) = a;
+    let (c_len, ldc) = c;
+    (1..=mr).contains(&rows)
+        && lda >= k
+        && a_len >= (rows - 1) * lda + k
+        && panel >= k * NR
+        && ldc >= NR
+        && c_len >= (rows - 1) * ldc + NR
+}
+
+/// An int8 micro-kernel: `rows ≤ MR` rows × [`NR`] columns of exact i32 sums.
+pub(crate) trait I8Gemm: Copy {
+    /// Rows per full tile.
+    const MR: usize;
+    /// The k-group of the panels it reads ([`super::I8Layout::group`]).
+    const GROUP: usize;
+    /// What runs, e.g. `neon_dot_gemm_i8_4x16`.
+    const NAME: &'static str;
+    /// For `r < rows`, `j < NR`: `out[r·NR + j] = Σ_{p < 16·kb} A[r][p] ·
+    /// B[p][j]`, the panel in this kernel's layout; block `b < kb_full` of
+    /// row `r` is `a[r·lda + 16b ..][..16]`, the block after it (when
+    /// `kb > kb_full`) is `tail[16r..][..16]`; `col_sums` are the panel's
+    /// `Σ_p B[p][j]` (zero-padded), for kernels that bias `A`.
+    /// Implementations assert [`i8_tile_fits`].
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        self,
+        rows: usize,
+        kb_full: usize,
+        kb: usize,
+        a: &[i8],
+        lda: usize,
+        tail: &[i8; MAX_MR * KB],
+        panel: &[i8],
+        col_sums: &[i32; NR],
+        out: &mut [i32; MAX_MR * NR],
+    );
+}
+
+/// Whether an int8 tile call stays inside its slices.
+pub(crate) fn i8_tile_fits(
+    mr: usize,
+    rows: usize,
+    kb_full: usize,
+    kb: usize,
+    a: (usize, usize),
+    panel: usize,
+) -> bool {
+    let (a_len, lda) = a;
+    (1..=mr.min(MAX_MR)).contains(&rows)
+        && (kb == kb_full || kb == kb_full + 1)
+        && lda >= kb_full * KB
+        && a_len >= (rows - 1) * lda + kb_full * KB
+        && panel >= kb * KB * NR
+}
+
+/// Row and element-wise operations on slices whose length is a multiple of
+/// `LANES` (the frame pads the rest).
+pub(crate) trait RowOps: Copy {
+    /// f32 lanes per vector.
+    const LANES: usize;
+    /// The ISA part of the kernel names, e.g. `avx2_fma`.
+    const NAME: &'static str;
+    /// `max(x)`, `-inf` when empty.
+    fn max(self, x: &[f32]) -> f32;
+    /// `Σ x`.
+    fn sum(self, x: &[f32]) -> f32;
+    /// `x ← exp(x − sub)`; returns the sum of the new `x`.
+    fn exp_sub_sum(self, x: &mut [f32], sub: f32) -> f32;
+    /// `x ← x · s`.
+    fn scale(self, x: &mut [f32], s: f32);
+    /// `Σ (x − mean)²`.
+    fn sq_dev_sum(self, x: &[f32], mean: f32) -> f32;
+    /// `out = (x − mean) · inv · gamma + beta` (all the same length).
+    fn norm_affine(self, x: &[f32], mean: f32, inv: f32, gb: (&[f32], &[f32]), out: &mut [f32]);
+    /// `x ← erf(x)`.
+    fn erf(self, x: &mut [f32]);
+    /// `x ← gelu(x)` (erf form).
+    fn gelu(self, x: &mut [f32]);
+    /// `out = top · (1 − fy) + bot · fy`, unfused (bit-exact across levels).
+    fn lerp(self, top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]);
+}
+
+/// `C[m×n] (+)= A[m×k] · B + bias`, tiled over a [`F32Gemm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f32<K: F32Gemm>(
+    kern: K,
+    m: usize,
+    a: &[f32],
+    b: &PackedB,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let (k, n) = (b.k(), b.n());
+    assert_eq!(a.len(), m * k, "gemm_f32: a is not m×k");
+    assert_eq!(c.len(), m * n, "gemm_f32: c is not m×n");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "gemm_f32: one bias per column");
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    for i_block in (0..m).step_by(MC) {
+        let block_end = (i_block + MC).min(m);
+        for jp in 0..n.div_ceil(NR) {
+            let j0 = jp * NR;
+            let cols = NR.min(n - j0);
+            let mut bias_pad = [0.0f32; NR];
+            if let Some(bias) = bias {
+                bias_pad[..cols].copy_from_slice(&bias[j0..j0 + cols]);
+            }
+            let bias_pad = bias.map(|_| &bias_pad);
+            let panel = b.panel(jp);
+            for i in (i_block..block_end).step_by(K::MR) {
+                let rows = K::MR.min(block_end - i);
+                let a_tile = &a[i * k..];
+                if cols == NR {
+                    let c_tile = &mut c[i * n + j0..];
+                    kern.tile(rows, k, a_tile, k, panel, c_tile, n, bias_pad, accumulate);
+                } else {
+                    let mut buf = [0.0f32; MAX_MR * NR];
+                    for r in 0..rows {
+                        let src = &c[(i + r) * n + j0..][..cols];
+                        buf[r * NR..][..cols].copy_from_slice(src);
+                    }
+                    kern.tile(
+                        rows, k, a_tile, k, panel, &mut buf, NR, bias_pad, accumulate,
+                    );
+                    for r in 0..rows {
+                        c[(i + r) * n + j0..][..cols].copy_from_slice(&buf[r * NR..][..cols]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs the int8 tiles of `A[m×k] · B` and hands each finished tile to
+/// `emit(row, first_col, cols, sums)` (`sums[r·NR + j]` for the tile's rows).
+pub(crate) fn gemm_i8<K: I8Gemm>(
+    kern: K,
+    m: usize,
+    a: &[i8],
+    b: &PackedI8,
+    mut emit: impl FnMut(usize, usize, usize, usize, &[i32; MAX_MR * NR]),
+) {
+    let (k, n) = (b.k(), b.n());
+    assert_eq!(
+        b.layout().group,
+        K::GROUP,
+        "gemm_i8: B packed for another level"
+    );
+    assert_eq!(a.len(), m * k, "gemm_i8: a is not m×k");
+    let kb = b.kp() / KB;
+    let kb_full = k / KB;
+    let k_tail = k - kb_full * KB;
+    for i_block in (0..m).step_by(MC) {
+        let block_end = (i_block + MC).min(m);
+        for jp in 0..n.div_ceil(NR) {
+            let j0 = jp * NR;
+            let cols = NR.min(n - j0);
+            let panel = b.panel(jp);
+            let mut col_sums = [0i32; NR];
+            col_sums[..cols].copy_from_slice(&b.col_sums()[j0..j0 + cols]);
+            for i in (i_block..block_end).step_by(K::MR) {
+                let rows = K::MR.min(block_end - i);
+                let mut tail = [0i8; MAX_MR * KB];
+                for r in 0..rows {
+                    let row = &a[(i + r) * k..][..k];
+                    tail[r * KB..][..k_tail].copy_from_slice(&row[kb_full * KB..]);
+                }
+                let mut out = [0i32; MAX_MR * NR];
+                let a_rows = &a[i * k..];
+                kern.tile(
+                    rows, kb_full, kb, a_rows, k, &tail, panel, &col_sums, &mut out,
+                );
+                emit(i, j0, rows, cols, &out);
+            }
+        }
+    }
+}
+
+/// `C[m×n] = A · B` exactly, in i32.
+pub(crate) fn gemm_i8_i32<K: I8Gemm>(kern: K, m: usize, a: &[i8], b: &PackedI8, c: &mut [i32]) {
+    let n = b.n();
+    assert_eq!(c.len(), m * n, "gemm_i8: c is not m×n");
+    gemm_i8(kern, m, a, b, |i, j0, rows, cols, out| {
+        for r in 0..rows {
+            c[(i + r) * n + j0..][..cols].copy_from_slice(&out[r * NR..][..cols]);
+        }
+    });
+}
+
+/// `out[i][j] = (acc − zp · colsum[j]) as f32 · (a_scale · b_scale[j]) + bias[j]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_i8_f32<K: I8Gemm>(
+    kern: K,
+    m: usize,
+    a: &[i8],
+    b: &PackedI8,
+    act: ActQuant,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+) {
+    let n = b.n();
+    assert_eq!(c.len(), m * n, "gemm_i8: c is not m×n");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "gemm_i8: one bias per column");
+    }
+    let zp = i32::from(act.zero_point);
+    let (sums, scales) = (b.col_sums(), b.scales());
+    gemm_i8(kern, m, a, b, |i, j0, rows, cols, out| {
+        let mut offset = [0i32; NR];
+        let mut scale = [0f32; NR];
+        let mut add = [0f32; NR];
+        for j in 0..cols {
+            offset[j] = zp * sums[j0 + j];
+            scale[j] = act.scale * scales[j0 + j];
+            add[j] = bias.map_or(0.0, |b| b[j0 + j]);
+        }
+        for r in 0..rows {
+            let dst = &mut c[(i + r) * n + j0..][..cols];
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = (out[r * NR + j] - offset[j]) as f32 * scale[j] + add[j];
+            }
+        }
+    });
+}
+
+/// Splits `len` into the part made of full `lanes` and the rest.
+fn split(len: usize, lanes: usize) -> usize {
+    len - len % lanes
+}
+
+/// Applies `f` to `x`, the tail through a buffer padded with `pad`.
+fn map_padded<K: RowOps>(x: &mut [f32], pad: f32, f: impl Fn(&mut [f32])) {
+    let body = split(x.len(), K::LANES);
+    f(&mut x[..body]);
+    let tail = &mut x[body..];
+    if !tail.is_empty() {
+        let mut buf = [pad; MAX_LANES];
+        buf[..tail.len()].copy_from_slice(tail);
+        f(&mut buf[..K::LANES]);
+        tail.copy_from_slice(&buf[..tail.len()]);
+    }
+}
+
+/// Reduces `x` with `f` (body, then the tail padded with `pad`) and `+`/`max`.
+fn reduce_padded<K: RowOps>(
+    x: &[f32],
+    pad: f32,
+    f: impl Fn(&[f32]) -> f32,
+    join: fn(f32, f32) -> f32,
+) -> f32 {
+    let body = split(x.len(), K::LANES);
+    let mut acc = f(&x[..body]);
+    let tail = &x[body..];
+    if !tail.is_empty() {
+        let mut buf = [pad; MAX_LANES];
+        buf[..tail.len()].copy_from_slice(tail);
+        acc = join(acc, f(&buf[..K::LANES]));
+    }
+    acc
+}
+
+/// Softmax over each `row_len` row of `x`, in place, max-subtracted.
+pub(crate) fn softmax_rows<K: RowOps>(kern: K, x: &mut [f32], row_len: usize) {
+    if x.is_empty() {
+        return;
+    }
+    assert!(
+        row_len > 0 && x.len().is_multiple_of(row_len),
+        "softmax: x is not rows × row_len"
+    );
+    for row in x.chunks_exact_mut(row_len) {
+        let max = reduce_padded::<K>(row, f32::NEG_INFINITY, |v| kern.max(v), f32::max);
+        let body = split(row.len(), K::LANES);
+        let mut sum = kern.exp_sub_sum(&mut row[..body], max);
+        let tail = &mut row[body..];
+        if !tail.is_empty() {
+            let mut buf = [f32::NEG_INFINITY; MAX_LANES];
+            buf[..tail.len()].copy_from_slice(tail);
+            sum += kern.exp_sub_sum(&mut buf[..K::LANES], max);
+            tail.copy_from_slice(&buf[..tail.len()]);
+        }
+        let inv = 1.0 / sum;
+        map_padded::<K>(row, 0.0, |v| kern.scale(v, inv));
+    }
+}
+
+/// LayerNorm over each `gamma.len()` row of `x` into `out`.
+pub(crate) fn layer_norm<K: RowOps>(
+    kern: K,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) {
+    let dim = gamma.len();
+    assert_eq!(
+        beta.len(),
+        dim,
+        "layer_norm: gamma and beta differ in length"
+    );
+    assert_eq!(out.len(), x.len(), "layer_norm: out and x differ in length");
+    if x.is_empty() {
+        return;
+    }
+    assert!(
+        dim > 0 && x.len().is_multiple_of(dim),
+        "layer_norm: x is not rows × dim"
+    );
+    for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        let sum = reduce_padded::<K>(row, 0.0, |v| kern.sum(v), |a, b| a + b);
+        let mean = sum / dim as f32;
+        let ss = reduce_padded::<K>(row, mean, |v| kern.sq_dev_sum(v, mean), |a, b| a + b);
+        let inv = 1.0 / (ss / dim as f32 + eps).sqrt();
+        let body = split(dim, K::LANES);
+        kern.norm_affine(
+            &row[..body],
+            mean,
+            inv,
+            (&gamma[..body], &beta[..body]),
+            &mut dst[..body],
+        );
+        let t = dim - body;
+        if t > 0 {
+            let mut bufs = [[0.0f32; MAX_LANES]; 4];
+            bufs[0][..t].copy_from_slice(&row[body..]);
+            bufs[1][..t].copy_from_slice(&gamma[body..]);
+            bufs[2][..t].copy_from_slice(&beta[body..]);
+            let [xs, g, b, o] = &mut bufs;
+            let l = K::LANES;
+            kern.norm_affine(&xs[..l], mean, inv, (&g[..l], &b[..l]), &mut o[..l]);
+            dst[body..].copy_from_slice(&o[..t]);
+        }
+    }
+}
+
+/// `x ← erf(x)`.
+pub(crate) fn erf<K: RowOps>(kern: K, x: &mut [f32]) {
+    map_padded::<K>(x, 0.0, |v| kern.erf(v));
+}
+
+/// `x ← gelu(x)`.
+pub(crate) fn gelu<K: RowOps>(kern: K, x: &mut [f32]) {
+    map_padded::<K>(x, 0.0, |v| kern.gelu(v));
+}
+
+/// `out = top · (1 − fy) + bot · fy` over whole rows.
+pub(crate) fn lerp<K: RowOps>(kern: K, top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]) {
+    let body = split(out.len(), K::LANES);
+    kern.lerp(&top[..body], &bot[..body], fy, &mut out[..body]);
+    let t = out.len() - body;
+    if t > 0 {
+        let mut bufs = [[0.0f32; MAX_LANES]; 3];
+        bufs[0][..t].copy_from_slice(&top[body..]);
+        bufs[1][..t].copy_from_slice(&bot[body..]);
+        let [tb, bb, ob] = &mut bufs;
+        let l = K::LANES;
+        kern.lerp(&tb[..l], &bb[..l], fy, &mut ob[..l]);
+        out[body..].copy_from_slice(&ob[..t]);
+    }
+}
