@@ -19,6 +19,7 @@
 //! Every wait has a timeout: a source that stops delivering ends the stream
 //! with [`StreamError::Stalled`] instead of hanging.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -124,7 +125,8 @@ pub struct FrameRecord {
     pub done_ms: f64,
     /// `done_ms − captured_ms`.
     pub latency_ms: f64,
-    /// Frames dropped in the stream so far (capture side and output side).
+    /// Frames dropped in the stream so far (source gaps, capture side and
+    /// output side).
     pub dropped: u64,
     /// The pipeline's result, with per-stage milliseconds.
     #[serde(flatten)]
@@ -157,6 +159,9 @@ pub struct StreamSummary {
     pub wall_s: f64,
     /// Frames processed per second.
     pub fps: f64,
+    /// Frames the source itself skipped: gaps in its sequence numbers (a
+    /// capture card's driver dropping frames).
+    pub dropped_source: u64,
     /// Frames the capture side dropped (inference was busy).
     pub dropped_capture: u64,
     /// Results the output side dropped (the sink was busy).
@@ -250,10 +255,11 @@ pub fn run(
         u64::MAX
     };
 
+    let gaps = AtomicU64::new(0);
     std::thread::scope(|scope| {
-        let capture = scope.spawn(|| capture(source, &slot, opts, start, capture_limit));
+        let capture = scope.spawn(|| capture(source, &slot, &gaps, opts, start, capture_limit));
         let output = scope.spawn(|| output(rx, sink, &slot, mask_back));
-        let inferred = infer(pipeline, &slot, tx, &masks, opts, start, limit);
+        let inferred = infer(pipeline, &slot, &gaps, tx, &masks, opts, start, limit);
         slot.close();
         let captured = capture
             .join()
@@ -271,6 +277,7 @@ pub fn run(
             } else {
                 0.0
             },
+            dropped_source: gaps.load(Ordering::Relaxed),
             dropped_capture: slot.dropped(),
             dropped_output,
             latency_ms: stats.latency.percentiles(),
@@ -295,12 +302,14 @@ pub fn run(
 fn capture(
     source: &mut dyn FrameSource,
     slot: &FrameSlot,
+    gaps: &AtomicU64,
     opts: &StreamOptions,
     start: Instant,
     limit: u64,
 ) -> Result<(), StreamError> {
     let result = (|| {
         let mut n = 0u64;
+        let mut last: Option<u64> = None;
         while n < limit {
             let Some(mut frame) = slot.buffer(Duration::from_millis(100)) else {
                 if slot.is_closed() {
@@ -327,6 +336,12 @@ fn capture(
                 }
             }
             frame.captured = Some(Instant::now());
+            if let Some(prev) = last {
+                if frame.sequence > prev + 1 {
+                    gaps.fetch_add(frame.sequence - prev - 1, Ordering::Relaxed);
+                }
+            }
+            last = Some(frame.sequence);
             if !slot.publish(frame) {
                 break;
             }
@@ -341,9 +356,11 @@ fn capture(
 type Inferred = (Stats, u64, u64, Duration);
 
 /// The inference loop, on the calling thread.
+#[allow(clippy::too_many_arguments)]
 fn infer(
     pipeline: &mut dyn Processor,
     slot: &FrameSlot,
+    gaps: &AtomicU64,
     tx: SyncSender<(Frame, Mask, FrameRecord)>,
     masks: &Receiver<Mask>,
     opts: &StreamOptions,
@@ -399,7 +416,7 @@ fn infer(
                 .saturating_sub(captured)),
             done_ms: ms(done),
             latency_ms: ms(done.saturating_sub(captured)),
-            dropped: slot.dropped() + dropped_output,
+            dropped: gaps.load(Ordering::Relaxed) + slot.dropped() + dropped_output,
             result,
         };
         stats.record(&record);

@@ -242,3 +242,47 @@ fn a_truncated_clip_ends_the_stream_with_the_file_and_frame_named() {
         "the frames before the damage are kept"
     );
 }
+
+/// A source whose frames skip every other sequence number, like a capture
+/// driver that dropped them.
+struct Gappy(u64);
+
+impl FrameSource for Gappy {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        if self.0 >= 6 {
+            return Ok(false);
+        }
+        sammix::source::synthetic::render(0, self.0, frame);
+        frame.sequence = 2 * self.0;
+        self.0 += 1;
+        Ok(true)
+    }
+    fn frame_name(&self, sequence: u64) -> String {
+        sequence.to_string()
+    }
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        None
+    }
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+    fn truth(&self) -> Option<Truth> {
+        None
+    }
+}
+
+#[test]
+fn sequence_gaps_of_the_source_count_as_drops() {
+    let mut sink = Collect::default();
+    let summary = stream::run(
+        &mut Gappy(0),
+        &mut Slow(Duration::ZERO),
+        &mut sink,
+        &StreamOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(summary.frames, 6);
+    assert_eq!(summary.dropped_source, 5);
+    assert_eq!(sink.sequences, [0, 2, 4, 6, 8, 10]);
+    assert_eq!(sink.records.last().unwrap().dropped, 5);
+}

@@ -406,10 +406,11 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
     let st = &s.stage_ms;
     outln!();
     outln!(
-        "{} frames in {:.2} s: {:.1} FPS; dropped {} at capture, {} at output ({} handoff)",
+        "{} frames in {:.2} s: {:.1} FPS; dropped {} at the source, {} at capture, {} at output ({} handoff)",
         s.frames,
         s.wall_s,
         s.fps,
+        s.dropped_source,
         s.dropped_capture,
         s.dropped_output,
         r.handoff
