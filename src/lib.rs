@@ -31,6 +31,7 @@
 
 pub mod board;
 pub mod bundle;
+pub mod decoder;
 pub mod frame;
 pub mod graph;
 pub mod image_io;
