@@ -13,40 +13,19 @@
 //! - box: 2 px per coordinate (the CAM may cross the threshold a pixel
 //!   earlier or later);
 //! - predicted IoU: 0.02;
-//! - final mask: IoU ≥ 0.98 (both empty counts as 1).
+//! - final mask: IoU ≥ 0.98 (both empty counts as 1), or, for a mask too
+//!   small for IoU to mean much, every differing pixel within one pixel of
+//!   the reference mask's boundary and the areas within 5 %.
 //!
-//! Why 0.98 and not tighter: fed the same image embeddings, tract's and
-//! onnxruntime's int8 decoders agree to ~0.03 in the mask logits
-//! (`tests/reference_graphs.rs`), and from onnxruntime's logits the runtime's
-//! post-processing gives the recorded mask exactly (the second test here).
-//! What is left is the int8 encoder: its embeddings differ by up to 0.027
-//! between the engines on the same input (measured, `cargo test --test
-//! reference_graphs -- --nocapture`), and that moves the mask boundary by
-//! about a pixel on large lesions: IoU 0.985-0.995 on the
-//! reference frames.
-//!
-//! `BUNDLE/reference/index.json` lists `frames`: the frame as a PNG, the
-//! model input onnxruntime was fed, the presence probability, the box (or
-//! null when the frame was gated out or gave no prompt), the final mask at
-//! frame size and the chosen mask's predicted IoU. Tolerances (the graphs
-//! are int8: tract's and onnxruntime's integer kernels round differently):
-//!
-//! - model input: 1e-5 (same bilinear rule and normalization);
-//! - presence: 0.02 absolute, and the same side of the gate threshold;
-//! - box: 2 px per coordinate (the CAM may cross the threshold a pixel
-//!   earlier or later);
-//! - predicted IoU: 0.02;
-//! - final mask: IoU ≥ 0.98 (both empty counts as 1).
-//!
-//! Why 0.98 and not tighter: fed the same image embeddings, tract's and
-//! onnxruntime's int8 decoders agree to ~0.03 in the mask logits
+//! Why not tighter: fed the same image embeddings, tract's and onnxruntime's
+//! int8 decoders agree to ~0.03 in the mask logits
 //! (`tests/reference_graphs.rs`), and from onnxruntime's logits the runtime's
 //! post-processing gives the recorded mask exactly (the second test here).
 //! What is left is the int8 encoder: its outputs differ by up to ~0.03
 //! between the engines (a float op rounding differently flips an 8-bit
 //! activation code, and the flips add up over the blocks), which moves the
-//! mask boundary by about a pixel on large lesions: IoU 0.985-0.995 on the
-//! reference frames.
+//! mask boundary by about a pixel. On a large lesion that is IoU 0.99; on a
+//! lesion of 220 px a one-pixel boundary shift alone is IoU 0.96.
 
 use std::path::{Path, PathBuf};
 
@@ -83,6 +62,57 @@ fn bundle_dir() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny"),
     }
+}
+
+/// Whether `got` differs from `want` only on pixels next to `want`'s
+/// boundary (each differing pixel has an 8-neighbour of the other value in
+/// `want`) and the two areas are within 5 % of each other.
+fn within_one_pixel_of_boundary(got: &[u8], want: &[u8], width: usize) -> bool {
+    let height = want.len() / width;
+    let at = |x: isize, y: isize| -> Option<bool> {
+        (x >= 0 && y >= 0 && (x as usize) < width && (y as usize) < height)
+            .then(|| want[y as usize * width + x as usize] != 0)
+    };
+    let near_boundary = |i: usize| {
+        let (x, y) = ((i % width) as isize, (i / width) as isize);
+        let inside = want[i] != 0;
+        (-1..=1).any(|dy| (-1..=1).any(|dx| at(x + dx, y + dy).is_some_and(|v| v != inside)))
+    };
+    let area = |m: &[u8]| m.iter().filter(|&&v| v != 0).count() as f64;
+    let (a, b) = (area(got), area(want));
+    (a - b).abs() <= 0.05 * a.max(b)
+        && got
+            .iter()
+            .zip(want)
+            .enumerate()
+            .all(|(i, (g, w))| (*g != 0) == (*w != 0) || near_boundary(i))
+}
+
+#[test]
+fn the_boundary_tolerance_is_one_pixel() {
+    // a 6x6 square in a 10x10 frame
+    let square = |x0: usize, y0: usize, side: usize| -> Vec<u8> {
+        (0..100)
+            .map(|i| {
+                let (x, y) = (i % 10, i / 10);
+                u8::from((x0..x0 + side).contains(&x) && (y0..y0 + side).contains(&y))
+            })
+            .collect()
+    };
+    let want = square(2, 2, 6);
+    assert!(within_one_pixel_of_boundary(&want, &want, 10));
+    // one pixel off the edge, same area within 5 %: accepted
+    let mut grown = want.clone();
+    grown[2 * 10 + 1] = 1;
+    assert!(within_one_pixel_of_boundary(&grown, &want, 10));
+    // a pixel two away from the boundary: refused
+    let mut far = want.clone();
+    far[0] = 1;
+    assert!(!within_one_pixel_of_boundary(&far, &want, 10));
+    // the mask shifted by one pixel: every changed pixel is on the boundary but
+    // the area is the same; accepted. Shrunk by a whole ring: area off by 44 %.
+    assert!(within_one_pixel_of_boundary(&square(3, 2, 6), &want, 10));
+    assert!(!within_one_pixel_of_boundary(&square(3, 3, 4), &want, 10));
 }
 
 fn mask_iou(a: &[u8], b: &[u8]) -> f64 {
@@ -166,8 +196,10 @@ fn pipeline_matches_onnxruntime_on_the_reference_frames() {
             mask.area(),
             want.iter().filter(|&&v| v != 0).count()
         );
-        if iou < 0.98 {
-            failures.push(format!("{name}: mask IoU {iou:.4} < 0.98"));
+        if iou < 0.98 && !within_one_pixel_of_boundary(mask.data(), &want, frame.width()) {
+            failures.push(format!(
+                "{name}: mask IoU {iou:.4} < 0.98 and the masks differ by more than a boundary pixel"
+            ));
         }
         if f.r#box.is_some() && r.outcome != Outcome::Segmented {
             failures.push(format!("{name}: outcome {:?}", r.outcome));

@@ -36,7 +36,11 @@ def setup_logging() -> None:
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    dev = torch.device(name)
+    if dev.type == "cuda":  # TF32 matrix products: the models train in f32 either way
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return dev
 
 
 def device_name(dev: torch.device) -> str:
@@ -112,6 +116,30 @@ def shapes_set(n: int, size: int = INPUT_SIZE) -> dict[str, np.ndarray]:
     np.savez(path, **data)
     log.info("generated shapes: %d samples in %.1fs -> %s", n, time.time() - t, path)
     return data
+
+
+class StepBudget:
+    """Fits a training run into a wall-clock budget.
+
+    After ``probe`` steps (and again after ``4 * probe``) the seconds per step so
+    far set the step count that fits ``seconds``; the count only ever goes down,
+    and not below ``floor``.  With ``seconds`` = 0 the run keeps its steps.  The
+    run records ``steps`` (what actually ran) in its train.json, so passing that
+    as ``--steps`` reproduces it without a budget.
+    """
+
+    def __init__(self, steps: int, seconds: float, probe: int = 50, floor: int = 100):
+        self.steps, self.seconds, self.probe, self.floor = steps, seconds, probe, floor
+        self.t0 = time.time()
+
+    def update(self, step: int) -> int:
+        if self.seconds and step in (self.probe, 4 * self.probe) and step < self.steps:
+            per_step = (time.time() - self.t0) / step
+            fit = max(self.floor, int(self.seconds / per_step))
+            if fit < self.steps:
+                log.info("%.3f s/step: running %d steps to fit %.0f s", per_step, fit, self.seconds)
+                self.steps = max(fit, step + 1)
+        return self.steps
 
 
 def save_json(path: Path, obj) -> None:

@@ -103,7 +103,25 @@ def quantize_dynamic_graph(src: Path, dst: Path) -> None:
         # only the weight-bearing ops: quantizing Transpose / Gather too leaves
         # DequantizeLinear nodes with run-time scales, which tract cannot type
         op_types_to_quantize=["MatMul", "Conv"],
+        nodes_to_exclude=positional_encoding_nodes(src),
     )
+
+
+def positional_encoding_nodes(path: Path) -> list[str]:
+    """The MatMuls of SAM's random-Fourier positional encoding, kept f32 in int8 graphs.
+
+    Quantizing their input to 8 bits per tensor would round the prompt's point
+    coordinates to about one pixel of a 256 frame (and the dense grid's too): the
+    masks then move with the rounding. They are two tiny products (N × 2 · 2 × 128).
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "MatMul" and any("positional_encoding_gaussian_matrix" in i for i in n.input)
+    ]
 
 
 def quantize_qdq_graph(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> None:

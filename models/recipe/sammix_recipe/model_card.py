@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .common import POOL_SIZE, TEST_SEED0, TEST_SIZE
@@ -15,6 +16,7 @@ COMMANDS = {
     "eval": "python -m sammix_recipe.evaluate --runs runs",
     "bundle": "python -m sammix_recipe.bundle --runs runs --k 50 --seed 0 --tract-timings runs/tract_timings.json",
     "all": "scripts/train_all.sh",
+    "gpu": "scripts/train_gpu.sh",
 }
 
 
@@ -30,16 +32,44 @@ def _method_order(name: str) -> tuple:
     return ({"sammix": 0, "unet": 1, "sam": 2}.get(kind.split("-")[0], 3), int(k) if k.isdigit() else 0)
 
 
+def _run_order(name: str) -> tuple:
+    m = re.fullmatch(r"(\w+)-k(\d+)-s(\d+)", name)
+    if m:
+        return (2 if m.group(1) == "sammix" else 3, int(m.group(2)), int(m.group(3)))
+    return (0 if name == "foundation" else 1, 0, 0)
+
+
 def _train_info(runs: Path) -> str:
+    """Every run of the evaluation with the steps it ran, where and how long."""
     rows = []
-    for name in ["foundation", "classifier-s0", "sammix-k50-s0", "unet-k50-s0"]:
-        p = runs / name / "train.json"
-        if p.exists():
-            t = json.loads(p.read_text())
-            rows.append(f"| {name} | {t.get('steps')} × {t.get('batch')} | {t.get('device', '?')} | {t['seconds']:.0f} s |")
+    for p in sorted(runs.glob("*/train.json"), key=lambda p: _run_order(p.parent.name)):
+        t = json.loads(p.read_text())
+        rows.append(f"| {p.parent.name} | {t.get('steps')} × {t.get('batch')} | {t.get('device', '?')} | {t['seconds']:.0f} s |")
     if not rows:
         return ""
-    return "| run | steps × batch | device | wall time |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    return (
+        "| run | steps × batch | device | wall time |\n|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\nRuns that share a device ran side by side on it (`scripts/train_gpu.sh`), each within a"
+        " wall-clock budget; the steps listed are what ran, and `--steps N` without a budget repeats a run.\n"
+    )
+
+
+COLLAPSED_DICE = 0.05
+
+
+def _collapsed(rows: list[dict]) -> str:
+    """Runs whose training failed outright (empty predictions), named so a mean is read right."""
+    out = []
+    for r in rows:
+        if r.get("dice_positive", 1.0) < COLLAPSED_DICE:
+            rest = [x["dice_positive"] for x in rows if x["method"] == r["method"] and x is not r]
+            without = f"; the other seeds' mean is {sum(rest) / len(rest):.3f}" if rest else ""
+            out.append(
+                f"{r['method']} seed {r['seed']} collapsed in training (Dice+ {r['dice_positive']:.3f}: it predicts"
+                f" (almost) nothing); it is kept in the mean above{without}."
+            )
+    return (" ".join(out) + "\n") if out else ""
 
 
 TARGET_DICE = 0.85
@@ -73,7 +103,8 @@ def _timings(t: dict | None) -> str:
     return (
         "\n".join(rows)
         + "\n\nMeasured with `scripts/tract_timings.sh runs/export` on this project's 2-core machine while"
-        " trainings ran beside it: ratios, not absolute times. The int8 form shipped is the faster of the two"
+        " trainings ran beside it: ratios, not absolute times (on graphs of these shapes; the times do not depend"
+        " on the weights). The int8 form shipped is the faster of the two"
         " int8 forms; int8 at all because the f32 graphs (30 MB) do not fit the 25 MB bundle budget.\n"
     )
 
@@ -131,7 +162,8 @@ def write_model_card(path: Path, metrics: dict, meta: dict, runs: Path) -> None:
         "sam-pp-0 is the foundation SAM prompted by the same classifier's CAM with no segmentation",
         "training; unet-kK is a U-Net trained on the same K masks (plus K lesion-free frames, whose",
         "empty masks the image labels give for free). With one seed the ± is 0 by construction.",
-        f"Reproduce: `cd models/recipe && {COMMANDS['all']}` (or the single runs: `{COMMANDS['foundation']}`, `{COMMANDS['classifier']}`,",
+        _collapsed(torch_eval.get("rows", [])),
+        f"Reproduce: `cd models/recipe && {COMMANDS['gpu']}` on a GPU, or `{COMMANDS['all']}` (or the single runs: `{COMMANDS['foundation']}`, `{COMMANDS['classifier']}`,",
         f"`{COMMANDS['sammix']}`, `{COMMANDS['unet']}`, then `{COMMANDS['eval']}`).",
         "",
         "## The shipped bundle (onnxruntime on the exported graphs, same test set)",

@@ -18,6 +18,7 @@ import torch
 
 from .common import (
     RUNS_DIR,
+    StepBudget,
     augment_batch,
     cosine_lr,
     device_name,
@@ -38,6 +39,13 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        help="seconds; if set, the step count is lowered after the first timed steps so the run fits "
+        "(train.json records the steps actually run: pass them as --steps to reproduce)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -57,8 +65,11 @@ def main(argv=None) -> None:
     t0 = time.time()
     losses, accs = [], []
     model.train()
-    for step in range(args.steps):
-        set_lr(opt, cosine_lr(step, args.steps, 1.0))
+    budget = StepBudget(args.steps, args.time_budget)
+    steps, step = args.steps, 0
+    while step < steps:
+        steps = budget.update(step)
+        set_lr(opt, cosine_lr(step, steps, 1.0))
         idx = torch.from_numpy(rng.integers(0, len(labels), args.batch)).to(dev)
         x, _ = augment_batch(images[idx], masks[idx], rng)
         logits, _ = model(normalize(x, cfg))
@@ -69,16 +80,17 @@ def main(argv=None) -> None:
         opt.step()
         losses.append(loss.item())
         accs.append(((logits[:, 0] > 0).float() == y).float().mean().item())
-        if step % 100 == 0 or step == args.steps - 1:
+        if step % 100 == 0 or step == steps - 1:
             log.info(
                 "classifier s%d step %d/%d loss %.4f acc %.3f (%.0fs)",
-                args.seed, step, args.steps, np.mean(losses[-100:]), np.mean(accs[-100:]), time.time() - t0,
+                args.seed, step, steps, np.mean(losses[-100:]), np.mean(accs[-100:]), time.time() - t0,
             )
+        step += 1
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"config": model.cfg.to_dict(), "classifier": model.state_dict()}, out / "classifier.pt")
     save_json(
         out / "train.json",
-        {"steps": args.steps, "batch": args.batch, "seed": args.seed, "device": device_name(dev), "seconds": time.time() - t0,
+        {"steps": steps, "batch": args.batch, "seed": args.seed, "device": device_name(dev), "seconds": time.time() - t0,
          "train_acc_last100": float(np.mean(accs[-100:]))},
     )
     log.info("saved %s", out / "classifier.pt")

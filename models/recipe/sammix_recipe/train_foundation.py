@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import RUNS_DIR, cosine_lr, device_name, log, pick_device, save_json, seed_everything, set_lr, setup_logging, shapes_set
+from .common import RUNS_DIR, StepBudget, cosine_lr, device_name, log, pick_device, save_json, seed_everything, set_lr, setup_logging, shapes_set
 from .model import DecoderHead, SamConfig, build_sam, normalize
 from .segment import seg_loss
 
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
         "--time-budget",
         type=float,
         default=0.0,
-        help="seconds; if set, the step count is lowered after 50 timed steps so the run fits "
+        help="seconds; if set, the step count is lowered after the first timed steps so the run fits "
         "(train.json records the steps actually run: pass them as --steps to reproduce)",
     )
     ap.add_argument("--device", default="auto")
@@ -86,13 +86,11 @@ def main(argv=None) -> None:
     t0 = time.time()
     losses = []
     sam.train()
+    budget = StepBudget(args.steps, args.time_budget)
     steps = args.steps
     step = 0
     while step < steps:
-        if args.time_budget and step == 50:
-            per_step = (time.time() - t0) / 50
-            steps = min(steps, max(100, int(args.time_budget / per_step)))
-            log.info("%.3f s/step: running %d steps to fit %.0f s", per_step, steps, args.time_budget)
+        steps = budget.update(step)
         set_lr(opt, cosine_lr(step, steps, 1.0, warmup=200))
         idx = rng.integers(0, data["image"].shape[0], args.batch)
         x, gt, coords, labels, dense, has = make_batch(data, idx, rng, dev, cfg)

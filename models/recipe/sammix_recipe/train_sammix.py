@@ -21,6 +21,7 @@ import torch
 
 from .common import (
     RUNS_DIR,
+    StepBudget,
     augment_batch,
     cosine_lr,
     device_name,
@@ -68,6 +69,13 @@ def main(argv=None) -> None:
         help="the trained classification branch (image labels only, shared by all K and seeds)",
     )
     ap.add_argument("--train-neck", action="store_true", help="also train the encoder's neck (experiment)")
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        help="seconds; if set, the step count is lowered after the first timed steps so the run fits "
+        "(train.json records the steps actually run: pass them as --steps to reproduce)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -103,8 +111,12 @@ def main(argv=None) -> None:
     losses, skipped = [], 0
     sam.train()
     sam.image_encoder.eval()  # no dropout/bn there; LoRA trains through it
-    for step in range(args.steps):
-        set_lr(opt, cosine_lr(step, args.steps, 1.0))
+    budget = StepBudget(args.steps, args.time_budget)
+    steps, step = args.steps, 0
+    while step < steps:
+        steps = budget.update(step)
+        step += 1
+        set_lr(opt, cosine_lr(step - 1, steps, 1.0))
         sel = torch.from_numpy(rng.integers(0, len(idx_all), args.batch)).to(dev)
         xb, gt = augment_batch(images[sel], masks[sel], rng)
         x = normalize(xb, cfg)
@@ -121,8 +133,8 @@ def main(argv=None) -> None:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-        if step % 100 == 0 or step == args.steps - 1:
-            log.info("sammix k%d s%d step %d/%d loss %.4f (%.0fs)", args.k, args.seed, step, args.steps,
+        if (step - 1) % 100 == 0 or step == steps:
+            log.info("sammix k%d s%d step %d/%d loss %.4f (%.0fs)", args.k, args.seed, step - 1, steps,
                      np.mean(losses[-100:]), time.time() - t0)
     out.mkdir(parents=True, exist_ok=True)
     # Only what training changed: LoRA factors, prompt encoder, mask decoder.
@@ -132,7 +144,7 @@ def main(argv=None) -> None:
         if "lora_" in k or not k.startswith("image_encoder.") or (args.train_neck and ".neck." in k)
     }
     torch.save({"config": cfg.to_dict(), "lora_rank": 8, "delta": delta}, out / "sammix.pt")
-    save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": args.steps, "batch": args.batch,
+    save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": steps, "batch": args.batch,
                                    "device": device_name(dev), "seconds": time.time() - t0, "prompts_skipped": skipped,
                                    "classifier_run": Path(args.classifier).parent.name,
                                    "labeled_pool_indices": idx_all.tolist()})

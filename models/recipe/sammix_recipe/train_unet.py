@@ -20,6 +20,7 @@ from torch import nn
 
 from .common import (
     RUNS_DIR,
+    StepBudget,
     augment_batch,
     cosine_lr,
     device_name,
@@ -80,6 +81,13 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        help="seconds; if set, the step count is lowered after the first timed steps so the run fits "
+        "(train.json records the steps actually run: pass them as --steps to reproduce)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -99,8 +107,11 @@ def main(argv=None) -> None:
     t0 = time.time()
     losses = []
     model.train()
-    for step in range(args.steps):
-        set_lr(opt, cosine_lr(step, args.steps, 1.0))
+    budget = StepBudget(args.steps, args.time_budget)
+    steps, step = args.steps, 0
+    while step < steps:
+        steps = budget.update(step)
+        set_lr(opt, cosine_lr(step, steps, 1.0))
         sel = torch.from_numpy(rng.integers(0, len(idx), args.batch)).to(dev)
         xb, gt = augment_batch(images[sel], masks[sel], rng)
         logits = model(normalize(xb, cfg))
@@ -109,12 +120,13 @@ def main(argv=None) -> None:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-        if step % 100 == 0 or step == args.steps - 1:
-            log.info("unet k%d s%d step %d/%d loss %.4f (%.0fs)", args.k, args.seed, step, args.steps,
+        if step % 100 == 0 or step == steps - 1:
+            log.info("unet k%d s%d step %d/%d loss %.4f (%.0fs)", args.k, args.seed, step, steps,
                      np.mean(losses[-100:]), time.time() - t0)
+        step += 1
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"unet": model.state_dict()}, out / "unet.pt")
-    save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": args.steps, "batch": args.batch,
+    save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": steps, "batch": args.batch,
                                    "device": device_name(dev), "seconds": time.time() - t0})
 
 

@@ -5,6 +5,7 @@
 #   SCALE=smoke models/recipe/scripts/train_all.sh   # a few steps each, to check the plumbing
 #
 # JOBS runs that many trainings side by side (default 1; on a GPU 6 fits easily).
+# PAIRS="50:0 50:1 5:0" picks the (K, seed) runs of SAM-Mix and U-Net (default: every K x seed).
 # Runs land in $SAMMIX_RUNS (default models/recipe/runs); datasets are cached in $SAMMIX_CACHE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +33,18 @@ wait_slot() { while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done; }
 run() { local name=$1; shift; wait_slot; echo "start $name"; ( OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$@" > "$RUNS/$name.log" 2>&1 || { echo "FAILED $name"; tail -20 "$RUNS/$name.log"; exit 1; } ) & pids+=($!); }
 wait_all() { local ok=0; for p in "${pids[@]}"; do wait "$p" || ok=1; done; pids=(); return $ok; }
 
+if [ -z "${PAIRS:-}" ]; then PAIRS=$(for k in $KS; do for s in $SEEDS; do echo -n "$k:$s "; done; done); fi
+
+# Stage 1: what SAM-Mix starts from. Stage 2: SAM-Mix and the U-Net baselines (the
+# U-Nets need nothing from stage 1; they wait so that a GPU gives the foundation its time).
 run foundation $PY -m sammix_recipe.train_foundation $F
 # one classification branch (image labels only) serves every K and seed
 run classifier-s0 $PY -m sammix_recipe.train_classifier --seed 0 $C
-for k in $KS; do for s in $SEEDS; do run unet-k$k-s$s $PY -m sammix_recipe.train_unet --k "$k" --seed "$s" $U; done; done
 wait_all
-for k in $KS; do for s in $SEEDS; do run sammix-k$k-s$s $PY -m sammix_recipe.train_sammix --k "$k" --seed "$s" $S; done; done
+for ks in $PAIRS; do
+  k=${ks%%:*}; s=${ks##*:}
+  run sammix-k$k-s$s $PY -m sammix_recipe.train_sammix --k "$k" --seed "$s" $S
+  run unet-k$k-s$s $PY -m sammix_recipe.train_unet --k "$k" --seed "$s" $U
+done
 wait_all
 $PY -m sammix_recipe.evaluate --runs "$RUNS"
