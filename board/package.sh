@@ -68,7 +68,7 @@ fi
 
 # Smoke test under qemu when it is there: the profile compiled in is this one.
 if command -v qemu-aarch64 >/dev/null; then
-    shown="$(QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu "$binary" info --board --json)"
+    shown="$(QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib "$binary" info --board --json)"
     echo "$shown" | grep -q "\"name\": \"$profile\"" || die "the binary says it is not for $profile: $shown"
     echo "== qemu: sammix info --board names $profile"
 fi
