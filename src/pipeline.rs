@@ -1,4 +1,5 @@
-//! The SAM-Mix pipeline for one frame, on tract.
+//! The SAM-Mix pipeline for one frame: classifier and encoder on tract, the
+//! mask decoder native (default) or on tract ([`DecoderKind`]).
 //!
 //! ```text
 //! frame (gray8 / rgb8, any size)
@@ -8,6 +9,7 @@
 //!   → prompt       CAM → box + dense prompt (src/prompt.rs); none: empty mask, stop
 //!   → encoder      image_embeddings
 //!   → decoder      box corners (labels 2, 3), dense prompt, has_mask_input = 1
+//!                  (native or tract: src/pipeline/decode.rs)
 //!   → postprocess  the mask of decoder.mask_tokens with the best predicted IoU:
 //!                  its low_res_masks logits bilinear to the frame size, > mask_threshold
 //! ```
@@ -21,17 +23,24 @@ use std::time::Instant;
 use serde::Serialize;
 use tract_onnx::prelude::Tensor;
 
-use crate::bundle::{Bundle, Manifest};
+use crate::bundle::{Bundle, GraphRole, Manifest};
+use crate::decoder::NativeDecoder;
 use crate::frame::{Frame, Mask, PixelFormat};
-use crate::graph::{GraphError, Session};
-use crate::prompt::{PromptEngine, BOX_LABELS};
+use crate::graph::Session;
+use crate::prompt::PromptEngine;
 use crate::resize::{self, Tap};
 
 mod contract;
+mod decode;
 mod error;
+mod postprocess;
 
 pub use contract::{decoder_spec, load_graphs, Graphs, EMBED_DIM};
+pub use decode::DecoderKind;
 pub use error::PipelineError;
+pub use postprocess::{best_token, box_to_frame, MaskResizer};
+
+use decode::{f32_data, Decoders};
 
 /// What happened to a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,7 +133,7 @@ pub struct Pipeline {
     graphs: Graphs,
     classifier: Session,
     encoder: Session,
-    decoder: Session,
+    decoders: Decoders,
     prompt: PromptEngine,
     input: Vec<f32>,
     plane: Vec<f32>,
@@ -140,19 +149,27 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Loads the bundle's graphs (checked against the contract) into
-    /// optimized plans.
+    /// optimized plans, with the native decoder.
     pub fn new(bundle: &Bundle) -> Result<Pipeline, PipelineError> {
-        let graphs = load_graphs(bundle)?;
+        Pipeline::with_decoder(bundle, DecoderKind::default())
+    }
+
+    /// Loads the bundle's classifier and encoder into optimized plans, and
+    /// its decoder for `decoder` only (the other is loaded if
+    /// [`Pipeline::set_decoder`] asks for it).
+    pub fn with_decoder(bundle: &Bundle, decoder: DecoderKind) -> Result<Pipeline, PipelineError> {
+        let (graphs, native) = load_graphs(bundle, decoder)?;
         let m = bundle.manifest().clone();
         let s = m.input.size as usize;
         let c = m.input.channels as usize;
         let (ch, cw) = graphs.cam_size;
         let dense = 4 * m.input.embedding_size as usize;
         let prompt = PromptEngine::new(m.prompt.clone(), ch, cw, s, dense);
+        let path = bundle.graph_path(GraphRole::Decoder);
         Ok(Pipeline {
             classifier: graphs.classifier.session()?,
             encoder: graphs.encoder.session()?,
-            decoder: graphs.decoder.session()?,
+            decoders: Decoders::new(decoder, &path, &graphs, native, dense)?,
             graphs,
             manifest: m,
             prompt,
@@ -185,6 +202,24 @@ impl Pipeline {
     pub fn set_embedding_reuse(&mut self, threshold: Option<f32>) {
         self.reuse = threshold;
         self.cached_embedding = None;
+    }
+
+    /// Runs the mask decoder with `kind` from the next frame on. The first
+    /// switch to a kind loads it (tract's plan is built, or the native
+    /// decoder reads its weights); both then stay loaded, so switching back
+    /// and forth (`sammix bench`) costs nothing.
+    pub fn set_decoder(&mut self, kind: DecoderKind) -> Result<(), PipelineError> {
+        self.decoders.select(kind, &self.manifest, &mut self.graphs)
+    }
+
+    /// The decoder that runs.
+    pub fn decoder(&self) -> DecoderKind {
+        self.decoders.kind()
+    }
+
+    /// The native decoder, when loaded.
+    pub fn native_decoder(&self) -> Option<&NativeDecoder> {
+        self.decoders.native()
     }
 
     /// The bundle's manifest.
@@ -278,9 +313,6 @@ impl Pipeline {
             self.tracked_box = Some(bbox);
         }
         let dense_size = 4 * self.manifest.input.embedding_size as usize;
-        let coords = Tensor::from_shape(&[1, 2, 2], &bbox).map_err(|e| tensor_err(frame, e))?;
-        let dense = Tensor::from_shape(&[1, 1, dense_size, dense_size], &prompt.dense)
-            .map_err(|e| tensor_err(frame, e))?;
         tick(&mut result.times.prompt_ms);
 
         let reusable = match (self.reuse, &self.cached_embedding) {
@@ -311,16 +343,11 @@ impl Pipeline {
         };
         tick(&mut result.times.encoder_ms);
 
-        let labels = Tensor::from_shape(&[1, 2], &BOX_LABELS).map_err(|e| tensor_err(frame, e))?;
-        let has_mask = Tensor::from_shape(&[1], &[1.0f32]).map_err(|e| tensor_err(frame, e))?;
-        let outs = self
-            .decoder
-            .run(vec![emb, coords, labels, dense, has_mask])?;
+        let (iou, low) = self
+            .decoders
+            .run(emb, bbox, &prompt.dense, frame.sequence)?;
         tick(&mut result.times.decoder_ms);
 
-        let path = self.decoder.plan().path().to_path_buf();
-        let iou = f32_data(&outs[0], &path, "iou_predictions")?;
-        let low = f32_data(&outs[1], &path, "low_res_masks")?;
         let best = best_token(&self.manifest.decoder.mask_tokens, iou);
         let plane = dense_size * dense_size;
         let chosen = &low[best * plane..(best + 1) * plane];
@@ -378,83 +405,6 @@ impl Pipeline {
             }
         }
     }
-}
-
-/// Turns a decoder's low-resolution mask logits (n×n) into a binary mask of
-/// any size: bilinear (align_corners = false) straight to the mask's size,
-/// then `> threshold`. Keeps its tap tables and row buffer between calls.
-#[derive(Debug, Clone, Default)]
-pub struct MaskResizer {
-    key: (usize, usize, usize),
-    ys: Vec<Tap>,
-    xs: Vec<Tap>,
-    row: Vec<f32>,
-}
-
-impl MaskResizer {
-    /// Fills `mask` (its current size) from `logits` (n×n, row-major).
-    pub fn resize(&mut self, logits: &[f32], n: usize, threshold: f32, mask: &mut Mask) {
-        let (w, h) = (mask.width(), mask.height());
-        if self.key != (n, w, h) {
-            resize::axis_into(n, h, &mut self.ys);
-            resize::axis_into(n, w, &mut self.xs);
-            self.key = (n, w, h);
-        }
-        self.row.resize(w, 0.0);
-        for (row, ty) in mask.data_mut().chunks_exact_mut(w).zip(&self.ys) {
-            resize::bilinear(
-                logits,
-                n,
-                std::slice::from_ref(ty),
-                &self.xs,
-                &mut self.row,
-                |v| v,
-            );
-            for (m, &v) in row.iter_mut().zip(&self.row) {
-                *m = u8::from(v > threshold);
-            }
-        }
-    }
-}
-
-/// The mask token of `tokens` with the best predicted IoU (ties: the first
-/// listed). `tokens` must be non-empty and index inside `iou`.
-pub fn best_token(tokens: &[u32], iou: &[f32]) -> usize {
-    let mut best = tokens[0] as usize;
-    for &t in &tokens[1..] {
-        if iou[t as usize] > iou[best] {
-            best = t as usize;
-        }
-    }
-    best
-}
-
-/// An input-pixel box mapped to frame pixels (the inverse of the half-pixel
-/// resize: input pixel centre i sits at frame coordinate (i + ½)·F/S − ½).
-pub fn box_to_frame(b: [f32; 4], s: usize, w: usize, h: usize) -> [f32; 4] {
-    let (sx, sy) = (w as f32 / s as f32, h as f32 / s as f32);
-    let map = |v: f32, k: f32, n: usize| ((v + 0.5) * k - 0.5).clamp(0.0, (n - 1) as f32);
-    [
-        map(b[0], sx, w),
-        map(b[1], sy, h),
-        map(b[2], sx, w),
-        map(b[3], sy, h),
-    ]
-}
-
-fn f32_data<'t>(
-    t: &'t Tensor,
-    path: &std::path::Path,
-    name: &str,
-) -> Result<&'t [f32], PipelineError> {
-    t.try_as_plain_ram()
-        .and_then(|v| v.as_slice::<f32>())
-        .map_err(|e| {
-            PipelineError::Graph(GraphError::Run {
-                path: path.to_path_buf(),
-                detail: format!("output {name:?} is not readable as f32: {e:#}"),
-            })
-        })
 }
 
 fn tensor_err(frame: &Frame, e: impl std::fmt::Display) -> PipelineError {

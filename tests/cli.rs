@@ -312,6 +312,115 @@ fn run_on_an_image_folder_with_masks() {
     }
 }
 
+/// `--decoder tract` and `--decoder native` on the demo clip: the same
+/// frames gated and segmented, masks that agree, the decoder reported.
+#[test]
+fn run_with_either_decoder() {
+    let tmp = TempDir::new("run-decoders");
+    let mut runs = Vec::new();
+    for decoder in ["native", "tract"] {
+        let out = tmp.join(decoder);
+        let r = success(&[
+            "run",
+            "--decoder",
+            decoder,
+            "--frames",
+            "4",
+            "--json",
+            "--overlay",
+            "none",
+            "--out",
+            arg(&out),
+        ]);
+        let v = json(&r.stdout);
+        assert_eq!(v["decoder"], decoder, "{v}");
+        assert_eq!(v["frames"], 4, "{v}");
+        let results = fs::read_to_string(out.join("results.jsonl")).unwrap();
+        let lines: Vec<Value> = results.lines().map(json).collect();
+        let masks: Vec<Mask> = (0..4)
+            .map(|i| image_io::read_mask(&out.join(format!("masks/{i:06}.png"))).unwrap())
+            .collect();
+        runs.push((lines, masks));
+    }
+    let (native, tract) = (&runs[0], &runs[1]);
+    let mut segmented = 0;
+    for i in 0..4 {
+        let (a, b) = (&native.0[i], &tract.0[i]);
+        assert_eq!(a["outcome"], b["outcome"], "frame {i}");
+        assert_eq!(a["presence"], b["presence"], "frame {i}");
+        assert_eq!(a["box_input"], b["box_input"], "frame {i}");
+        let (ma, mb) = (&native.1[i], &tract.1[i]);
+        let inter = ma
+            .data()
+            .iter()
+            .zip(mb.data())
+            .filter(|(x, y)| **x != 0 && **y != 0)
+            .count();
+        let union = ma
+            .data()
+            .iter()
+            .zip(mb.data())
+            .filter(|(x, y)| **x != 0 || **y != 0)
+            .count();
+        if union > 0 {
+            segmented += 1;
+            let iou = inter as f64 / union as f64;
+            assert!(iou >= 0.95, "frame {i}: native vs tract mask IoU {iou}");
+        }
+    }
+    assert!(
+        segmented > 0,
+        "no frame segmented in the first 4 of the clip"
+    );
+}
+
+#[test]
+fn segment_with_the_tract_decoder() {
+    let tmp = TempDir::new("segment-tract");
+    let image = real_bundle().join("reference/frame_000_frame.png");
+    let mut areas = Vec::new();
+    for decoder in ["tract", "native"] {
+        let mask_path = tmp.join(&format!("{decoder}.png"));
+        let r = success(&[
+            "segment",
+            arg(&image),
+            "--decoder",
+            decoder,
+            "--out",
+            arg(&mask_path),
+            "--json",
+        ]);
+        let v = json(&r.stdout);
+        assert_eq!(v["decoder"], decoder, "{v}");
+        assert_eq!(v["outcome"], "segmented", "{v}");
+        areas.push(num(&v["mask_area"]));
+    }
+    assert!(
+        (areas[0] - areas[1]).abs() <= 0.02 * areas[0],
+        "mask areas tract {} vs native {}",
+        areas[0],
+        areas[1]
+    );
+}
+
+#[test]
+fn an_unknown_decoder_is_refused() {
+    for command in ["run", "segment"] {
+        let mut args = vec![command, "--decoder", "onnxruntime"];
+        if command == "segment" {
+            args.push("image.png");
+        }
+        let err = failure(&args);
+        assert_contains(
+            &err,
+            &[
+                "invalid value 'onnxruntime' for '--decoder <DECODER>'",
+                "[possible values: native, tract]",
+            ],
+        );
+    }
+}
+
 #[test]
 fn run_with_a_source_kind_not_in_this_build() {
     let err = failure(&["run", "--source", "v4l:/dev/video0"]);
@@ -484,6 +593,8 @@ fn info_describes_the_bundle() {
             "encoder: encoder.onnx",
             "decoder: decoder.onnx",
             "low_res_masks",
+            "decoder: native by default",
+            "native decoder: int8 weights, 4 masks of 64×64, kernels ",
         ],
     );
     // The image input of the classifier and of the encoder.
@@ -507,6 +618,7 @@ fn info_json() {
     assert_eq!(low["type"], "F32");
     assert_eq!(low["shape"], serde_json::json!([1, 4, 64, 64]));
     assert_eq!(v["manifest"]["name"], "sammix-us-tiny");
+    assert_eq!(v["decoder_default"], "native");
     for role in ["classifier", "encoder", "decoder"] {
         assert!(v["graphs"][role]["sha256"].is_string(), "{role}");
     }
@@ -518,13 +630,26 @@ fn bench_json() {
     let v = json(&r.stdout);
     assert_eq!(v["iterations"], 3);
     assert_eq!(v["warmup"], 1);
-    assert!(num(&v["classifier_ms"]["p50"]) > 0.0, "{v}");
-    assert_eq!(v["classifier_ms"]["n"], 3);
-    assert_eq!(
-        v["segmented"].as_u64().unwrap() + v["gated"].as_u64().unwrap(),
-        3
-    );
-    assert!(v["decoder"].as_str().unwrap().contains("tract"), "{v}");
+    // Both decoders timed on the same frames, and the kernels named.
+    assert_eq!(v["decoder_default"], "native", "{v}");
+    for decoder in ["native", "tract"] {
+        let stages = &v["stages"][decoder];
+        assert_eq!(
+            stages["segmented"].as_u64().unwrap() + stages["gated"].as_u64().unwrap(),
+            3,
+            "{v}"
+        );
+        assert_eq!(stages["classifier_ms"]["n"], 3, "{v}");
+        assert!(num(&stages["classifier_ms"]["p50"]) > 0.0, "{v}");
+        assert_eq!(stages["segmented"], v["stages"]["native"]["segmented"]);
+        if stages["segmented"].as_u64().unwrap() > 0 {
+            assert!(num(&v["decoder_median_ms"][decoder]) > 0.0, "{v}");
+        }
+    }
+    assert!(v["kernels"]["name"].is_string(), "{v}");
+    assert!(v["kernels"]["gemm_i8"].is_string(), "{v}");
+    assert_eq!(v["agreement"]["outcome_differs"], 0, "{v}");
+    assert!(num(&v["agreement"]["min_mask_iou"]) >= 0.95, "{v}");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! `Pipeline::new` against the graph contract (`src/pipeline/contract.rs`):
-//! the real bundle loads; then one test per way a graph can break the
-//! contract, each on a bundle built in a temporary folder where one graph is
+//! the real bundle loads, with either decoder; then one test per way a graph
+//! can break the contract (with the tract decoder: the hand-built decoders
+//! below meet the contract's interface but are not SAM, so the native
+//! decoder refuses every one of them, which the native tests check), each on a bundle built in a temporary folder where one graph is
 //! replaced by a tiny hand-built ONNX model (or by another of the bundle's
 //! graphs). The bundle itself is valid (its manifest carries the new
 //! sha256), so `Bundle::open` succeeds and the failure comes from loading the
@@ -14,8 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prost::Message;
 use sammix::bundle::{sha256_file, Bundle, GraphRole, Manifest, MANIFEST};
+use sammix::decoder::DecoderError;
 use sammix::graph::GraphError;
-use sammix::pipeline::{Pipeline, PipelineError, EMBED_DIM};
+use sammix::pipeline::{DecoderKind, Pipeline, PipelineError, EMBED_DIM};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 
@@ -91,11 +94,16 @@ impl TestBundle {
         self.replace(role, &fs::read(source).unwrap())
     }
 
-    /// `Pipeline::new` on this bundle, which must open, and must fail
-    /// without panicking.
+    /// The pipeline with the tract decoder on this bundle, which must open,
+    /// and must fail without panicking.
     fn pipeline_err(&self) -> PipelineError {
+        self.pipeline_err_with(DecoderKind::Tract)
+    }
+
+    /// [`TestBundle::pipeline_err`] with the decoder `kind`.
+    fn pipeline_err_with(&self, kind: DecoderKind) -> PipelineError {
         let bundle = Bundle::open(&self.dir).unwrap_or_else(|e| panic!("Bundle::open: {e}"));
-        match catch_unwind(AssertUnwindSafe(|| Pipeline::new(&bundle))) {
+        match catch_unwind(AssertUnwindSafe(|| Pipeline::with_decoder(&bundle, kind))) {
             Ok(Ok(_)) => panic!("Pipeline::new accepted {}", self.dir.display()),
             Ok(Err(e)) => {
                 eprintln!("{e}");
@@ -350,10 +358,26 @@ fn decoder(z: Sizes, masks: i64, size: i64) -> Onnx {
 #[test]
 fn the_real_bundle_meets_the_contract() {
     let bundle = Bundle::open(real_bundle_dir()).unwrap_or_else(|e| panic!("{e}"));
-    let pipeline = Pipeline::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    // The default: the native decoder, and no tract plan of the decoder.
+    let mut pipeline = Pipeline::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pipeline.decoder(), DecoderKind::Native);
+    assert!(pipeline.native_decoder().is_some());
     let graphs = pipeline.graphs();
     assert_eq!(graphs.cam_size, (16, 16));
     assert_eq!(graphs.mask_count, 4);
+    assert!(graphs.decoder.is_none(), "tract's decoder plan was built");
+    // Switching loads the other one (and both must agree on the masks).
+    pipeline
+        .set_decoder(DecoderKind::Tract)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pipeline.decoder(), DecoderKind::Tract);
+    assert!(pipeline.graphs().decoder.is_some());
+
+    // tract only: no native decoder until asked for.
+    let pipeline =
+        Pipeline::with_decoder(&bundle, DecoderKind::Tract).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pipeline.native_decoder().is_none());
+    assert_eq!(pipeline.graphs().mask_count, 4);
 }
 
 /// The fixture's own check: hand-built graphs that meet the contract build
@@ -369,7 +393,8 @@ fn hand_built_graphs_meet_the_contract() {
     .replace(GraphRole::Encoder, &encoder(z, EMBED_DIM as i64).encode())
     .replace(GraphRole::Decoder, &decoder(z, 4, 4 * z.e).encode());
     let bundle = Bundle::open(&b.dir).unwrap_or_else(|e| panic!("{e}"));
-    let pipeline = Pipeline::new(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    let pipeline =
+        Pipeline::with_decoder(&bundle, DecoderKind::Tract).unwrap_or_else(|e| panic!("{e}"));
     let e = z.e as usize;
     assert_eq!(pipeline.graphs().cam_size, (e, e));
     assert_eq!(pipeline.graphs().mask_count, 4);
@@ -628,6 +653,47 @@ fn decoder_low_res_masks_of_another_size() {
             &format!("the contract expects f32 1×4×{n}×{n}"),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// The native decoder
+
+/// A decoder with the contract's interface but none of SAM's weights: tract
+/// runs it (see `hand_built_graphs_meet_the_contract`), the native decoder
+/// refuses it, naming the file and the first SAM parameter it looked for.
+#[test]
+fn native_decoder_on_a_graph_without_sam_weights() {
+    let b = TestBundle::new("native-not-sam");
+    let z = b.sizes();
+    b.replace(GraphRole::Decoder, &decoder(z, 4, 4 * z.e).encode());
+    let path = b.graph_path(GraphRole::Decoder);
+    let text = path.display().to_string();
+    assert_err!(
+        b.pipeline_err_with(DecoderKind::Native),
+        PipelineError::Decoder { path: p, error } if *p == path
+            && matches!(&**error, DecoderError::MissingWeight { name, .. }
+                if name.starts_with("prompt_encoder.")),
+        [&format!("native decoder, {text}: weight prompt_encoder."), "is missing"]
+    );
+}
+
+/// A decoder file that is not ONNX: the native decoder says so, naming the
+/// file once.
+#[test]
+fn native_decoder_on_a_file_that_is_not_onnx() {
+    let b = TestBundle::new("native-garbage");
+    b.replace(GraphRole::Decoder, b"not an ONNX model");
+    let path = b.graph_path(GraphRole::Decoder);
+    let text = path.display().to_string();
+    let err = b.pipeline_err_with(DecoderKind::Native);
+    assert_err!(
+        &err,
+        PipelineError::Decoder { error, .. } if matches!(**error, DecoderError::Read { .. }),
+        [&format!(
+            "native decoder, {text}: cannot read the ONNX model"
+        )]
+    );
+    assert_eq!(err.to_string().matches(&text).count(), 1, "{err}");
 }
 
 // ---------------------------------------------------------------------------

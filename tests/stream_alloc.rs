@@ -7,9 +7,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sammix::bundle::Bundle;
+use sammix::bundle::{Bundle, GraphRole};
+use sammix::decoder::NativeDecoder;
 use sammix::frame::{Frame, Mask};
-use sammix::pipeline::{FrameResult, Outcome, Pipeline, PipelineError, StageTimes};
+use sammix::pipeline::{DecoderKind, FrameResult, Outcome, Pipeline, PipelineError, StageTimes};
 use sammix::source::SourceSpec;
 use sammix::stream::{self, FrameRecord, FrameSink, Handoff, Processor, StreamOptions};
 
@@ -39,12 +40,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Reads the counter when frames `from` and `to` reach the output.
+/// Reads the counter when frames `from` and `to` reach the output, and
+/// counts the frames in between that went through the decoder.
 struct Window {
     from: u64,
     to: u64,
     at_from: u64,
     at_to: u64,
+    segmented: u64,
 }
 
 impl FrameSink for Window {
@@ -60,6 +63,9 @@ impl FrameSink for Window {
         }
         if seq == self.to {
             self.at_to = ALLOCATIONS.load(Ordering::Relaxed);
+        }
+        if (self.from..self.to).contains(&seq) && record.result.outcome == Outcome::Segmented {
+            self.segmented += 1;
         }
         Ok(())
     }
@@ -89,13 +95,16 @@ impl Processor for Threshold {
     }
 }
 
-fn per_frame(processor: &mut dyn Processor, from: u64, to: u64, handoff: Handoff) -> f64 {
+/// Allocations per frame between frames `from` and `to`, and how many of
+/// those frames were segmented.
+fn per_frame(processor: &mut dyn Processor, from: u64, to: u64, handoff: Handoff) -> (f64, u64) {
     let mut source = SourceSpec::Synthetic(5).open().unwrap();
     let mut window = Window {
         from,
         to,
         at_from: 0,
         at_to: 0,
+        segmented: 0,
     };
     let opts = StreamOptions {
         handoff,
@@ -105,33 +114,86 @@ fn per_frame(processor: &mut dyn Processor, from: u64, to: u64, handoff: Handoff
     };
     let summary = stream::run(source.as_mut(), processor, &mut window, &opts).unwrap();
     assert!(summary.frames > to);
-    (window.at_to - window.at_from) as f64 / (to - from) as f64
+    let n = (window.at_to - window.at_from) as f64 / (to - from) as f64;
+    (n, window.segmented)
+}
+
+/// Allocations of `f` run `times` times.
+fn allocations(times: usize, mut f: impl FnMut()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..times {
+        f();
+    }
+    ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
 #[test]
 fn a_warm_stream_allocates_nothing_per_frame() {
     // The stream itself (capture thread, synthetic source, frame pool,
     // hand-off, output queue, statistics): zero, over 300 frames.
-    let stream_only = per_frame(&mut Threshold, 50, 350, Handoff::Lossless);
+    let (stream_only, _) = per_frame(&mut Threshold, 50, 350, Handoff::Lossless);
     assert_eq!(
         stream_only, 0.0,
         "allocations per frame in the stream's own code"
     );
 
-    // With the tract pipeline: tract allocates its tensors per run. Not
-    // zero (yet), but constant: no allocation grows with the stream.
+    // The native decoder alone, warm: zero per call.
     let bundle =
         Bundle::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")).unwrap();
-    let mut pipeline = Pipeline::new(&bundle).unwrap();
-    let early = per_frame(&mut pipeline, 5, 15, Handoff::Lossless);
-    let mut pipeline = Pipeline::new(&bundle).unwrap();
-    let late = per_frame(&mut pipeline, 25, 35, Handoff::Lossless);
-    eprintln!(
-        "tract pipeline: {early:.0} allocations per frame (frames 5-15), {late:.0} (frames 25-35)"
-    );
-    assert!(early > 0.0);
+    let mut decoder = NativeDecoder::from_onnx(bundle.graph_path(GraphRole::Decoder)).unwrap();
+    let (e, m) = (decoder.embedding_size(), decoder.mask_count());
+    let embeddings: Vec<f32> = (0..decoder.embed_dim() * e * e)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    let s = decoder.input_size();
+    let coords = [0.2 * s, 0.3 * s, 0.7 * s, 0.8 * s];
+    let dense = vec![-8.0; 16 * e * e];
+    let (mut low, mut iou) = (vec![0.0; m * 16 * e * e], vec![0.0; m]);
+    let mut call = || {
+        decoder
+            .run(
+                &embeddings,
+                &coords,
+                &[2.0, 3.0],
+                &dense,
+                1.0,
+                &mut low,
+                &mut iou,
+            )
+            .unwrap();
+    };
+    call();
+    assert_eq!(allocations(5, call), 0, "the native decoder allocates");
+
+    // With the whole pipeline: tract allocates its tensors per run of the
+    // classifier and encoder (and of the decoder with the tract decoder).
+    // Not zero (yet), but constant: a warm pipeline streaming the same
+    // frames again (same seed) allocates no more than it did the first time.
+    // The window must hold segmented frames, or the decoder is not in it.
+    let mut per_kind = Vec::new();
+    for kind in DecoderKind::ALL {
+        let mut pipeline = Pipeline::with_decoder(&bundle, kind).unwrap();
+        let (early, seg) = per_frame(&mut pipeline, 5, 25, Handoff::Lossless);
+        let (late, seg_late) = per_frame(&mut pipeline, 5, 25, Handoff::Lossless);
+        eprintln!(
+            "{kind} decoder: {early:.0} allocations per frame (frames 5-25, {seg} segmented), \
+             {late:.0} when streamed again"
+        );
+        assert!(seg > 0, "{kind}: no segmented frame");
+        assert_eq!(seg, seg_late, "{kind}: the same frames were not segmented");
+        assert!(early > 0.0);
+        assert!(
+            (late - early).abs() <= 0.05 * early,
+            "{kind}: allocations per frame grow: {early} -> {late}"
+        );
+        per_kind.push((early, seg));
+    }
+    // Both saw the same frames (the synthetic source is seeded): the native
+    // pipeline allocates less, by the tract decoder's allocations.
+    let ((native, seg_native), (tract, seg_tract)) = (per_kind[0], per_kind[1]);
+    assert_eq!(seg_native, seg_tract);
     assert!(
-        (late - early).abs() <= 0.05 * early,
-        "allocations per frame grow: {early} -> {late}"
+        native < tract,
+        "native {native} vs tract {tract} allocations per frame"
     );
 }

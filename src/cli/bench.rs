@@ -1,11 +1,18 @@
-//! `sammix bench`: per-stage latency of a bundle on real frames.
+//! `sammix bench`: per-stage latency of a bundle on real frames, with the
+//! native and the tract decoder on the same frames (each frame runs once
+//! with each, alternately, so both see the same embeddings and prompts and
+//! the same state of the machine), the kernels that ran, and how far the two
+//! decoders' masks differ.
 
 use std::process::ExitCode;
+
+use std::collections::BTreeMap;
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use sammix::frame::{Frame, Mask, PixelFormat};
-use sammix::pipeline::{Outcome, StageTimes};
+use sammix::kernels::{Kernels, Level};
+use sammix::pipeline::{DecoderKind, Outcome, Pipeline, StageTimes};
 use sammix::source::SourceSpec;
 use serde::Serialize;
 
@@ -15,17 +22,9 @@ use super::BenchArgs;
 /// At most this many distinct frames are held in memory and cycled.
 const MAX_FRAMES: usize = 256;
 
+/// Per-stage statistics of the frames one decoder ran.
 #[derive(Serialize)]
-struct Report {
-    bundle: String,
-    precision: String,
-    source: String,
-    cpu: String,
-    threads: usize,
-    engine: &'static str,
-    decoder: &'static str,
-    warmup: usize,
-    iterations: usize,
+struct Stages {
     segmented: usize,
     gated: usize,
     frame_segmented_ms: Stats,
@@ -36,6 +35,97 @@ struct Report {
     encoder_ms: Stats,
     decoder_ms: Stats,
     postprocess_ms: Stats,
+}
+
+impl Stages {
+    fn of(results: &[(Outcome, StageTimes)]) -> Stages {
+        let stat = |f: fn(&StageTimes) -> f64| {
+            Stats::of(
+                &results
+                    .iter()
+                    .map(|(_, t)| f(t))
+                    .filter(|&v| v > 0.0)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let total = |seg: bool| {
+            Stats::of(
+                &results
+                    .iter()
+                    .filter(|(o, _)| (*o == Outcome::Segmented) == seg)
+                    .map(|(_, t)| t.total_ms)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let segmented = results
+            .iter()
+            .filter(|(o, _)| *o == Outcome::Segmented)
+            .count();
+        Stages {
+            segmented,
+            gated: results.len() - segmented,
+            frame_segmented_ms: total(true),
+            frame_gated_ms: total(false),
+            preprocess_ms: stat(|t| t.preprocess_ms),
+            classifier_ms: stat(|t| t.classifier_ms),
+            prompt_ms: stat(|t| t.prompt_ms),
+            encoder_ms: stat(|t| t.encoder_ms),
+            decoder_ms: stat(|t| t.decoder_ms),
+            postprocess_ms: stat(|t| t.postprocess_ms),
+        }
+    }
+}
+
+/// Picks one stage's statistics.
+type Stage = fn(&Stages) -> &Stats;
+
+/// The kernels the native decoder ran.
+#[derive(Serialize)]
+struct KernelReport {
+    /// `Kernels::name()`: the level that ran.
+    name: &'static str,
+    /// The CPU's best level (`SAMMIX_KERNELS` may have lowered the one run).
+    cpu_best: String,
+    gemm_i8: &'static str,
+    gemm_f32: &'static str,
+    rows: &'static str,
+}
+
+/// How far the two decoders' masks differ on the frames both segmented.
+#[derive(Serialize)]
+struct Agreement {
+    /// Frames both decoders segmented.
+    frames: usize,
+    /// Frames where one segmented and the other did not (should be 0: the
+    /// gate and the prompt come before the decoder).
+    outcome_differs: usize,
+    /// Lowest mask IoU (frame size) between the decoders.
+    min_mask_iou: f64,
+    /// Mean mask IoU.
+    mean_mask_iou: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    bundle: String,
+    precision: String,
+    source: String,
+    cpu: String,
+    threads: usize,
+    engine: &'static str,
+    /// The decoder `run` and `segment` use unless told otherwise.
+    decoder_default: DecoderKind,
+    native_decoder: String,
+    kernels: KernelReport,
+    warmup: usize,
+    iterations: usize,
+    /// Median decoder milliseconds, by decoder, over the segmented frames.
+    decoder_median_ms: BTreeMap<&'static str, f64>,
+    /// tract's median over the native decoder's.
+    decoder_speedup: f64,
+    agreement: Agreement,
+    /// Every stage, by decoder (each frame ran once with each).
+    stages: BTreeMap<&'static str, Stages>,
 }
 
 fn cpu_name() -> String {
@@ -50,8 +140,46 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
+/// One frame through the pipeline with its current decoder; its outcome and
+/// stage times go to `results`.
+fn pass(
+    pipeline: &mut Pipeline,
+    frame: &Frame,
+    mask: &mut Mask,
+    results: &mut Vec<(Outcome, StageTimes)>,
+) -> anyhow::Result<()> {
+    let r = pipeline.process(frame, mask)?;
+    results.push((r.outcome, r.times));
+    Ok(())
+}
+
+fn mask_iou(a: &Mask, b: &Mask) -> f64 {
+    let (mut inter, mut union) = (0usize, 0usize);
+    for (&x, &y) in a.data().iter().zip(b.data()) {
+        inter += usize::from(x != 0 && y != 0);
+        union += usize::from(x != 0 || y != 0);
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let (bundle, mut pipeline) = common::open(&args.bundle)?;
+    // Native first (the default); tract's decoder plan is loaded beside it,
+    // and every frame runs once with each decoder, so both see the same
+    // embeddings and prompts.
+    let (bundle, mut pipeline) = common::open(&args.bundle, DecoderKind::Native)?;
+    pipeline.set_decoder(DecoderKind::Tract)?;
+    pipeline.set_decoder(DecoderKind::Native)?;
+    let native_decoder = pipeline
+        .native_decoder()
+        .map(common::native_summary)
+        .unwrap_or_default();
+    let kern = pipeline
+        .native_decoder()
+        .map_or(*Kernels::get(), |d| *d.kernels());
     let spec = match &args.source {
         Some(s) => SourceSpec::parse(s)?,
         None => SourceSpec::File(bundle.path_of(DEMO_CLIP)),
@@ -65,71 +193,82 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if frames.is_empty() {
         bail!("{spec}: no frames");
     }
-    let mut mask = Mask::zeros(1, 1);
+    let (mut mask, mut other) = (Mask::zeros(1, 1), Mask::zeros(1, 1));
+    let mut scratch = Vec::new();
     for f in frames.iter().cycle().take(args.warmup) {
-        pipeline.process(f, &mut mask)?;
+        for kind in DecoderKind::ALL {
+            pipeline.set_decoder(kind)?;
+            pass(&mut pipeline, f, &mut mask, &mut scratch)?;
+        }
     }
     let bar = ProgressBar::new(args.iterations as u64).with_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_message("bench");
-    let mut results = Vec::with_capacity(args.iterations);
+    bar.set_message("bench (native and tract decoders)");
+    let mut native = Vec::with_capacity(args.iterations);
+    let mut tract = Vec::with_capacity(args.iterations);
+    let mut ious = Vec::new();
+    let mut outcome_differs = 0;
     for f in frames.iter().cycle().take(args.iterations) {
-        let r = pipeline.process(f, &mut mask)?;
-        results.push((r.outcome, r.times));
+        pipeline.set_decoder(DecoderKind::Native)?;
+        pass(&mut pipeline, f, &mut mask, &mut native)?;
+        pipeline.set_decoder(DecoderKind::Tract)?;
+        pass(&mut pipeline, f, &mut other, &mut tract)?;
+        let (a, b) = (native[native.len() - 1].0, tract[tract.len() - 1].0);
+        if a != b {
+            outcome_differs += 1;
+        } else if a == Outcome::Segmented {
+            ious.push(mask_iou(&mask, &other));
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let stat = |f: fn(&StageTimes) -> f64| {
-        Stats::of(
-            &results
-                .iter()
-                .map(|(_, t)| f(t))
-                .filter(|&v| v > 0.0)
-                .collect::<Vec<_>>(),
-        )
-    };
-    let total = |seg: bool| {
-        Stats::of(
-            &results
-                .iter()
-                .filter(|(o, _)| (*o == Outcome::Segmented) == seg)
-                .map(|(_, t)| t.total_ms)
-                .collect::<Vec<_>>(),
-        )
-    };
-    let segmented = results
-        .iter()
-        .filter(|(o, _)| *o == Outcome::Segmented)
-        .count();
+    let stages = BTreeMap::from([
+        (DecoderKind::Native.as_str(), Stages::of(&native)),
+        (DecoderKind::Tract.as_str(), Stages::of(&tract)),
+    ]);
+    let decoder_median_ms: BTreeMap<_, _> =
+        stages.iter().map(|(k, s)| (*k, s.decoder_ms.p50)).collect();
+    let ops = kern.op_names();
     let report = Report {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
         source: spec.to_string(),
         cpu: cpu_name(),
         threads: 1,
-        engine: "tract-onnx 0.23.9 (its own kernels)",
-        decoder: "tract (the native decoder is not in this build)",
+        engine: "classifier and encoder: tract-onnx 0.23.9; decoder: native and tract-onnx",
+        decoder_default: DecoderKind::default(),
+        native_decoder,
+        kernels: KernelReport {
+            name: kern.name(),
+            cpu_best: Level::best().to_string(),
+            gemm_i8: ops.gemm_i8,
+            gemm_f32: ops.gemm_f32,
+            rows: ops.rows,
+        },
         warmup: args.warmup,
         iterations: args.iterations,
-        segmented,
-        gated: results.len() - segmented,
-        frame_segmented_ms: total(true),
-        frame_gated_ms: total(false),
-        preprocess_ms: stat(|t| t.preprocess_ms),
-        classifier_ms: stat(|t| t.classifier_ms),
-        prompt_ms: stat(|t| t.prompt_ms),
-        encoder_ms: stat(|t| t.encoder_ms),
-        decoder_ms: stat(|t| t.decoder_ms),
-        postprocess_ms: stat(|t| t.postprocess_ms),
+        decoder_speedup: decoder_median_ms["tract"] / decoder_median_ms["native"],
+        decoder_median_ms,
+        agreement: Agreement {
+            frames: ious.len(),
+            outcome_differs,
+            min_mask_iou: ious.iter().copied().fold(1.0, f64::min),
+            mean_mask_iou: if ious.is_empty() {
+                1.0
+            } else {
+                ious.iter().sum::<f64>() / ious.len() as f64
+            },
+        },
+        stages,
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
-        "sammix bench: {} ({}) on {}, {} frames after {} warm-up, one thread, {}",
+        "sammix bench: {} ({}) on {}, {} frames after {} warm-up, each with both decoders, one thread, {}",
         bundle.manifest().name,
         report.precision,
         report.source,
@@ -137,33 +276,59 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         report.warmup,
         report.cpu
     );
-    outln!("engine: {}; decoder: {}", report.engine, report.decoder);
+    outln!("engine: {}", report.engine);
+    outln!("{}", report.native_decoder);
     outln!(
-        "{:<22} {:>6} {:>9} {:>9} {:>9}",
+        "{:<22} {:>6} {:>9} {:>9} {:>9}   {:>6} {:>9} {:>9} {:>9}",
         "ms",
         "n",
-        "median",
+        "native",
+        "p95",
+        "p99",
+        "n",
+        "tract",
         "p95",
         "p99"
     );
-    let rows: [(&str, &Stats); 8] = [
-        ("frame (segmented)", &report.frame_segmented_ms),
-        ("frame (gated out)", &report.frame_gated_ms),
-        ("preprocess", &report.preprocess_ms),
-        ("classifier", &report.classifier_ms),
-        ("prompt", &report.prompt_ms),
-        ("encoder", &report.encoder_ms),
-        ("decoder", &report.decoder_ms),
-        ("postprocess", &report.postprocess_ms),
+    let rows: [(&str, Stage); 8] = [
+        ("frame (segmented)", |s| &s.frame_segmented_ms),
+        ("frame (gated out)", |s| &s.frame_gated_ms),
+        ("preprocess", |s| &s.preprocess_ms),
+        ("classifier", |s| &s.classifier_ms),
+        ("prompt", |s| &s.prompt_ms),
+        ("encoder", |s| &s.encoder_ms),
+        ("decoder", |s| &s.decoder_ms),
+        ("postprocess", |s| &s.postprocess_ms),
     ];
-    for (name, s) in rows {
+    let (n, t) = (&report.stages["native"], &report.stages["tract"]);
+    for (name, get) in rows {
+        let (a, b) = (get(n), get(t));
         outln!(
-            "{name:<22} {:>6} {:>9.2} {:>9.2} {:>9.2}",
-            s.n,
-            s.p50,
-            s.p95,
-            s.p99
+            "{name:<22} {:>6} {:>9.2} {:>9.2} {:>9.2}   {:>6} {:>9.2} {:>9.2} {:>9.2}",
+            a.n,
+            a.p50,
+            a.p95,
+            a.p99,
+            b.n,
+            b.p50,
+            b.p95,
+            b.p99
         );
     }
+    let g = &report.agreement;
+    outln!(
+        "decoder median: native {:.2} ms, tract {:.2} ms ({:.2}x); masks on {} frames both segmented: IoU min {:.4}, mean {:.4}{}",
+        report.decoder_median_ms["native"],
+        report.decoder_median_ms["tract"],
+        report.decoder_speedup,
+        g.frames,
+        g.min_mask_iou,
+        g.mean_mask_iou,
+        if g.outcome_differs > 0 {
+            format!("; {} frames with different outcomes", g.outcome_differs)
+        } else {
+            String::new()
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sammix::bundle::Bundle;
-use sammix::pipeline::Pipeline;
+use sammix::decoder::NativeDecoder;
+use sammix::kernels::Level;
+use sammix::pipeline::{DecoderKind, Pipeline};
 use serde::Serialize;
 
 use super::BundleArg;
@@ -35,8 +37,9 @@ pub fn bundle_dir(arg: &BundleArg) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(BUNDLED)
 }
 
-/// Opens and checks the bundle, then loads its graphs.
-pub fn open(arg: &BundleArg) -> anyhow::Result<(Bundle, Pipeline)> {
+/// Opens and checks the bundle, then loads its graphs, with `decoder`
+/// running the mask decoder.
+pub fn open(arg: &BundleArg, decoder: DecoderKind) -> anyhow::Result<(Bundle, Pipeline)> {
     let dir = bundle_dir(arg);
     let bundle = Bundle::open(&dir)?;
     log::info!(
@@ -44,9 +47,31 @@ pub fn open(arg: &BundleArg) -> anyhow::Result<(Bundle, Pipeline)> {
         bundle.manifest().name,
         dir.display()
     );
-    let pipeline = Pipeline::new(&bundle)
+    let pipeline = Pipeline::with_decoder(&bundle, decoder)
         .with_context(|| format!("cannot load the graphs of bundle {}", dir.display()))?;
+    if decoder == DecoderKind::Native {
+        if let Some(d) = pipeline.native_decoder() {
+            log::info!("{}", native_summary(d));
+        }
+    }
     Ok((bundle, pipeline))
+}
+
+/// What the native decoder runs: weights and kernels.
+pub fn native_summary(d: &NativeDecoder) -> String {
+    let k = d.kernels();
+    let ops = k.op_names();
+    format!(
+        "native decoder: {} weights, {} masks of {n}×{n}, kernels {} (gemm_i8 {}, gemm_f32 {}, rows {}; CPU best {})",
+        if d.is_int8() { "int8" } else { "f32" },
+        d.mask_count(),
+        k.name(),
+        ops.gemm_i8,
+        ops.gemm_f32,
+        ops.rows,
+        Level::best(),
+        n = 4 * d.embedding_size()
+    )
 }
 
 /// The precision of the three graphs, e.g. `int8-dynamic` or

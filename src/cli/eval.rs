@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
 use sammix::metrics::{ImageScores, Summary};
+use sammix::pipeline::DecoderKind;
 use sammix::source::{FrameSource, ImageFolder};
 use serde::Serialize;
 
@@ -24,6 +25,7 @@ Presence: predicted when sigmoid(logit) >= gate.presence_threshold.";
 struct Report<'a> {
     bundle: String,
     precision: String,
+    decoder: DecoderKind,
     data: String,
     conventions: &'static str,
     summary: Summary,
@@ -31,7 +33,7 @@ struct Report<'a> {
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let (bundle, mut pipeline) = common::open(&args.bundle)?;
+    let (bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
     let images = args.data.join("images");
     let masks = args.data.join("masks");
     if !images.is_dir() || !masks.is_dir() {
@@ -81,6 +83,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let report = Report {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
+        decoder: pipeline.decoder(),
         data: args.data.display().to_string(),
         conventions: CONVENTIONS,
         summary: Summary::from_rows(&rows),

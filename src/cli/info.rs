@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
 use sammix::bundle::GraphRole;
 use sammix::graph::Plan;
+use sammix::pipeline::DecoderKind;
 use serde_json::{json, Value};
 
 use super::common;
@@ -48,15 +50,31 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     if args.board {
         return board(args.json);
     }
-    let (bundle, pipeline) = common::open(&args.bundle)?;
+    // Both decoders, so that both are checked and tract's plan can show
+    // the decoder graph's inputs and outputs.
+    let (bundle, mut pipeline) = common::open(&args.bundle, DecoderKind::default())?;
+    pipeline.set_decoder(DecoderKind::Tract).with_context(|| {
+        format!(
+            "cannot load the tract decoder of bundle {}",
+            bundle.dir().display()
+        )
+    })?;
+    let native = pipeline
+        .native_decoder()
+        .map(common::native_summary)
+        .unwrap_or_default();
     let m = bundle.manifest();
     let g = pipeline.graphs();
-    let mut graphs = serde_json::Map::new();
-    for (role, plan) in [
+    let Some(decoder) = &g.decoder else {
+        bail!("the tract decoder plan is not loaded");
+    };
+    let plans = [
         (GraphRole::Classifier, &g.classifier),
         (GraphRole::Encoder, &g.encoder),
-        (GraphRole::Decoder, &g.decoder),
-    ] {
+        (GraphRole::Decoder, decoder),
+    ];
+    let mut graphs = serde_json::Map::new();
+    for (role, plan) in plans {
         let entry = m.graphs.get(role);
         let path = bundle.graph_path(role);
         let bytes = std::fs::metadata(&path).map(|md| md.len()).unwrap_or(0);
@@ -78,11 +96,13 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         .sum();
     let report = json!({
         "bundle": bundle.dir().display().to_string(),
-        "checks": "manifest schema, every file's sha256, no unlisted file, graphs loaded against the contract: passed",
+        "checks": "manifest schema, every file's sha256, no unlisted file, graphs loaded against the contract, the native decoder loaded: passed",
         "manifest": m,
         "graphs": graphs,
         "cam_size": [g.cam_size.0, g.cam_size.1],
         "decoder_masks": g.mask_count,
+        "decoder_default": DecoderKind::default(),
+        "native_decoder": native,
         "other_files": m.checksums.len(),
         "other_files_bytes": total,
     });
@@ -92,7 +112,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     }
     outln!("bundle {} ({})", m.name, bundle.dir().display());
     outln!("  {}", m.description);
-    outln!("  checks passed: manifest schema {}, sha256 of every file, no unlisted file, graph contract", m.schema);
+    outln!("  checks passed: manifest schema {}, sha256 of every file, no unlisted file, graph contract, native decoder", m.schema);
     let i = &m.input;
     outln!(
         "input: {}×{}×{} ({} resize), mean {:?}, std {:?}; embeddings 256×{e}×{e}, dense prompt {d}×{d}",
@@ -119,11 +139,11 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         m.decoder.mask_tokens,
         m.decoder.mask_threshold
     );
-    for (role, plan) in [
-        (GraphRole::Classifier, &g.classifier),
-        (GraphRole::Encoder, &g.encoder),
-        (GraphRole::Decoder, &g.decoder),
-    ] {
+    outln!(
+        "decoder: {} by default (--decoder native|tract); {native}",
+        DecoderKind::default()
+    );
+    for (role, plan) in plans {
         let entry = m.graphs.get(role);
         let path = bundle.graph_path(role);
         let bytes = std::fs::metadata(&path).map(|md| md.len()).unwrap_or(0);

@@ -12,7 +12,7 @@ use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
 use sammix::metrics::{ImageScores, RunningSummary, Summary};
 use sammix::overlay::{self, OverlayStyle};
-use sammix::pipeline::{Outcome, Stability};
+use sammix::pipeline::{DecoderKind, Outcome, Stability};
 use sammix::source::{ImageFolder, SourceSpec, Truth};
 use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions, StreamSummary};
 use sammix::y4m::{Colorspace, Y4mWriter};
@@ -244,6 +244,7 @@ impl CliSink {
 struct RunSummary<'a> {
     bundle: String,
     precision: String,
+    decoder: DecoderKind,
     source: String,
     handoff: &'static str,
     stability: bool,
@@ -257,7 +258,7 @@ struct RunSummary<'a> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (bundle, mut pipeline) = common::open(&args.bundle)?;
+    let (bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
     let (spec, default_truth) = match &args.source {
         Some(s) => (SourceSpec::parse(s)?, None),
         None => (
@@ -323,9 +324,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => String::new(),
         };
         outln!(
-            "sammix run: {} ({}) on {spec}{truth_text}{}",
+            "sammix run: {} ({}, {} decoder) on {spec}{truth_text}{}",
             bundle.manifest().name,
             common::precision(&bundle),
+            pipeline.decoder(),
             if live {
                 ", live: newest frame wins"
             } else {
@@ -356,6 +358,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = RunSummary {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
+        decoder: pipeline.decoder(),
         source: spec.to_string(),
         handoff: if live { "newest" } else { "lossless" },
         stability,

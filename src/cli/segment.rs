@@ -12,7 +12,7 @@ use super::common;
 use super::SegmentArgs;
 
 pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
-    let (_bundle, mut pipeline) = common::open(&args.bundle)?;
+    let (_bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
     let frame = image_io::read_frame(&args.image)?;
     let mut mask = Mask::zeros(1, 1);
     let result = pipeline.process(&frame, &mut mask)?;
@@ -41,14 +41,16 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         let mut v = serde_json::to_value(&result)?;
         v["image"] = args.image.display().to_string().into();
         v["mask"] = out.display().to_string().into();
+        v["decoder"] = pipeline.decoder().as_str().into();
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         outln!(
-            "{}: presence {:.3}, {:?}, mask area {} px -> {}",
+            "{}: presence {:.3}, {:?}, mask area {} px ({} decoder) -> {}",
             args.image.display(),
             result.presence,
             result.outcome,
             result.mask_area,
+            pipeline.decoder(),
             out.display()
         );
     }

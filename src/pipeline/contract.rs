@@ -13,34 +13,58 @@
 //! A wrong input name, rank or size fails in [`graph::load`] with the file
 //! and the input named; an operator tract does not know fails there too; an
 //! output of the wrong shape fails here with [`PipelineError::Contract`].
+//!
+//! The decoder is loaded by the engine that runs it. The native decoder
+//! ([`DecoderKind::Native`], the default) reads its weights from the same
+//! file and checks its own inputs and outputs (a [`PipelineError::Decoder`]
+//! names the file and the SAM parameter at fault); what it reads must fit
+//! the manifest (E, S, the mask tokens: [`PipelineError::DecoderMismatch`]).
+//! tract's decoder plan is then not built at all: on the tiny bundle it
+//! costs ~0.3-0.45 s of start-up (tract's load and optimization; the native
+//! decoder reads its weights in ~10 ms) and ~19 MB of resident memory
+//! (`/usr/bin/time` on `sammix segment` of a gated frame, release build, a
+//! 2-core VM: 0.27-0.41 s and 41 MB native, 0.59-0.88 s and 52 MB tract).
+//! It is built when the tract decoder is asked for, by
+//! [`DecoderKind::Tract`] or [`super::Pipeline::set_decoder`] (`sammix
+//! bench` and `sammix info` load both).
+
+use std::path::Path;
 
 use crate::bundle::{Bundle, GraphRole, Manifest};
+use crate::decoder::NativeDecoder;
 use tract_onnx::prelude::tensor1;
 
 use crate::graph::{self, DatumType, GraphSpec, InputSpec, OutputInfo, Plan};
 
-use super::PipelineError;
+use super::{DecoderKind, PipelineError};
 
 /// SAM's prompt embedding dimension: channels of `image_embeddings`.
 pub const EMBED_DIM: usize = 256;
 
-/// The three plans of a bundle, with the sizes they were checked against.
+/// The plans of a bundle, with the sizes they were checked against.
 #[derive(Debug, Clone)]
 pub struct Graphs {
     /// Classifier: `image` → `logits`, `cam`.
     pub classifier: Plan,
     /// Image encoder: `image` → `image_embeddings`.
     pub encoder: Plan,
-    /// Mask decoder: prompts → `iou_predictions`, `low_res_masks`.
-    pub decoder: Plan,
+    /// tract's plan of the mask decoder (prompts → `iou_predictions`,
+    /// `low_res_masks`): loaded only when tract runs the decoder
+    /// ([`DecoderKind::Tract`], or [`super::Pipeline::set_decoder`]).
+    pub decoder: Option<Plan>,
     /// CAM height and width.
     pub cam_size: (usize, usize),
     /// Number of masks the decoder returns (T, 4 for SAM).
     pub mask_count: usize,
 }
 
-/// Loads and checks the bundle's graphs.
-pub fn load_graphs(bundle: &Bundle) -> Result<Graphs, PipelineError> {
+/// Loads and checks the bundle's classifier and encoder, and its decoder
+/// for `kind`: tract's plan (in [`Graphs::decoder`]) or the native decoder
+/// (returned beside). Only the decoder that will run is loaded.
+pub fn load_graphs(
+    bundle: &Bundle,
+    kind: DecoderKind,
+) -> Result<(Graphs, Option<NativeDecoder>), PipelineError> {
     let m = bundle.manifest();
     let s = m.input.size as usize;
     let c = m.input.channels as usize;
@@ -65,7 +89,36 @@ pub fn load_graphs(bundle: &Bundle) -> Result<Graphs, PipelineError> {
     let encoder = graph::load(bundle.graph_path(GraphRole::Encoder), &encoder_spec)?;
     check(&encoder, 0, &[Some(1), Some(EMBED_DIM), Some(e), Some(e)])?;
 
-    let decoder = graph::load(bundle.graph_path(GraphRole::Decoder), &decoder_spec(m))?;
+    let path = bundle.graph_path(GraphRole::Decoder);
+    let (decoder, native, mask_count) = match kind {
+        DecoderKind::Tract => {
+            let (plan, masks) = load_tract_decoder(&path, m)?;
+            (Some(plan), None, masks)
+        }
+        DecoderKind::Native => {
+            let native = load_native_decoder(&path, m)?;
+            let masks = native.mask_count();
+            (None, Some(native), masks)
+        }
+    };
+    let graphs = Graphs {
+        classifier,
+        encoder,
+        decoder,
+        cam_size,
+        mask_count,
+    };
+    Ok((graphs, native))
+}
+
+/// tract's plan of `decoder.onnx`, checked against the contract, and the
+/// number of masks it returns.
+pub(crate) fn load_tract_decoder(
+    path: &Path,
+    m: &Manifest,
+) -> Result<(Plan, usize), PipelineError> {
+    let e = m.input.embedding_size as usize;
+    let decoder = graph::load(path, &decoder_spec(m))?;
     let iou = check(&decoder, 0, &[Some(1), None])?;
     let mask_count = iou[1];
     check(
@@ -73,6 +126,55 @@ pub fn load_graphs(bundle: &Bundle) -> Result<Graphs, PipelineError> {
         1,
         &[Some(1), Some(mask_count), Some(4 * e), Some(4 * e)],
     )?;
+    check_mask_tokens(path, m, mask_count)?;
+    Ok((decoder, mask_count))
+}
+
+/// The native decoder of `decoder.onnx`, checked against the manifest: the
+/// embedding channels and size, the input size point coordinates refer to,
+/// the mask tokens the manifest picks from.
+pub(crate) fn load_native_decoder(
+    path: &Path,
+    m: &Manifest,
+) -> Result<NativeDecoder, PipelineError> {
+    let native = NativeDecoder::from_onnx(path).map_err(|error| PipelineError::Decoder {
+        path: path.to_path_buf(),
+        error: Box::new(error),
+    })?;
+    let mismatch = |what, field, expected: String, got: String| {
+        Err(PipelineError::DecoderMismatch {
+            path: path.to_path_buf(),
+            what,
+            field,
+            expected,
+            got,
+        })
+    };
+    let e = m.input.embedding_size as usize;
+    if native.embed_dim() != EMBED_DIM {
+        let got = native.embed_dim().to_string();
+        return mismatch(
+            "embedding channels",
+            "the contract",
+            EMBED_DIM.to_string(),
+            got,
+        );
+    }
+    if native.embedding_size() != e {
+        let got = native.embedding_size().to_string();
+        return mismatch("embedding size", "input.embedding_size", e.to_string(), got);
+    }
+    let s = m.input.size as f32;
+    if native.input_size() != s {
+        let got = native.input_size().to_string();
+        return mismatch("point normalization size", "input.size", s.to_string(), got);
+    }
+    check_mask_tokens(path, m, native.mask_count())?;
+    Ok(native)
+}
+
+/// Every mask token the manifest picks from must be one the decoder returns.
+fn check_mask_tokens(path: &Path, m: &Manifest, mask_count: usize) -> Result<(), PipelineError> {
     if let Some(&t) = m
         .decoder
         .mask_tokens
@@ -80,19 +182,13 @@ pub fn load_graphs(bundle: &Bundle) -> Result<Graphs, PipelineError> {
         .find(|&&t| t as usize >= mask_count)
     {
         return Err(PipelineError::Contract {
-            path: decoder.path().to_path_buf(),
+            path: path.to_path_buf(),
             output: "iou_predictions".into(),
             expected: format!("more than {t} masks (sammix.toml decoder.mask_tokens)"),
             got: format!("{mask_count} masks"),
         });
     }
-    Ok(Graphs {
-        classifier,
-        encoder,
-        decoder,
-        cam_size,
-        mask_count,
-    })
+    Ok(())
 }
 
 /// The decoder spec: one box (two corner points), dense prompt on.

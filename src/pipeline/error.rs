@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::bundle::BundleError;
+use crate::decoder::DecoderError;
 use crate::graph::GraphError;
 
 /// An error building the pipeline or running a frame through it.
@@ -29,6 +30,32 @@ pub enum PipelineError {
         /// What the graph gives.
         got: String,
     },
+    /// The native decoder did not load `decoder.onnx`, or did not run.
+    /// (The message includes the decoder's, so it is not also given as the
+    /// error's `source()`: `{:#}` chains would print it twice.)
+    #[error("native decoder, {}: {}", path.display(), decoder_detail(path, error))]
+    Decoder {
+        /// The decoder graph file.
+        path: PathBuf,
+        /// What the native decoder said (boxed: it is large, and the
+        /// pipeline's results should stay small).
+        error: Box<DecoderError>,
+    },
+    /// The native decoder loaded `decoder.onnx`, but what it read from the
+    /// graph does not fit the bundle's manifest.
+    #[error("native decoder, {}: the graph has {what} {got}, the manifest ({field}) says {expected}", path.display())]
+    DecoderMismatch {
+        /// The decoder graph file.
+        path: PathBuf,
+        /// What was read from the graph.
+        what: &'static str,
+        /// The manifest field it is checked against.
+        field: &'static str,
+        /// The manifest's value.
+        expected: String,
+        /// The graph's value.
+        got: String,
+    },
     /// A frame the pipeline cannot take.
     #[error("frame {sequence}: {problem}")]
     Frame {
@@ -37,4 +64,15 @@ pub enum PipelineError {
         /// What is wrong with it.
         problem: String,
     },
+}
+
+/// The decoder's message without the file name the pipeline error already
+/// gives (load errors start with `PATH: `).
+fn decoder_detail(path: &std::path::Path, e: &DecoderError) -> String {
+    let text = e.to_string();
+    let prefix = format!("{}: ", path.display());
+    match text.strip_prefix(&prefix) {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
 }
