@@ -19,8 +19,9 @@
 //! Every wait has a timeout: a source that stops delivering ends the stream
 //! with [`StreamError::Stalled`] instead of hanging.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -70,6 +71,11 @@ pub struct StreamOptions {
     pub stall_timeout: Duration,
     /// Results waiting for the output thread before new ones are dropped.
     pub output_queue: usize,
+    /// While this is set, captured frames are not processed (the display is
+    /// frozen: the sink keeps the last result it was given); they are
+    /// counted in [`StreamSummary::frozen`], not as drops or processed
+    /// frames, and waiting for them is no stall.
+    pub pause: Option<Arc<AtomicBool>>,
 }
 
 impl Default for StreamOptions {
@@ -80,6 +86,7 @@ impl Default for StreamOptions {
             pace: None,
             stall_timeout: Duration::from_secs(10),
             output_queue: 4,
+            pause: None,
         }
     }
 }
@@ -178,6 +185,8 @@ pub struct StreamSummary {
     pub absent: u64,
     /// Frames without a prompt.
     pub no_prompt: u64,
+    /// Frames captured while paused ([`StreamOptions::pause`]), not processed.
+    pub frozen: u64,
     /// Peak resident memory of the process (kB, Linux `VmHWM`), if known.
     pub peak_rss_kb: Option<u64>,
 }
@@ -265,7 +274,7 @@ pub fn run(
             .join()
             .map_err(|_| StreamError::Panicked("capture"))?;
         let written = output.join().map_err(|_| StreamError::Panicked("output"))?;
-        let (stats, frames, dropped_output, last) = inferred?;
+        let (stats, frames, dropped_output, last, frozen) = inferred?;
         captured?;
         written?;
         let wall = ms(last) / 1e3;
@@ -293,6 +302,7 @@ pub fn run(
             segmented: stats.outcomes[0],
             absent: stats.outcomes[1],
             no_prompt: stats.outcomes[2],
+            frozen,
             peak_rss_kb: peak_rss_kb(),
         })
     })
@@ -353,7 +363,7 @@ fn capture(
     result
 }
 
-type Inferred = (Stats, u64, u64, Duration);
+type Inferred = (Stats, u64, u64, Duration, u64);
 
 /// The inference loop, on the calling thread.
 #[allow(clippy::too_many_arguments)]
@@ -368,7 +378,7 @@ fn infer(
     limit: u64,
 ) -> Result<Inferred, StreamError> {
     let mut stats = Stats::default();
-    let (mut frames, mut dropped_output) = (0u64, 0u64);
+    let (mut frames, mut dropped_output, mut frozen) = (0u64, 0u64, 0u64);
     let mut last = Duration::ZERO;
     let mut waiting_since = Instant::now();
     let mut spare: Option<Mask> = None;
@@ -384,6 +394,16 @@ fn infer(
                 continue;
             }
         };
+        if opts
+            .pause
+            .as_ref()
+            .is_some_and(|p| p.load(Ordering::Acquire))
+        {
+            slot.recycle(frame);
+            frozen += 1;
+            waiting_since = Instant::now();
+            continue;
+        }
         let began = Instant::now();
         let mut mask = match spare.take() {
             Some(m) => m,
@@ -437,7 +457,7 @@ fn infer(
         }
     }
     drop(tx);
-    Ok((stats, frames, dropped_output, last))
+    Ok((stats, frames, dropped_output, last, frozen))
 }
 
 /// The output thread: hands results to the sink, returns the buffers.

@@ -947,3 +947,31 @@ fn bundle_encoder_with_embeddings_of_the_wrong_shape() {
         ],
     );
 }
+
+#[test]
+fn run_pets_the_watchdog_while_frames_finish_and_disarms_it_at_the_end() {
+    // A plain file stands in for /dev/watchdog: every pet is a byte 0, the
+    // magic close a `V` (tests/../examples/watchdog_check.rs drives the
+    // kernel's softdog in a VM).
+    let dir = TempDir::new("watchdog");
+    let dog = dir.join("watchdog");
+    fs::write(&dog, b"").unwrap();
+    let r = success(&["run", "--frames", "6", "--watchdog", arg(&dog)]);
+    assert_contains(&r.stdout, &["controls: board host", "6 frames in "]);
+    let pets = fs::read(&dog).unwrap();
+    let (last, before) = pets.split_last().expect("the watchdog was never written");
+    assert_eq!(*last, b'V', "not disarmed at the end: {pets:?}");
+    assert!(
+        !before.is_empty() && before.iter().all(|&b| b == 0),
+        "{pets:?}"
+    );
+}
+
+#[test]
+fn run_watchdog_errors_name_the_device() {
+    let missing = root().join("no-such-dir/watchdog");
+    let err = failure(&["run", "--frames", "1", "--watchdog", arg(&missing)]);
+    assert_contains(&err, &["watchdog device", "no-such-dir/watchdog"]);
+    let err = failure(&["run", "--controls", "off", "--watchdog", "/dev/null"]);
+    assert_contains(&err, &["--watchdog needs the board controls"]);
+}

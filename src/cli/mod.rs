@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sammix::pipeline::DecoderKind;
 
 mod bench;
+mod board;
 mod common;
 mod eval;
 mod info;
@@ -164,6 +165,16 @@ struct RunArgs {
     /// clip); Dice is reported when given or when the source has them.
     #[arg(long, value_name = "DIR")]
     truth: Option<PathBuf>,
+    /// Board controls (freeze switch, status and fault LEDs, frame
+    /// watchdog): auto runs them when the compiled-in board profile has GPIO
+    /// lines or a watchdog device, or --watchdog is given.
+    #[arg(long, value_enum, default_value_t = Toggle::Auto, value_name = "WHEN")]
+    controls: Toggle,
+    /// Hardware watchdog device to pet while frames keep finishing (default:
+    /// the board profile's `watchdog.device`). Opening it arms it; a clean
+    /// end disarms it.
+    #[arg(long, value_name = "DEVICE")]
+    watchdog: Option<PathBuf>,
     /// Write results.jsonl, masks/ and the overlay here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -262,6 +273,8 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             box_smoothing: 0.0,
             reuse_embedding: None,
             truth: None,
+            controls: Toggle::Auto,
+            watchdog: None,
             out: None,
             overlay: OverlayFormat::Y4m,
             frames: None,

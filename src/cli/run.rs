@@ -18,6 +18,7 @@ use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions, Strea
 use sammix::y4m::{Colorspace, Y4mWriter};
 use serde::Serialize;
 
+use super::board::{self, BoardControls};
 use super::common::{self, DEMO_CLIP, DEMO_MASKS};
 use super::{OverlayFormat, RunArgs, Toggle};
 
@@ -289,7 +290,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // their frame rate when played live.
     let device = matches!(spec, SourceSpec::V4l(_));
     let live = args.realtime || device || matches!(spec, SourceSpec::Synthetic(_));
-    let opts = StreamOptions {
+    let mut opts = StreamOptions {
         handoff: if live {
             Handoff::Newest
         } else {
@@ -335,6 +336,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
+    let controls_choice = match args.controls {
+        Toggle::On => Some(true),
+        Toggle::Off => Some(false),
+        Toggle::Auto => None,
+    };
+    if controls_choice == Some(false) && args.watchdog.is_some() {
+        bail!("--watchdog needs the board controls (--controls off was given)");
+    }
+    let profile = sammix::board::profile::current();
+    let controls = if board::wanted(controls_choice, profile, args.watchdog.as_deref()) {
+        Some(BoardControls::start(profile, args.watchdog.clone())?)
+    } else {
+        None
+    };
+    opts.pause = controls.as_ref().map(BoardControls::pause_flag);
     let mut sink = CliSink {
         names,
         verbose,
@@ -351,7 +367,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         flicker: Flicker::default(),
         reused: 0,
     };
-    let summary = stream::run(source.as_mut(), &mut pipeline, &mut sink, &opts)?;
+    let streamed = match &controls {
+        Some(c) => {
+            if verbose {
+                outln!("controls: {}", c.description);
+            }
+            stream::run(
+                source.as_mut(),
+                &mut pipeline,
+                &mut c.wrap(&mut sink),
+                &opts,
+            )
+        }
+        None => stream::run(source.as_mut(), &mut pipeline, &mut sink, &opts),
+    };
+    if let Some(c) = controls {
+        c.finish(streamed.is_ok())?;
+    }
+    let summary = streamed?;
     if summary.frames == 0 {
         bail!("{spec}: no frames");
     }
@@ -418,6 +451,12 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         s.dropped_output,
         r.handoff
     );
+    if s.frozen > 0 {
+        outln!(
+            "{} frames captured while the display was frozen (not processed)",
+            s.frozen
+        );
+    }
     outln!(
         "latency capture→result ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1} (queue wait p50 {:.1})",
         s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max, s.queue_ms.p50
