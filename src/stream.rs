@@ -30,6 +30,7 @@ use crate::frame::{Frame, Mask, PixelFormat};
 use crate::pipeline::{FrameResult, Outcome, Pipeline, PipelineError};
 use crate::source::{FrameSource, SourceError};
 
+mod affinity;
 mod histogram;
 mod slot;
 
@@ -76,6 +77,22 @@ pub struct StreamOptions {
     /// counted in [`StreamSummary::frozen`], not as drops or processed
     /// frames, and waiting for them is no stall.
     pub pause: Option<Arc<AtomicBool>>,
+    /// Pin the capture, inference and output threads to these CPU cores (a
+    /// board profile's `[threads]`); `None`: leave them to the scheduler.
+    /// The inference loop runs on the calling thread, whose affinity is
+    /// restored when the stream ends.
+    pub cores: Option<ThreadCores>,
+}
+
+/// CPU cores for each of the stream's threads (each list: any of these).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ThreadCores {
+    /// The capture thread.
+    pub capture: Vec<usize>,
+    /// The inference loop (the thread that calls [`run`]).
+    pub inference: Vec<usize>,
+    /// The output thread.
+    pub output: Vec<usize>,
 }
 
 impl Default for StreamOptions {
@@ -87,6 +104,7 @@ impl Default for StreamOptions {
             stall_timeout: Duration::from_secs(10),
             output_queue: 4,
             pause: None,
+            cores: None,
         }
     }
 }
@@ -265,10 +283,19 @@ pub fn run(
     };
 
     let gaps = AtomicU64::new(0);
+    let cores = opts.cores.as_ref();
     std::thread::scope(|scope| {
-        let capture = scope.spawn(|| capture(source, &slot, &gaps, opts, start, capture_limit));
-        let output = scope.spawn(|| output(rx, sink, &slot, mask_back));
+        let capture = scope.spawn(|| {
+            let _ = affinity::pin(cores.map(|c| &c.capture[..]), "capture");
+            capture(source, &slot, &gaps, opts, start, capture_limit)
+        });
+        let output = scope.spawn(|| {
+            let _ = affinity::pin(cores.map(|c| &c.output[..]), "output");
+            output(rx, sink, &slot, mask_back)
+        });
+        let previous = affinity::pin(cores.map(|c| &c.inference[..]), "inference");
         let inferred = infer(pipeline, &slot, &gaps, tx, &masks, opts, start, limit);
+        affinity::restore(previous);
         slot.close();
         let captured = capture
             .join()

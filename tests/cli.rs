@@ -975,3 +975,24 @@ fn run_watchdog_errors_name_the_device() {
     let err = failure(&["run", "--controls", "off", "--watchdog", "/dev/null"]);
     assert_contains(&err, &["--watchdog needs the board controls"]);
 }
+
+#[test]
+fn run_pins_its_threads_to_the_profile_cores_when_asked() {
+    // The host profile names cores 0, 1, 0: on a machine without core 1 the
+    // inference thread stays unpinned with a warning, never an error.
+    let r = success(&["run", "--frames", "3", "--pin-threads", "on", "-q", "-v"]);
+    assert_contains(&r.stderr, &["capture thread pinned to cores [0]"]);
+    assert!(
+        r.stderr.contains("inference thread pinned to cores [1]")
+            || r.stderr
+                .contains("inference thread: pinning to cores [1] failed"),
+        "{}",
+        r.stderr
+    );
+    let r = success(&["run", "--frames", "3", "-q", "-v"]);
+    assert!(
+        !r.stderr.contains("pinned"),
+        "host profile pins by default:\n{}",
+        r.stderr
+    );
+}

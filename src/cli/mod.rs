@@ -175,6 +175,10 @@ struct RunArgs {
     /// end disarms it.
     #[arg(long, value_name = "DEVICE")]
     watchdog: Option<PathBuf>,
+    /// Pin the capture, inference and output threads to the board profile's
+    /// `[threads]` cores: auto pins on a board build, not on the host profile.
+    #[arg(long, value_enum, default_value_t = Toggle::Auto, value_name = "WHEN")]
+    pin_threads: Toggle,
     /// Write results.jsonl, masks/ and the overlay here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -275,6 +279,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             truth: None,
             controls: Toggle::Auto,
             watchdog: None,
+            pin_threads: Toggle::Auto,
             out: None,
             overlay: OverlayFormat::Y4m,
             frames: None,

@@ -14,7 +14,9 @@ use sammix::metrics::{ImageScores, RunningSummary, Summary};
 use sammix::overlay::{self, OverlayStyle};
 use sammix::pipeline::{DecoderKind, Outcome, Stability};
 use sammix::source::{ImageFolder, SourceSpec, Truth};
-use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions, StreamSummary};
+use sammix::stream::{
+    self, FrameRecord, FrameSink, Handoff, StreamOptions, StreamSummary, ThreadCores,
+};
 use sammix::y4m::{Colorspace, Y4mWriter};
 use serde::Serialize;
 
@@ -351,6 +353,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None
     };
     opts.pause = controls.as_ref().map(BoardControls::pause_flag);
+    let pin = match args.pin_threads {
+        Toggle::On => true,
+        Toggle::Off => false,
+        Toggle::Auto => profile.name != "host",
+    };
+    opts.cores = pin.then(|| {
+        let cores = |c: &[u16]| c.iter().map(|&c| usize::from(c)).collect();
+        ThreadCores {
+            capture: cores(&profile.threads.capture),
+            inference: cores(&profile.threads.inference),
+            output: cores(&profile.threads.output),
+        }
+    });
     let mut sink = CliSink {
         names,
         verbose,
