@@ -15,9 +15,9 @@
 //! `has_mask_input` = 1. `scripts/bench_decoder_ort.py` times onnxruntime on
 //! the same files and shapes; `scripts/bench_decoders.sh` runs both.
 //!
-//! The ViT-B random exports hold `Identity` aliases of initializers, which
-//! the native decoder's loader does not follow yet: it loads a copy with
-//! them materialized (see `materialize_identity_aliases`).
+//! The ViT-B random exports name most LayerNorm parameters through
+//! `Identity` aliases of one initializer; the native loader follows them, so
+//! both engines load the files as they are.
 //!
 //! Benchmark ids: `native_<kernels>/<graph>` (the kernel level that ran, as
 //! `Kernels::name()` says) and `tract/<graph>`. tract runs on one thread by
@@ -126,58 +126,6 @@ fn tract_session(path: &Path, e: usize, s: f32) -> Session {
     graph::load(path, &spec).unwrap().session().unwrap()
 }
 
-/// `path`, or a copy of it where every `Identity` node that renames an
-/// initializer is replaced by a copy of the initializer under the output's
-/// name. torch's exporter folds identical initializers into one plus
-/// `Identity` nodes: in a randomly initialized SAM every LayerNorm is ones
-/// and zeros, so the ViT-B export names only `layers.0.norm1.*` as
-/// initializers. The native decoder's loader looks weights up among the
-/// initializers and does not follow those aliases yet; the computation is
-/// the same either way, so the copy is fair to time.
-fn materialize_identity_aliases(path: &Path, label: &str) -> PathBuf {
-    use prost::Message;
-    use tract_onnx::prelude::Framework;
-    let mut model = tract_onnx::onnx().proto_model_for_path(path).unwrap();
-    let Some(g) = model.graph.as_mut() else {
-        return path.to_path_buf();
-    };
-    let mut aliases = Vec::new();
-    g.node.retain(|n| {
-        let alias = n.op_type == "Identity"
-            && n.input.len() == 1
-            && n.output.len() == 1
-            && g.initializer.iter().any(|t| t.name == n.input[0]);
-        if alias {
-            aliases.push((n.input[0].clone(), n.output[0].clone()));
-        }
-        !alias
-    });
-    if aliases.is_empty() {
-        return path.to_path_buf();
-    }
-    for (from, to) in &aliases {
-        let mut t = g
-            .initializer
-            .iter()
-            .find(|t| &t.name == from)
-            .unwrap()
-            .clone();
-        t.name = to.clone();
-        g.initializer.push(t);
-    }
-    let out = std::env::temp_dir().join(format!(
-        "sammix-bench-decoder-{}-{label}.onnx",
-        std::process::id()
-    ));
-    std::fs::write(&out, model.encode_to_vec()).unwrap();
-    eprintln!(
-        "decoder bench: {label}: {} Identity aliases of initializers materialized for the native decoder ({})",
-        aliases.len(),
-        out.display()
-    );
-    out
-}
-
 fn decoder(c: &mut Criterion) {
     let mut g = c.benchmark_group("decoder");
     // Flat sampling: every sample the same number of calls, so a 100 ms
@@ -194,12 +142,7 @@ fn decoder(c: &mut Criterion) {
             );
             continue;
         }
-        let native_path = materialize_identity_aliases(&path, label);
-        let loaded = NativeDecoder::from_onnx(&native_path);
-        if native_path != path {
-            let _ = std::fs::remove_file(&native_path);
-        }
-        let mut native = match loaded {
+        let mut native = match NativeDecoder::from_onnx(&path) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("decoder bench: skipped {label}: the native decoder refuses it: {e}");

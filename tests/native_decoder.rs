@@ -19,6 +19,12 @@
 //!   test says it skipped when the file is absent): the same arithmetic up
 //!   to rounding, so IoU ≥ 0.995 and predicted IoU within 1e-3 (measured:
 //!   IoU 1, |Δ iou_pred| ≤ 4e-7, |Δ logit| ≤ 5e-5).
+//! - **ViT-B-size f32 graph** (`models/vit-b-random/decoder.onnx`, E = 64,
+//!   random weights, not committed: skipped with a message when absent):
+//!   loads as exported (its LayerNorm parameters are `Identity` aliases of
+//!   one initializer) and agrees with tract as the f32 export does: IoU ≥
+//!   0.995, predicted IoU within 1e-3 (measured: IoU 1, |Δ iou_pred| ≤
+//!   3e-7, |Δ logit| ≤ 6e-7, on random embeddings and prompts).
 //! - **int8 graph, native dequantized f32** ([`Precision::F32`]) vs tract on
 //!   the int8 graph: *not* the same computation (the graph also quantizes
 //!   the input of every linear layer to 8 bits at run time; the
@@ -402,6 +408,80 @@ fn f32_native_matches_tract_on_the_f32_export() {
     assert!(g.score <= 1e-3, "{g:?}");
 }
 
+/// `models/vit-b-random/decoder.onnx`: SAM ViT-B's decoder (E = 64) with
+/// random weights, not committed (`cd models/recipe && ../../.venv/bin/python
+/// -m sammix_recipe.export_vit_b --out ../vit-b-random --skip-encoder`).
+fn vit_b_f32() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/vit-b-random/decoder.onnx")
+}
+
+/// Prompts on random embeddings of grid `e`: boxes, points with the padding
+/// point, with and without a dense prompt (a disc of ±8 logits).
+fn synthetic_cases(e: usize, count: usize, seed: u64) -> Vec<Case> {
+    let mut rng = Rng(seed);
+    let size = 16.0 * e as f32;
+    let n = 4 * e;
+    let disc: Vec<f32> = (0..n * n)
+        .map(|i| {
+            let (y, x) = ((i / n) as f32 + 0.5, (i % n) as f32 + 0.5);
+            let r = (x - 0.45 * n as f32).powi(2) + (y - 0.55 * n as f32).powi(2);
+            if r < (0.3 * n as f32).powi(2) {
+                8.0
+            } else {
+                -8.0
+            }
+        })
+        .collect();
+    (0..count)
+        .map(|i| {
+            let embeddings = (0..EMBED * e * e).map(|_| 0.5 * rng.normal()).collect();
+            let (x0, y0) = (rng.uniform() * size * 0.6, rng.uniform() * size * 0.6);
+            let (x1, y1) = (
+                x0 + 16.0 + rng.uniform() * size * 0.3,
+                y0 + 16.0 + rng.uniform() * size * 0.3,
+            );
+            let (coords, labels) = if i % 2 == 0 {
+                (vec![x0, y0, x1, y1], vec![2.0, 3.0])
+            } else {
+                (vec![x0, y0, x1, y1, 0.0, 0.0], vec![1.0, 0.0, -1.0])
+            };
+            let (mask, has_mask) = if i % 3 == 1 {
+                (disc.clone(), 1.0)
+            } else {
+                (vec![0.0; n * n], 0.0)
+            };
+            Case {
+                name: format!("synthetic_{i}"),
+                embeddings,
+                coords,
+                labels,
+                mask,
+                has_mask,
+            }
+        })
+        .collect()
+}
+
+/// The ViT-B-size export loads as it is (its LayerNorm parameters are
+/// `Identity` aliases of one initializer) and computes what tract computes.
+#[test]
+fn f32_native_matches_tract_on_the_vit_b_export() {
+    let path = vit_b_f32();
+    if !path.is_file() {
+        eprintln!("skipped: {} is not here (not committed)", path.display());
+        return;
+    }
+    let mut native = NativeDecoder::from_onnx(&path).unwrap();
+    assert!(!native.is_int8());
+    let e = native.embedding_size();
+    assert_eq!(e, 64);
+    let mut tract = TractDecoder::new(&path, e);
+    let cases = synthetic_cases(e, 4, 17);
+    let g = agreement("vit-b f32", &mut native, &mut tract, &cases);
+    assert!(g.iou >= 0.995, "{g:?}");
+    assert!(g.score <= 1e-3, "{g:?}");
+}
+
 #[test]
 fn dequantized_native_is_close_to_the_int8_graph() {
     let path = bundle_dir().join("decoder.onnx");
@@ -608,6 +688,41 @@ fn timing_native_vs_tract() {
         eprintln!(
             "{label} ({}): native {n:.2} ms, tract {t:.2} ms (median of {reps})",
             graph.display()
+        );
+    }
+}
+
+/// One-thread timing of the native decoder on the ViT-B-size graphs (f32 and
+/// int8), for profiling: `cargo test --release --test native_decoder
+/// timing_native_vit_b -- --ignored --nocapture` (`SAMMIX_REPS` calls each).
+#[test]
+#[ignore]
+fn timing_native_vit_b() {
+    let reps: usize = std::env::var("SAMMIX_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let int8 = vit_b_f32().with_file_name("int8").join("decoder.onnx");
+    for (label, graph) in [("f32", vit_b_f32()), ("int8", int8)] {
+        if !graph.is_file() {
+            eprintln!("skipped: {} is not here", graph.display());
+            continue;
+        }
+        let mut native = NativeDecoder::from_onnx(&graph).unwrap();
+        let case = &synthetic_cases(native.embedding_size(), 1, 5)[0];
+        native_run(&mut native, case);
+        let mut v: Vec<f64> = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                native_run(&mut native, case);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        eprintln!(
+            "vit-b {label}: native median {:.2} ms over {reps} calls ({})",
+            v[reps / 2],
+            native.kernels().name()
         );
     }
 }

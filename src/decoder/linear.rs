@@ -44,6 +44,19 @@ impl Linear {
         }
     }
 
+    /// The f32 weight (`k × n`), or `None` for an int8 layer.
+    pub fn f32_weight(&self) -> Option<&PackedB> {
+        match &self.weight {
+            Weight::F32(b) => Some(b),
+            Weight::I8(_) => None,
+        }
+    }
+
+    /// The bias (`n`).
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
     /// Whether the weight is int8.
     pub fn is_int8(&self) -> bool {
         matches!(self.weight, Weight::I8(_))
@@ -77,23 +90,38 @@ impl Linear {
 /// produces codes 0 with zero point 0 and the layer gives its bias, and so
 /// does this.
 pub(crate) fn quantize_dynamic(x: &[f32], q: &mut [i8]) -> ActQuant {
-    let (min, max) = x.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| {
-        if v < lo {
-            (v, hi)
-        } else if v > hi {
-            (lo, v)
-        } else {
-            (lo, hi)
+    // eight independent lanes, each `if v < lo { v } else { lo }` (NaN
+    // never wins), so the scan vectorizes
+    const L: usize = 8;
+    let (mut lo, mut hi) = ([0.0f32; L], [0.0f32; L]);
+    let chunks = x.chunks_exact(L);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..L {
+            lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+            hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
         }
+    }
+    let fold =
+        |(lo, hi): (f32, f32), &v: &f32| (if v < lo { v } else { lo }, if v > hi { v } else { hi });
+    let lanes = lo.iter().zip(&hi).map(|(&l, &h)| (l, h));
+    let (min, max) = lanes.fold((0.0f32, 0.0f32), |(a, b), (l, h)| {
+        (fold((a, b), &l).0, fold((a, b), &h).1)
     });
+    let (min, max) = tail.iter().fold((min, max), fold);
     let scale = (max - min) / 255.0;
     // NaN (all-zero input: 0 / 0) converts to 0, as tract's max/min give
     let zp = round_for_codes(-min / scale).clamp(0.0, 255.0) as i32;
+    let zpf = zp as f32;
     for (d, &v) in q.iter_mut().zip(x) {
-        let code = (round_for_codes(v / scale) as i32)
-            .saturating_add(zp)
-            .clamp(0, 255);
-        *d = (code - 128) as i8;
+        // as `(r as i32).saturating_add(zp).clamp(0, 255)`: |r| < 2²² is
+        // exact in f32, larger clamps alike, NaN (`as i32` gives 0) → zp
+        let r = round_for_codes(v / scale);
+        let r = if r.is_nan() { 0.0 } else { r };
+        let code = (r + zpf).clamp(0.0, 255.0);
+        // the integer code is the low byte of code + 1.5·2²³ (exact), and
+        // code − 128 as i8 flips its top bit: no float → int conversion
+        *d = (((code + MAGIC).to_bits() as u8) ^ 0x80) as i8;
     }
     ActQuant {
         scale,
@@ -109,7 +137,6 @@ pub(crate) fn quantize_dynamic(x: &[f32], q: &mut [i8]) -> ActQuant {
 /// so the quantization loop vectorizes.
 #[inline]
 pub(crate) fn round_for_codes(v: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
     let r = (v + MAGIC) - MAGIC;
     if v.abs() < 4_194_304.0 {
         r
@@ -117,6 +144,10 @@ pub(crate) fn round_for_codes(v: f32) -> f32 {
         v
     }
 }
+
+/// 1.5·2²³: adding it to |v| < 2²² rounds to an integer, ties to even,
+/// held in the low mantissa bits.
+const MAGIC: f32 = 12_582_912.0;
 
 /// `x ← max(x, 0)` in place.
 pub(crate) fn relu(x: &mut [f32]) {

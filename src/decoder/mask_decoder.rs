@@ -43,10 +43,12 @@ pub(crate) struct HeadScratch {
     gemm: Vec<f32>,
     up_a: Vec<f32>,
     up_b: Vec<f32>,
-    up: Vec<f32>,
     h0: Vec<f32>,
     h1: Vec<f32>,
     hyper: Vec<f32>,
+    /// The hypernetwork outputs spread over the 2×2 sub-pixels:
+    /// `(c1·4) × (M·4)`, packed.
+    hyper_packed: PackedB,
     q8: Vec<i8>,
 }
 
@@ -151,12 +153,12 @@ impl MaskDecoder {
             .unwrap_or(0);
         HeadScratch {
             gemm: vec![0.0; (hw * 4 * c0).max(4 * hw * 4 * c1)],
-            up_a: vec![0.0; 4 * hw * c0],
+            up_a: vec![0.0; (4 * hw * c0).max(4 * hw * 4 * self.masks)],
             up_b: vec![0.0; 4 * hw * c0],
-            up: vec![0.0; 16 * hw * c1],
             h0: vec![0.0; width],
             h1: vec![0.0; width],
             hyper: vec![0.0; self.masks * c1],
+            hyper_packed: PackedB::zeros(4 * c1, 4 * self.masks),
             q8: vec![0; width],
         }
     }
@@ -194,32 +196,38 @@ impl MaskDecoder {
             up_b,
         );
         kern.gelu(up_b);
-        // upscaling 2: 2E×2E×c0 → c1 planes of 4E×4E (channel-major), GELU
+        // upscaling 2: 2E×2E×c0 → 2E×2E pixels of c1·4 columns (co, dy, dx), GELU
         let e2 = 2 * e;
         let plane = 16 * e * e;
+        let m = self.masks;
         let g = &mut s.gemm[..e2 * e2 * 4 * c1];
         kern.gemm_f32(e2 * e2, up_b, &self.up1.weight, Some(&self.up1.bias), g);
-        let up = &mut s.up[..c1 * plane];
-        scatter_2x2(g, e2, c1, |y, x, co| co * plane + y * 2 * e2 + x, up);
-        kern.gelu(up);
+        kern.gelu(g);
         // hypernetworks: one MLP per mask token → M × c1
         for (i, layers) in self.hyper.iter().enumerate() {
             let x = &queries[(1 + i) * c..][..c];
             let out = &mut s.hyper[i * c1..][..c1];
             run_mlp(kern, layers, x, &mut s.h0, &mut s.h1, &mut s.q8, out);
         }
-        // masks = hyper · up
-        for (m, mask) in low_res[..self.masks * plane]
-            .chunks_exact_mut(plane)
-            .enumerate()
-        {
-            mask.fill(0.0);
-            for (ch, &w) in s.hyper[m * c1..][..c1].iter().enumerate() {
-                for (d, &u) in mask.iter_mut().zip(&up[ch * plane..][..plane]) {
-                    *d += w * u;
-                }
+        // masks = hyper · upscaled, on the GEMM's layout: column (co, d) of a
+        // pixel times hyper[m][co] into column (m, d), d the 2×2 sub-pixel
+        let hyper = &s.hyper;
+        s.hyper_packed.repack_with(4 * c1, 4 * m, |p, j| {
+            if p % 4 == j % 4 {
+                hyper[(j / 4) * c1 + p / 4]
+            } else {
+                0.0
             }
-        }
+        });
+        let px = &mut s.up_a[..e2 * e2 * 4 * m];
+        kern.gemm_f32(e2 * e2, g, &s.hyper_packed, None, px);
+        scatter_2x2(
+            px,
+            e2,
+            m,
+            |y, x, co| co * plane + y * 2 * e2 + x,
+            &mut low_res[..m * plane],
+        );
         run_mlp(
             kern,
             &self.iou_head,

@@ -30,6 +30,7 @@
 //! All buffers are allocated when the decoder is built; [`NativeDecoder::run`]
 //! allocates nothing.
 
+mod attention;
 mod error;
 mod linear;
 mod mask_decoder;
@@ -311,9 +312,16 @@ impl NativeDecoder {
             keys,
             &mut self.prompt_scratch,
         );
-        for (p, row) in keys.chunks_exact_mut(c).enumerate() {
-            for (ch, v) in row.iter_mut().enumerate() {
-                *v += image_embeddings[ch * hw + p];
+        // keys[p][ch] += embeddings[ch][p], in 16 × 16 blocks (a transpose)
+        const TILE: usize = 16;
+        for p0 in (0..hw).step_by(TILE) {
+            for ch0 in (0..c).step_by(TILE) {
+                for p in p0..(p0 + TILE).min(hw) {
+                    let row = &mut keys[p * c..][ch0..(ch0 + TILE).min(c)];
+                    for (i, v) in row.iter_mut().enumerate() {
+                        *v += image_embeddings[(ch0 + i) * hw + p];
+                    }
+                }
             }
         }
         self.decoder.transformer.forward(

@@ -2,6 +2,13 @@
 //! `f32` / `i8`, and the producer and consumers of every tensor, so weights
 //! whose names the exporter dropped can be found by the graph's structure.
 //!
+//! A tensor written by an `Identity` node (or a chain of them) whose input
+//! is an initializer counts as that initializer under the output's name:
+//! torch's exporter keeps one copy of identical initializers (every fresh
+//! LayerNorm is ones and zeros) and names the others through `Identity`
+//! nodes. Those alias nodes are not listed among the initializer's
+//! consumers, so the structure reads as if each name had its own copy.
+//!
 //! Initializers are decoded here rather than with tract's `load_tensor`,
 //! which panics on some element types: every malformed tensor is a
 //! [`DecoderError`] naming it.
@@ -84,11 +91,15 @@ impl OnnxGraph {
         for (i, t) in graph.initializer.iter().enumerate() {
             inits.insert(t.name.clone(), i);
         }
+        let aliases = identity_aliases(&graph, &mut inits);
         let mut producer = HashMap::new();
         let mut consumers: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, n) in graph.node.iter().enumerate() {
             for o in &n.output {
                 producer.insert(o.clone(), i);
+            }
+            if aliases.contains(&i) {
+                continue;
             }
             for input in n.input.iter().filter(|s| !s.is_empty()) {
                 consumers.entry(input.clone()).or_default().push(i);
@@ -242,6 +253,32 @@ impl OnnxGraph {
             dims: t.dims.clone(),
             data,
         })
+    }
+}
+
+/// Adds to `inits` the output of every `Identity` node whose input is an
+/// initializer or such an output (chains, in any node order), mapped to the
+/// initializer at the chain's start; returns those nodes. An output that is
+/// already an initializer keeps its own value.
+fn identity_aliases(graph: &pb::GraphProto, inits: &mut HashMap<String, usize>) -> Vec<usize> {
+    let mut aliases = Vec::new();
+    loop {
+        let before = aliases.len();
+        for (i, n) in graph.node.iter().enumerate() {
+            let ([input], [output]) = (n.input.as_slice(), n.output.as_slice()) else {
+                continue;
+            };
+            if n.op_type != "Identity" || aliases.contains(&i) || inits.contains_key(output) {
+                continue;
+            }
+            if let Some(&init) = inits.get(input) {
+                inits.insert(output.clone(), init);
+                aliases.push(i);
+            }
+        }
+        if aliases.len() == before {
+            return aliases;
+        }
     }
 }
 

@@ -363,3 +363,61 @@ fn folded_layer_norm_2d_is_found_after_its_convolution() {
     let conv = l.patch_conv("c1", 2, 2).unwrap();
     assert_eq!((conv.linear.k(), conv.linear.n()), (8, 2));
 }
+
+fn float_attr(name: &str, f: f32) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        f,
+        r#type: pb::attribute_proto::AttributeType::Float as i32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn identity_aliases_of_initializers_resolve_to_them() {
+    let kern = *Kernels::get();
+    // torch's exporter keeps one copy of identical initializers and names the
+    // others through Identity nodes; a chain, listed against the data flow.
+    let ln = |x: &str, p: &str, out: &str, eps: f32| {
+        let (w, b) = (format!("{p}.weight"), format!("{p}.bias"));
+        node(
+            "LayerNormalization",
+            &[x, &w, &b],
+            out,
+            vec![float_attr("epsilon", eps)],
+        )
+    };
+    let nodes = vec![
+        node("Identity", &["n2.weight"], "n3.weight", vec![]),
+        node("Identity", &["n1.weight"], "n2.weight", vec![]),
+        node("Identity", &["n1.bias"], "n2.bias", vec![]),
+        node("Identity", &["n1.bias"], "n3.bias", vec![]),
+        node("Identity", &["x"], "not_a_weight", vec![]),
+        ln("x", "n1", "y1", 1e-5),
+        ln("y1", "n2", "y2", 1e-6),
+        ln("y2", "n3", "y3", 1e-3),
+    ];
+    let inits = vec![
+        f32_init("n1.weight", &[2], &[1.0, 1.0]),
+        f32_init("n1.bias", &[2], &[0.0, 0.0]),
+    ];
+    let g = graph(nodes, inits);
+    assert!(g.is_init("n3.weight") && g.is_init("n2.bias"));
+    assert!(!g.is_init("not_a_weight"));
+    assert_eq!(g.init_dims("n3.weight"), Some(&[2i64][..]));
+    // the alias nodes are not consumers: the weight feeds its LayerNorm only
+    assert_eq!(g.consumers("n1.weight").len(), 1);
+    assert_eq!(g.consumers("n3.weight").len(), 1);
+    let l = Loader {
+        g: &g,
+        kern,
+        precision: Precision::AsGraph,
+    };
+    for (p, eps) in [("n1", 1e-5), ("n2", 1e-6), ("n3", 1e-3)] {
+        let n = l.layer_norm(p, 2).unwrap();
+        assert_eq!(
+            (n.gamma, n.beta, n.eps),
+            (vec![1.0, 1.0], vec![0.0, 0.0], eps)
+        );
+    }
+}

@@ -2,46 +2,15 @@
 //! token → image cross-attention, MLP, image → token cross-attention), then
 //! a final token → image attention. Tokens are `[T, C]`, the image
 //! `[H·W, C]`. Projections run on the kernels' GEMMs (int8 where the graph
-//! quantized them); the per-head products `q·kᵀ` and `p·v`, whose operands
-//! change every call, are plain loops (packing them would allocate).
+//! quantized them); the attentions are in `attention.rs`.
 
 use crate::kernels::Kernels;
 
+use super::attention::{attention, Attention, AttnScratch};
 use super::linear::{add, relu, Linear};
 use super::params::Norm;
 use super::weights::Loader;
-use super::{DecoderError, NUM_HEADS};
-
-/// `Attention(C, heads, downsample_rate)`.
-#[derive(Debug, Clone)]
-pub(crate) struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
-    internal: usize,
-}
-
-impl Attention {
-    fn load(l: &Loader, path: &str, c: usize) -> Result<Attention, DecoderError> {
-        let q = l.linear(&format!("{path}.q_proj"), c, None)?;
-        let internal = q.n();
-        if internal == 0 || internal % NUM_HEADS != 0 {
-            return Err(l.missing(
-                &format!("{path}.q_proj.bias"),
-                format!("f32 [d] with d a multiple of {NUM_HEADS} heads"),
-                format!("found {internal} values"),
-            ));
-        }
-        Ok(Attention {
-            q,
-            k: l.linear(&format!("{path}.k_proj"), c, Some(internal))?,
-            v: l.linear(&format!("{path}.v_proj"), c, Some(internal))?,
-            out: l.linear(&format!("{path}.out_proj"), internal, Some(c))?,
-            internal,
-        })
-    }
-}
+use super::DecoderError;
 
 /// One `TwoWayAttentionBlock`.
 #[derive(Debug, Clone)]
@@ -66,17 +35,6 @@ pub(crate) struct TwoWayTransformer {
     layers: Vec<Block>,
     final_attn_token_to_image: Attention,
     norm_final_attn: Norm,
-}
-
-/// Buffers of one attention call.
-#[derive(Debug, Clone)]
-struct AttnScratch {
-    qp: Vec<f32>,
-    kp: Vec<f32>,
-    vp: Vec<f32>,
-    heads: Vec<f32>,
-    scores: Vec<f32>,
-    q8: Vec<i8>,
 }
 
 /// Buffers of the transformer, for up to `t` tokens and `hw` pixels.
@@ -164,14 +122,7 @@ impl TwoWayTransformer {
         let c = self.c;
         let rows = t.max(hw);
         TransformerScratch {
-            attn: AttnScratch {
-                qp: vec![0.0; rows * c],
-                kp: vec![0.0; rows * c],
-                vp: vec![0.0; rows * c],
-                heads: vec![0.0; rows * c],
-                scores: vec![0.0; t * hw.max(t)],
-                q8: vec![0; (rows * c).max(t * self.mlp_dim)],
-            },
+            attn: AttnScratch::new(c, t, hw, self.mlp_dim),
             tok_in: vec![0.0; t * c],
             img_in: vec![0.0; hw * c],
             tok_tmp: vec![0.0; t * c],
@@ -259,9 +210,8 @@ impl TwoWayTransformer {
             b.lin2.forward(kern, t, h, &mut attn.q8, o);
             add(queries, o, tok_tmp);
             norm(tok_tmp, &b.norm3, queries);
-            // image → tokens
+            // image → tokens (img_in = keys + key_pe still: keys unchanged)
             add(queries, query_pe, tok_in);
-            add(keys, key_pe, img_in);
             let o = &mut out[..hw * c];
             attention(
                 kern,
@@ -288,68 +238,4 @@ impl TwoWayTransformer {
         add(queries, o, tok_tmp);
         norm(tok_tmp, &self.norm_final_attn, queries);
     }
-}
-
-/// `Attention.forward(q, k, v)`: `q` is `tq × C`, `k` and `v` are `tk × C`;
-/// `out` gets `tq × C`.
-fn attention(
-    kern: &Kernels,
-    a: &Attention,
-    (tq, q): (usize, &[f32]),
-    (tk, k, v): (usize, &[f32], &[f32]),
-    out: &mut [f32],
-    s: &mut AttnScratch,
-) {
-    let ci = a.internal;
-    let dh = ci / NUM_HEADS;
-    let (qp, kp, vp) = (
-        &mut s.qp[..tq * ci],
-        &mut s.kp[..tk * ci],
-        &mut s.vp[..tk * ci],
-    );
-    a.q.forward(kern, tq, q, &mut s.q8, qp);
-    a.k.forward(kern, tk, k, &mut s.q8, kp);
-    a.v.forward(kern, tk, v, &mut s.q8, vp);
-    let heads = &mut s.heads[..tq * ci];
-    let scores = &mut s.scores[..tq * tk];
-    let scale = (dh as f32).sqrt();
-    for h in 0..NUM_HEADS {
-        let col = h * dh;
-        for (i, row) in scores.chunks_exact_mut(tk).enumerate() {
-            let qi = &qp[i * ci + col..][..dh];
-            for (j, sc) in row.iter_mut().enumerate() {
-                *sc = dot(qi, &kp[j * ci + col..][..dh]) / scale;
-            }
-        }
-        kern.softmax_rows(scores, tk);
-        for (i, row) in scores.chunks_exact(tk).enumerate() {
-            let o = &mut heads[i * ci + col..][..dh];
-            o.fill(0.0);
-            for (j, &p) in row.iter().enumerate() {
-                for (d, &x) in o.iter_mut().zip(&vp[j * ci + col..][..dh]) {
-                    *d += p * x;
-                }
-            }
-        }
-    }
-    a.out
-        .forward(kern, tq, heads, &mut s.q8, &mut out[..tq * a.out.n()]);
-}
-
-/// `Σ a[i]·b[i]` in eight lanes (so the compiler can vectorize it).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }

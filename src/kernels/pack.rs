@@ -42,17 +42,39 @@ impl PackedB {
         Self::build(k, n, |p, j| w[j * k + p])
     }
 
-    fn build(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> PackedB {
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * k * NR];
-        for (jp, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
-            for p in 0..k {
-                for c in 0..NR.min(n - jp * NR) {
-                    panel[p * NR + c] = at(p, jp * NR + c);
+    /// A zero `k × n` matrix, its buffer sized for
+    /// [`PackedB::repack_with`] of up to `k × n` without allocating.
+    pub fn zeros(k: usize, n: usize) -> PackedB {
+        PackedB {
+            k,
+            n,
+            data: vec![0.0; n.div_ceil(NR) * k * NR],
+        }
+    }
+
+    /// Packs `B[k×n]`, element `(p, j)` being `at(p, j)`, into this buffer:
+    /// for an operand that changes every call (attention keys and values).
+    /// Allocates only when `k × n` needs more panels than the buffer ever
+    /// held (see [`PackedB::zeros`]).
+    pub fn repack_with(&mut self, k: usize, n: usize, at: impl Fn(usize, usize) -> f32) {
+        let len = n.div_ceil(NR) * k * NR;
+        self.data.resize(len, 0.0);
+        self.k = k;
+        self.n = n;
+        for (jp, panel) in self.data.chunks_exact_mut((k * NR).max(1)).enumerate() {
+            let valid = NR.min(n - jp * NR);
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (c, d) in row.iter_mut().enumerate() {
+                    *d = if c < valid { at(p, jp * NR + c) } else { 0.0 };
                 }
             }
         }
-        PackedB { k, n, data }
+    }
+
+    fn build(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> PackedB {
+        let mut b = PackedB::zeros(k, n);
+        b.repack_with(k, n, at);
+        b
     }
 
     /// The inner dimension.
@@ -63,6 +85,15 @@ impl PackedB {
     /// The number of output columns.
     pub fn n(&self) -> usize {
         self.n
+    }
+
+    /// Element `(p, j)` of `B` (`p < k`, `j < n`).
+    ///
+    /// # Panics
+    /// If `(p, j)` is outside `k × n`.
+    pub fn get(&self, p: usize, j: usize) -> f32 {
+        assert!(p < self.k && j < self.n, "PackedB::get: ({p}, {j}) outside");
+        self.data[(j / NR) * self.k * NR + p * NR + j % NR]
     }
 
     /// Panel `j`: `k × NR` floats.

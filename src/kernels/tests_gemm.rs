@@ -127,6 +127,21 @@ fn check_gemm_f32(k: Kernels) {
 level_tests!(gemm_f32, check_gemm_f32);
 
 #[test]
+fn repacking_in_place_equals_packing_afresh() {
+    let b: Vec<f32> = (0..40 * 37).map(|i| i as f32 - 700.0).collect();
+    let mut packed = PackedB::zeros(40, 37);
+    let cap = packed.clone();
+    for (k, n) in [(40, 37), (3, 17), (0, 5), (16, 16), (40, 37), (7, 1)] {
+        packed.repack_with(k, n, |p, j| b[p * n + j]);
+        assert_eq!(packed, PackedB::new(&b[..k * n], k, n), "{k}×{n}");
+        for (p, j) in (0..k).flat_map(|p| (0..n).map(move |j| (p, j))) {
+            assert_eq!(packed.get(p, j), b[p * n + j]);
+        }
+    }
+    assert_eq!(PackedB::zeros(40, 37), cap);
+}
+
+#[test]
 fn packed_b_from_linear_weight_is_the_transpose() {
     let (n, k) = (5, 3);
     let w = fill(n * k, 1, 1.0);

@@ -1,0 +1,314 @@
+//! SAM's `Attention`: q, k, v projections, [`NUM_HEADS`] heads of
+//! `softmax(q·kᵀ / √d)·v`, out projection, on the kernels' GEMMs.
+//!
+//! The cross attentions put a handful of tokens (`T` = 1 + masks + points)
+//! against `E·E` image rows. With f32 weights, when `heads · T` is at most
+//! the internal dim, the projections on the image side are folded into the
+//! small side instead of being applied to every image row (the products
+//! reassociated; the same arithmetic up to rounding):
+//!
+//! - tokens → image: `q_h·(X W_k,h + b_k,h)ᵀ = (q_h W_k,hᵀ)·Xᵀ + (a per-row
+//!   constant that softmax removes)`, and `P_h·(Y W_v,h + b_v,h) = (P_h·Y)
+//!   W_v,h + b_v,h` (rows of `P_h` sum to 1): two `8T × C × E·E` GEMMs
+//!   instead of the `E·E × C × C/2` k and v projections.
+//! - image → tokens: `(X W_q,h + b_q,h)·k_hᵀ = X·(W_q,h k_hᵀ) + b_q,h k_hᵀ`
+//!   and `Σ_h P_h v_h W_out,h = P·[v_h W_out,h]_h`: two `E·E × C × 8T` GEMMs
+//!   instead of the q and out projections.
+//!
+//! int8 layers keep the graph's form (projections on quantized inputs), as
+//! do the token self-attention and calls with more tokens. The changing
+//! operands are repacked into buffers sized at load
+//! ([`PackedB::repack_with`]): a call allocates nothing.
+
+use crate::kernels::{Kernels, PackedB};
+
+use super::linear::Linear;
+use super::weights::Loader;
+use super::{DecoderError, NUM_HEADS};
+
+/// `Attention(C, heads, downsample_rate)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    internal: usize,
+    absorbed: Option<Absorbed>,
+}
+
+/// f32 weights rearranged for the absorbed products.
+#[derive(Debug, Clone)]
+struct Absorbed {
+    /// Per head `W_k,hᵀ` (`dh × C`).
+    k_t: Vec<PackedB>,
+    /// Per head `W_v,h` (`C × dh`).
+    v: Vec<PackedB>,
+    /// `W_qᵀ`, row-major `ci × C`.
+    q_t: Vec<f32>,
+    /// `W_out`, row-major `ci × C` (`y = x · W_out`).
+    out: Vec<f32>,
+}
+
+impl Absorbed {
+    fn new(q: &Linear, k: &Linear, v: &Linear, out: &Linear) -> Option<Absorbed> {
+        let (wq, wk, wv, wo) = (
+            q.f32_weight()?,
+            k.f32_weight()?,
+            v.f32_weight()?,
+            out.f32_weight()?,
+        );
+        let (c, ci) = (wq.k(), wq.n());
+        let dh = ci / NUM_HEADS;
+        let heads = 0..NUM_HEADS;
+        Some(Absorbed {
+            k_t: heads
+                .clone()
+                .map(|h| {
+                    let mut b = PackedB::zeros(dh, c);
+                    b.repack_with(dh, c, |d, p| wk.get(p, h * dh + d));
+                    b
+                })
+                .collect(),
+            v: heads
+                .map(|h| {
+                    let mut b = PackedB::zeros(c, dh);
+                    b.repack_with(c, dh, |p, d| wv.get(p, h * dh + d));
+                    b
+                })
+                .collect(),
+            q_t: (0..ci * c).map(|i| wq.get(i % c, i / c)).collect(),
+            out: (0..ci * wo.n())
+                .map(|i| wo.get(i / wo.n(), i % wo.n()))
+                .collect(),
+        })
+    }
+}
+
+impl Attention {
+    pub fn load(l: &Loader, path: &str, c: usize) -> Result<Attention, DecoderError> {
+        let q = l.linear(&format!("{path}.q_proj"), c, None)?;
+        let internal = q.n();
+        if internal == 0 || internal % NUM_HEADS != 0 || internal > c {
+            return Err(l.missing(
+                &format!("{path}.q_proj.bias"),
+                format!("f32 [d] with d ≤ {c} a multiple of {NUM_HEADS} heads"),
+                format!("found {internal} values"),
+            ));
+        }
+        let k = l.linear(&format!("{path}.k_proj"), c, Some(internal))?;
+        let v = l.linear(&format!("{path}.v_proj"), c, Some(internal))?;
+        let out = l.linear(&format!("{path}.out_proj"), internal, Some(c))?;
+        Ok(Attention {
+            absorbed: Absorbed::new(&q, &k, &v, &out),
+            q,
+            k,
+            v,
+            out,
+            internal,
+        })
+    }
+}
+
+/// Buffers of one attention call.
+#[derive(Debug, Clone)]
+pub(crate) struct AttnScratch {
+    qp: Vec<f32>,
+    kp: Vec<f32>,
+    vp: Vec<f32>,
+    heads: Vec<f32>,
+    scores: Vec<f32>,
+    /// Quantized activations (also the MLP's).
+    pub q8: Vec<i8>,
+    /// One head's queries and output, contiguous (`tq × dh`).
+    q_head: Vec<f32>,
+    o_head: Vec<f32>,
+    /// One head's `kᵀ` (`dh × tk`) and `v` (`tk × dh`), packed.
+    k_packed: PackedB,
+    v_packed: PackedB,
+    /// Absorbed form: `8T × C` products of the small side.
+    mixed: Vec<f32>,
+    /// The image rows packed as `Xᵀ` (`C × E·E`) and as `Y` (`E·E × C`).
+    img_t: PackedB,
+    img: PackedB,
+    /// `W_q,h k_hᵀ` (`C × 8T`) and `v_h W_out,h` (`8T × C`), packed.
+    tok_a: PackedB,
+    tok_b: PackedB,
+    bias: Vec<f32>,
+}
+
+impl AttnScratch {
+    /// For embedding dim `c`, up to `t` tokens, `hw` pixels, MLP width `mlp`.
+    pub fn new(c: usize, t: usize, hw: usize, mlp: usize) -> AttnScratch {
+        let rows = t.max(hw);
+        // every attention's internal dim is at most C (checked at load)
+        let dh = c.div_ceil(NUM_HEADS);
+        let th = NUM_HEADS * t;
+        AttnScratch {
+            qp: vec![0.0; rows * c],
+            kp: vec![0.0; rows * c],
+            vp: vec![0.0; rows * c],
+            heads: vec![0.0; rows * c],
+            scores: vec![0.0; (t * rows).max(th * hw)],
+            q8: vec![0; (rows * c).max(t * mlp)],
+            q_head: vec![0.0; rows * dh],
+            o_head: vec![0.0; rows * dh],
+            k_packed: PackedB::zeros(dh, rows),
+            v_packed: PackedB::zeros(rows, dh),
+            mixed: vec![0.0; th * c],
+            img_t: PackedB::zeros(c, hw),
+            img: PackedB::zeros(hw, c),
+            tok_a: PackedB::zeros(c, th),
+            tok_b: PackedB::zeros(th, c),
+            bias: vec![0.0; th],
+        }
+    }
+}
+
+/// `Attention.forward(q, k, v)`: `q` is `tq × C`, `k` and `v` are `tk × C`;
+/// `out` gets `tq × C`.
+pub(crate) fn attention(
+    kern: &Kernels,
+    a: &Attention,
+    (tq, q): (usize, &[f32]),
+    (tk, k, v): (usize, &[f32], &[f32]),
+    out: &mut [f32],
+    s: &mut AttnScratch,
+) {
+    if let Some(ab) = &a.absorbed {
+        if NUM_HEADS * tq <= a.internal && tk > tq {
+            return tokens_to_image(kern, a, ab, (tq, q), (tk, k, v), out, s);
+        }
+        if NUM_HEADS * tk <= a.internal && tq > tk {
+            return image_to_tokens(kern, a, ab, (tq, q), (tk, k, v), out, s);
+        }
+    }
+    let ci = a.internal;
+    let dh = ci / NUM_HEADS;
+    let (qp, kp, vp) = (
+        &mut s.qp[..tq * ci],
+        &mut s.kp[..tk * ci],
+        &mut s.vp[..tk * ci],
+    );
+    a.q.forward(kern, tq, q, &mut s.q8, qp);
+    a.k.forward(kern, tk, k, &mut s.q8, kp);
+    a.v.forward(kern, tk, v, &mut s.q8, vp);
+    let heads = &mut s.heads[..tq * ci];
+    let scores = &mut s.scores[..tq * tk];
+    let (q_head, o_head) = (&mut s.q_head[..tq * dh], &mut s.o_head[..tq * dh]);
+    let scale = (dh as f32).sqrt();
+    for h in 0..NUM_HEADS {
+        let col = h * dh;
+        for (d, row) in q_head.chunks_exact_mut(dh).zip(qp.chunks_exact(ci)) {
+            d.copy_from_slice(&row[col..][..dh]);
+        }
+        s.k_packed.repack_with(dh, tk, |p, j| kp[j * ci + col + p]);
+        kern.gemm_f32(tq, q_head, &s.k_packed, None, scores);
+        scores.iter_mut().for_each(|v| *v /= scale);
+        kern.softmax_rows(scores, tk);
+        s.v_packed.repack_with(tk, dh, |p, j| vp[p * ci + col + j]);
+        kern.gemm_f32(tq, scores, &s.v_packed, None, o_head);
+        for (row, o) in heads.chunks_exact_mut(ci).zip(o_head.chunks_exact(dh)) {
+            row[col..][..dh].copy_from_slice(o);
+        }
+    }
+    a.out
+        .forward(kern, tq, heads, &mut s.q8, &mut out[..tq * a.out.n()]);
+}
+
+/// Few queries, many keys: the k and v projections folded into the queries.
+fn tokens_to_image(
+    kern: &Kernels,
+    a: &Attention,
+    ab: &Absorbed,
+    (tq, q): (usize, &[f32]),
+    (tk, k, v): (usize, &[f32], &[f32]),
+    out: &mut [f32],
+    s: &mut AttnScratch,
+) {
+    let (c, ci) = (a.k.k(), a.internal);
+    let dh = ci / NUM_HEADS;
+    let th = NUM_HEADS * tq;
+    let qp = &mut s.qp[..tq * ci];
+    a.q.forward(kern, tq, q, &mut s.q8, qp);
+    // rows (h, i): q_h[i] · W_k,hᵀ
+    let mixed = &mut s.mixed[..th * c];
+    let q_head = &mut s.q_head[..tq * dh];
+    for (h, m) in mixed.chunks_exact_mut(tq * c).enumerate() {
+        for (d, row) in q_head.chunks_exact_mut(dh).zip(qp.chunks_exact(ci)) {
+            d.copy_from_slice(&row[h * dh..][..dh]);
+        }
+        kern.gemm_f32(tq, q_head, &ab.k_t[h], None, m);
+    }
+    s.img_t.repack_with(c, tk, |p, j| k[j * c + p]);
+    let scores = &mut s.scores[..th * tk];
+    kern.gemm_f32(th, mixed, &s.img_t, None, scores);
+    let scale = (dh as f32).sqrt();
+    scores.iter_mut().for_each(|v| *v /= scale);
+    kern.softmax_rows(scores, tk);
+    // rows (h, i): P_h[i] · Y, then · W_v,h + b_v,h
+    s.img.repack_with(tk, c, |p, j| v[p * c + j]);
+    kern.gemm_f32(th, scores, &s.img, None, mixed);
+    let heads = &mut s.heads[..tq * ci];
+    let o_head = &mut s.o_head[..tq * dh];
+    for (h, m) in mixed.chunks_exact(tq * c).enumerate() {
+        let bias = &a.v.bias()[h * dh..][..dh];
+        kern.gemm_f32(tq, m, &ab.v[h], Some(bias), o_head);
+        for (row, o) in heads.chunks_exact_mut(ci).zip(o_head.chunks_exact(dh)) {
+            row[h * dh..][..dh].copy_from_slice(o);
+        }
+    }
+    a.out
+        .forward(kern, tq, heads, &mut s.q8, &mut out[..tq * a.out.n()]);
+}
+
+/// Many queries, few keys: the q and out projections folded into the keys
+/// and values.
+fn image_to_tokens(
+    kern: &Kernels,
+    a: &Attention,
+    ab: &Absorbed,
+    (tq, q): (usize, &[f32]),
+    (tk, k, v): (usize, &[f32], &[f32]),
+    out: &mut [f32],
+    s: &mut AttnScratch,
+) {
+    let (c, ci, n) = (a.q.k(), a.internal, a.out.n());
+    let dh = ci / NUM_HEADS;
+    let th = NUM_HEADS * tk;
+    let (kp, vp) = (&mut s.kp[..tk * ci], &mut s.vp[..tk * ci]);
+    a.k.forward(kern, tk, k, &mut s.q8, kp);
+    a.v.forward(kern, tk, v, &mut s.q8, vp);
+    // rows (h, i): k_h[i] · W_q,hᵀ (C wide) and its bias b_q,h · k_h[i]
+    let mixed = &mut s.mixed[..th * c.max(n)];
+    let bq = a.q.bias();
+    for (r, (row, b)) in mixed.chunks_exact_mut(c).zip(&mut s.bias).enumerate() {
+        let (h, i) = (r / tk, r % tk);
+        let kh = &kp[i * ci + h * dh..][..dh];
+        row.fill(0.0);
+        *b = 0.0;
+        for (d, &x) in kh.iter().enumerate() {
+            let w = &ab.q_t[(h * dh + d) * c..][..c];
+            row.iter_mut().zip(w).for_each(|(o, &w)| *o += x * w);
+            *b += x * bq[h * dh + d];
+        }
+    }
+    s.tok_a.repack_with(c, th, |p, j| mixed[j * c + p]);
+    let scores = &mut s.scores[..tq * th];
+    kern.gemm_f32(tq, q, &s.tok_a, Some(&s.bias[..th]), scores);
+    let scale = (dh as f32).sqrt();
+    scores.iter_mut().for_each(|v| *v /= scale);
+    kern.softmax_rows(scores, tk);
+    // rows (h, i): v_h[i] · W_out,h (n wide)
+    for (r, row) in mixed.chunks_exact_mut(n).take(th).enumerate() {
+        let (h, i) = (r / tk, r % tk);
+        let vh = &vp[i * ci + h * dh..][..dh];
+        row.fill(0.0);
+        for (d, &x) in vh.iter().enumerate() {
+            let w = &ab.out[(h * dh + d) * n..][..n];
+            row.iter_mut().zip(w).for_each(|(o, &w)| *o += x * w);
+        }
+    }
+    s.tok_b.repack_with(th, n, |p, j| mixed[p * n + j]);
+    kern.gemm_f32(tq, scores, &s.tok_b, Some(a.out.bias()), &mut out[..tq * n]);
+}
