@@ -369,6 +369,13 @@ fn capture(
                 }
                 Err(e) => {
                     slot.recycle(frame);
+                    // Inference reached its frame limit and closed the slot
+                    // while this read waited: the stream is over, and a
+                    // timeout now (a live source sending no more) is no error.
+                    if slot.is_closed() {
+                        log::debug!("source error after the stream ended, ignored: {e}");
+                        break;
+                    }
                     return Err(StreamError::Source(e));
                 }
             }

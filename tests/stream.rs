@@ -352,3 +352,94 @@ fn frames_captured_while_paused_are_counted_not_processed() {
     assert_eq!(summary.dropped_capture + summary.dropped_output, 0);
     assert!(sink.finished);
 }
+
+/// Hands frame k over only once k frames are processed (no drops in
+/// newest-frame mode); after three it waits and fails like a capture card
+/// that sends nothing more.
+struct Lockstep {
+    n: u64,
+    processed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FrameSource for Lockstep {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        let t0 = std::time::Instant::now();
+        while self.processed.load(Ordering::Acquire) < self.n
+            && t0.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.n >= 3 {
+            std::thread::sleep(Duration::from_millis(200));
+            return Err(SourceError::Folder {
+                path: "/dev/video-test".into(),
+                problem: "no frame within 0.2 s (test)".into(),
+            });
+        }
+        sammix::source::synthetic::render(0, self.n, frame);
+        self.n += 1;
+        Ok(true)
+    }
+    fn frame_name(&self, sequence: u64) -> String {
+        sequence.to_string()
+    }
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        None
+    }
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+    fn truth(&self) -> Option<Truth> {
+        None
+    }
+}
+
+/// Counts the frames it has processed for [`Lockstep`].
+struct Counting(Arc<std::sync::atomic::AtomicU64>);
+
+impl Processor for Counting {
+    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
+        let r = Slow(Duration::ZERO).process(frame, mask);
+        self.0.fetch_add(1, Ordering::AcqRel);
+        r
+    }
+}
+
+#[test]
+fn a_live_source_failing_after_the_frame_limit_is_no_error() {
+    // A live device read is still waiting when inference reaches --frames
+    // and ends the stream: its later timeout must not turn a complete run
+    // into a failure.
+    let processed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut source = Lockstep {
+        n: 0,
+        processed: Arc::clone(&processed),
+    };
+    let mut sink = Collect::default();
+    let opts = StreamOptions {
+        handoff: Handoff::Newest,
+        max_frames: Some(3),
+        ..StreamOptions::default()
+    };
+    let summary = stream::run(&mut source, &mut Counting(processed), &mut sink, &opts).unwrap();
+    assert_eq!(summary.frames, 3);
+    assert_eq!(sink.sequences, [0, 1, 2]);
+    // Without the limit the same failure is the stream's error.
+    let processed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut source = Lockstep {
+        n: 0,
+        processed: Arc::clone(&processed),
+    };
+    let opts = StreamOptions {
+        handoff: Handoff::Newest,
+        ..StreamOptions::default()
+    };
+    let err = stream::run(
+        &mut source,
+        &mut Counting(processed),
+        &mut Collect::default(),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("/dev/video-test"), "{err}");
+}
