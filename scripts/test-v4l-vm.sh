@@ -6,13 +6,21 @@
 # /dev/video10. Exits with the checks' exit code (0: all passed; 125: the VM
 # or a module failed, not the checks).
 #
+# For loopback_demo_clip it also builds the release `sammix` with `--features
+# v4l` and copies it into the VM with the bundle (every file: the bundle check
+# wants them all), its demo clip and ground truth.
+#
 # Environment:
 #   SAMMIX_V4L_VM  the folder with run-vivid-test.sh (default ../shared/v4l-vm
 #                  from the repository root, where CI and sessions have it)
 #   CHECKS         names of the checks to run, space-separated (default: all;
-#                  see examples/v4l_check.rs)
+#                  see examples/v4l_check/main.rs)
 #   RUST_LOG       log filter inside the VM (default warn)
-#   TIMEOUT        the VM's wall-clock limit in seconds (default 300)
+#   DEMO_FRAMES    frames of the demo clip loopback_demo_clip runs (default 40)
+#   BUNDLE         the bundle it runs (default models/sammix-us-tiny)
+#   MEM            the VM's memory in MiB (default 768)
+#   TIMEOUT        the VM's wall-clock limit in seconds (default 300, plus
+#                  120 + 10 per demo frame with loopback_demo_clip)
 # Building the v4l crate's bindings needs libclang: installed with apt-get
 # when it is missing. The VM needs qemu-system-x86, busybox-static, cpio,
 # kmod and v4l-utils: run-vivid-test.sh installs them.
@@ -37,11 +45,42 @@ bin=$(cargo build --features v4l --example v4l_check --message-format=json-rende
 args=()
 for c in ${CHECKS:-}; do args+=(--only "$c"); done
 
+# loopback_demo_clip: the real binary and the bundle, file by file
+# (EXTRA_FILES copies files, not folders), with the libraries sammix links.
+extra=()
+timeout=${TIMEOUT:-300}
+if [ -z "${CHECKS:-}" ] || [[ " $CHECKS " == *" loopback_demo_clip "* ]]; then
+    frames=${DEMO_FRAMES:-40}
+    bundle=$(cd "${BUNDLE:-models/sammix-us-tiny}" && pwd)
+    built=$(cargo build --release --features v4l --bin sammix --message-format=json-render-diagnostics \
+        | sed -n 's/.*"executable":"\([^"]*\/sammix\)".*/\1/p' | tail -1)
+    [ -x "$built" ] || { echo "test-v4l-vm: no sammix binary built" >&2; exit 1; }
+    # target/release/sammix is every release build's: set this one aside at
+    # once, and make sure it is the one with the V4L2 code.
+    sammix=target/v4l-vm/sammix
+    mkdir -p "$(dirname "$sammix")" && cp "$built" "$sammix"
+    grep -qa VIDIOC_STREAMON "$sammix" || {
+        echo "test-v4l-vm: $built has no V4L2 code (a build without --features v4l replaced it meanwhile?): run again" >&2
+        exit 1
+    }
+    [ -f "$bundle/sammix.toml" ] || { echo "test-v4l-vm: $bundle: no bundle (sammix.toml)" >&2; exit 1; }
+    extra+=("$sammix:/test/sammix")
+    for lib in $(ldd "$sammix" 2>/dev/null | grep -o '/[^ ]*' | sort -u); do extra+=("$lib:$lib"); done
+    while IFS= read -r -d '' f; do
+        case "$f" in *[[:space:]:]*) echo "test-v4l-vm: $f: a space or colon in a bundle path" >&2; exit 1;; esac
+        extra+=("$f:/test/bundle/${f#"$bundle"/}")
+    done < <(find "$bundle" -type f -print0)
+    args+=(--sammix /test/sammix --bundle /test/bundle --demo-frames "$frames")
+    timeout=${TIMEOUT:-$((300 + 120 + 10 * frames))}
+fi
+
 MODULES="vivid v4l2loopback" \
 ARGS_vivid="n_devs=1 node_types=0x1" \
 ARGS_v4l2loopback="video_nr=10 card_label=loop exclusive_caps=0" \
 WITH_V4L2CTL=1 \
 PRE_CMD="v4l2-ctl -d /dev/video0 -c osd_text_mode=2" \
 GUEST_ENV="RUST_LOG=${RUST_LOG:-warn}" \
-TIMEOUT=${TIMEOUT:-300} \
+EXTRA_FILES="${extra[*]}" \
+MEM=${MEM:-768} \
+TIMEOUT=$timeout \
     "$vm/run-vivid-test.sh" "$bin" ${args[@]+"${args[@]}"}

@@ -7,7 +7,10 @@ use sammix::frame::{Frame, PixelFormat};
 use sammix::source::v4l::{FourCc, V4lOptions, V4lSource, V4lSpec};
 use sammix::source::FrameSource;
 
-/// The whole run must end before this (the VM's TIMEOUT is longer).
+use crate::demo_clip::DemoSetup;
+
+/// The whole run must end before this, plus `DemoSetup::budget` with
+/// `loopback_demo_clip` (the VM's TIMEOUT is longer).
 pub const WATCHDOG: Duration = Duration::from_secs(200);
 /// vivid's platform device, for unplugging it.
 pub const VIVID_SYSFS: &str = "/sys/bus/platform/drivers/vivid";
@@ -20,6 +23,8 @@ pub struct Ctx {
     pub vivid: PathBuf,
     /// The v4l2loopback node.
     pub lo: PathBuf,
+    /// The `sammix` binary and the bundle, for `loopback_demo_clip`.
+    pub demo: Option<DemoSetup>,
 }
 
 pub fn opts(output: PixelFormat) -> V4lOptions {

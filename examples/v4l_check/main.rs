@@ -4,21 +4,31 @@
 //!
 //! ```text
 //! v4l_check [--vivid /dev/video0] [--loop /dev/video10] [--only NAME]...
+//!           [--sammix BIN --bundle DIR [--demo-frames N]]
 //! ```
 //!
 //! Prints one `ok`/`FAIL` line per check with its time and exits 0 when
 //! all pass (1 when one fails, 3 when the watchdog fires). Checks that
-//! unbind vivid run last. Needs root (sysfs bind/unbind) and the cargo
+//! unbind vivid run last. `loopback_demo_clip` runs the `sammix` binary
+//! (built with `--features v4l`) on the bundle's demo clip: without
+//! `--sammix` and `--bundle` it is skipped (a `skip` line), or fails when
+//! named with `--only`. Needs root (sysfs bind/unbind) and the cargo
 //! feature `v4l`.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod common;
+mod demo_clip;
+mod demo_feed;
 mod loopback;
 mod vivid;
 
 use common::{CheckFn, Ctx, WATCHDOG};
+use demo_clip::DemoSetup;
+
+const USAGE: &str = "usage: v4l_check [--vivid DEV] [--loop DEV] [--only NAME]... \
+                     [--sammix BIN --bundle DIR [--demo-frames N]]";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
@@ -28,30 +38,57 @@ fn main() -> ExitCode {
     let mut ctx = Ctx {
         vivid: "/dev/video0".into(),
         lo: "/dev/video10".into(),
+        demo: None,
     };
     let mut only = Vec::new();
+    let (mut sammix, mut bundle, mut demo_frames) = (None, None, 40);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--vivid", Some(v)) => ctx.vivid = v.into(),
             ("--loop", Some(v)) => ctx.lo = v.into(),
             ("--only", Some(v)) => only.push(v),
+            ("--sammix", Some(v)) => sammix = Some(v.into()),
+            ("--bundle", Some(v)) => bundle = Some(v.into()),
+            ("--demo-frames", Some(v)) => match v.parse() {
+                Ok(n) if n > 0 => demo_frames = n,
+                _ => {
+                    eprintln!("--demo-frames {v}: expected a whole number above 0\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             _ => {
-                eprintln!("usage: v4l_check [--vivid DEV] [--loop DEV] [--only NAME]...");
+                eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
-    std::thread::spawn(|| {
-        std::thread::sleep(WATCHDOG);
-        println!("FAIL watchdog: the checks did not end within {WATCHDOG:?}");
+    match (sammix, bundle) {
+        (Some(sammix), Some(bundle)) => {
+            ctx.demo = Some(DemoSetup {
+                sammix,
+                bundle,
+                frames: demo_frames,
+            });
+        }
+        (None, None) => {}
+        _ => {
+            eprintln!("--sammix and --bundle go together\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let watchdog = WATCHDOG + ctx.demo.as_ref().map_or(Duration::ZERO, DemoSetup::budget);
+    std::thread::spawn(move || {
+        std::thread::sleep(watchdog);
+        println!("FAIL watchdog: the checks did not end within {watchdog:?}");
         std::process::exit(3);
     });
-    let checks: [(&str, CheckFn); 7] = [
+    let checks: [(&str, CheckFn); 8] = [
         ("vivid_formats", vivid::formats),
         ("vivid_rgb", vivid::rgb),
         ("negotiation_errors", vivid::negotiation_errors),
         ("loopback_exact", loopback::exact),
         ("loopback_writer_stops", loopback::writer_stops),
+        (demo_clip::NAME, demo_clip::loopback_demo_clip),
         ("vivid_unplug_reconnect", vivid::unplug_reconnect),
         ("vivid_unplug_gone", vivid::unplug_gone),
     ];
@@ -59,6 +96,10 @@ fn main() -> ExitCode {
     let mut failed = 0;
     for (name, check) in checks {
         if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        if name == demo_clip::NAME && ctx.demo.is_none() && only.is_empty() {
+            println!("skip {name}: needs --sammix BIN and --bundle DIR");
             continue;
         }
         let t = Instant::now();
