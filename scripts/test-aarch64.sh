@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The kernel tests on every level: builds them for aarch64 with Debian's
-# rustc (scripts/install-aarch64-toolchain.sh installs it), runs them under
+# The kernel tests on every level, and the native decoder's unit tests:
+# builds them for aarch64 with Debian's rustc
+# (scripts/install-aarch64-toolchain.sh installs it), runs them under
 # qemu as a CPU with dot product and i8mm (QEMU_CPU=max) and as a Cortex-A53
 # (NEON only), and checks from the output which levels ran and which were
 # skipped; then runs the x86-64 kernel tests with SAMMIX_KERNELS=scalar.
@@ -83,6 +84,15 @@ for op in "${ops[@]}"; do
 done
 refuse "$logs/a53.log" "ran: .* on neon-dot "
 refuse "$logs/a53.log" "ran: .* on neon-i8mm "
+
+# The native decoder's unit tests on each CPU: its int8 and f32 layers, the
+# attention on the GEMM and the ONNX weight lookup run on the NEON levels.
+for cpu in max cortex-a53; do
+    echo "== qemu-aarch64, QEMU_CPU=$cpu: decoder unit tests"
+    QEMU_CPU=$cpu RUSTC="$rustc_arm" nice cargo test --target "$target" --target-dir "$target_dir" \
+        --lib decoder 2>&1 | tee "$logs/decoder-$cpu.log" | grep -E '^test result'
+    expect "$logs/decoder-$cpu.log" "test result: ok"
+done
 
 echo "== clippy for $target"
 if [ -x /usr/bin/cargo-clippy ] && /usr/bin/clippy-driver --version >/dev/null 2>&1; then
