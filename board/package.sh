@@ -4,17 +4,21 @@
 #   board/package.sh PROFILE [OUT_DIR]      (PROFILE: rpi5, rk3588, imx8mp, jetson-orin-nano)
 #
 # Cross-builds the aarch64 release with the profile compiled in
-# (SAMMIX_BOARD), its CPU (-C target-cpu, -C target-feature from [cpu]) and
-# the Linux GPIO backend, then packs into OUT_DIR (default target/package):
+# (SAMMIX_BOARD), its CPU (-C target-cpu, -C target-feature from [cpu]), V4L2
+# capture (feature v4l: the service reads the capture card) and, when the
+# profile has [gpio], the Linux GPIO backend, then packs into OUT_DIR
+# (default target/package):
 #   sammix-PROFILE-VERSION.tar.gz
 #     bin/sammix  models/sammix-us-tiny/  board.toml  README.md  install.sh
 #     systemd/sammix.service  udev/99-sammix-capture.rules  udev/99-sammix-gpio.rules
 #
 # Needs the cross toolchain: scripts/install-aarch64-toolchain.sh (Debian's
-# rustc-web with the arm64 standard library, aarch64-linux-gnu-gcc).
-# A cold build compiles tract for the board's CPU: about 10 minutes on 2 cores.
-# Each profile builds in its own target folder (target/board/PROFILE, or
-# $CARGO_TARGET_DIR/board/PROFILE), so switching profiles rebuilds nothing.
+# rustc-web with the arm64 standard library, aarch64-linux-gnu-gcc, the arm64
+# kernel headers) and libclang-dev (the v4l crate's bindings).
+# A cold build compiles tract for the board's CPU: about 10-20 minutes on 2
+# cores. Each CPU builds in its own target folder (target/board/CPU, or
+# $CARGO_TARGET_DIR/board/CPU): profiles for one CPU (rpi5 and rk3588 are both
+# Cortex-A76) share the dependencies and rebuild only sammix itself.
 set -euo pipefail
 
 die() { echo "package.sh: $*" >&2; exit 1; }
@@ -44,11 +48,12 @@ command -v aarch64-linux-gnu-gcc >/dev/null || die "aarch64-linux-gnu-gcc missin
 
 rustflags="-C target-cpu=$cpu"
 [ -z "$features" ] || rustflags="$rustflags -C target-feature=$features"
-target_dir="${CARGO_TARGET_DIR:-$root/target}/board/$profile"
-gpio_feature=()
-grep -q '^\[gpio\]' "$toml" && gpio_feature=(--features linux-gpio)
+target_dir="${CARGO_TARGET_DIR:-$root/target}/board/$cpu$(printf %s "$features" | tr -c "a-z0-9" _)"
+cargo_features=v4l
+grep -q '^\[gpio\]' "$toml" && cargo_features="$cargo_features,linux-gpio"
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || die "libclang missing (the v4l crate's bindings): apt-get install libclang-dev"
 
-echo "== building $profile: $triple, $rustflags ${gpio_feature[*]}"
+echo "== building $profile: $triple, $rustflags, features $cargo_features"
 start=$(date +%s)
 (
     cd "$root"
@@ -58,7 +63,7 @@ start=$(date +%s)
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$rustflags" \
     CARGO_TARGET_DIR="$target_dir" \
-        cargo build --release --locked --target "$triple" --bin sammix "${gpio_feature[@]}"
+        cargo build --release --locked --target "$triple" --bin sammix --features "$cargo_features"
 )
 echo "== built in $(( $(date +%s) - start )) s"
 binary="$target_dir/$triple/release/sammix"
@@ -70,7 +75,8 @@ fi
 if command -v qemu-aarch64 >/dev/null; then
     shown="$(QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib "$binary" info --board --json)"
     echo "$shown" | grep -q "\"name\": \"$profile\"" || die "the binary says it is not for $profile: $shown"
-    echo "== qemu: sammix info --board names $profile"
+    echo "$shown" | tr -d ' \n' | grep -q '"features":\["v4l"' || die "the binary has no V4L2 capture: $shown"
+    echo "== qemu: sammix info --board names $profile, features $cargo_features"
 fi
 
 version="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)"

@@ -996,3 +996,84 @@ fn run_pins_its_threads_to_the_profile_cores_when_asked() {
         r.stderr
     );
 }
+
+/// Runs `sammix ARGS` as systemd would start it with `Type=notify`:
+/// `$NOTIFY_SOCKET` names a socket bound here, plus `env`; returns the run
+/// and the notifications it sent, in order.
+fn under_systemd(args: &[&str], env: &[(&str, &str)]) -> (Run, Vec<String>) {
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let tmp = TempDir::new(&format!("notify-{}", RUNS.fetch_add(1, Ordering::Relaxed)));
+    let path = tmp.join("notify");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sammix"));
+    cmd.args(args)
+        .current_dir(root())
+        .env_remove("SAMMIX_BUNDLE")
+        .env_remove("RUST_LOG")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env("NOTIFY_SOCKET", &path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("cannot start the sammix binary");
+    // Datagrams wait in the socket's queue until read.
+    socket.set_nonblocking(true).unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = socket.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let run = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (run, messages)
+}
+
+#[test]
+fn run_tells_systemd_it_is_ready_and_feeds_its_watchdog() {
+    let args = ["run", "--frames", "6", "--quiet"];
+    // Type=notify with WatchdogSec=10: ready, petted, a clean stop.
+    let (r, msgs) = under_systemd(&args, &[("WATCHDOG_USEC", "10000000")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        msgs.first().map(String::as_str),
+        Some("READY=1"),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m == "WATCHDOG=1"), "{msgs:?}");
+    assert_eq!(
+        msgs.last().map(String::as_str),
+        Some("STOPPING=1"),
+        "{msgs:?}"
+    );
+    // Type=notify without a watchdog: ready, nothing else on the host profile.
+    let (r, msgs) = under_systemd(&args, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(msgs, ["READY=1"]);
+    // The watchdog is another process's (WATCHDOG_PID): not petted.
+    let (r, msgs) = under_systemd(
+        &args,
+        &[("WATCHDOG_USEC", "10000000"), ("WATCHDOG_PID", "1")],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(msgs, ["READY=1"]);
+}
+
+#[test]
+fn run_with_a_bad_notify_socket_names_it() {
+    let (r, msgs) = under_systemd(
+        &["run", "--frames", "1"],
+        &[("NOTIFY_SOCKET", "run/notify")],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_contains(&r.stderr, &["NOTIFY_SOCKET=run/notify", "absolute"]);
+    assert!(msgs.is_empty());
+    let (r, _) = under_systemd(&["run", "--frames", "1"], &[("WATCHDOG_USEC", "soon")]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_contains(&r.stderr, &["WATCHDOG_USEC=soon", "microseconds"]);
+}

@@ -8,6 +8,8 @@
 //! - [`Controls`]: the freeze button ([`freeze`]), the status LED with its
 //!   blink codes ([`led`]) and the frame watchdog ([`watchdog`]) together,
 //!   generic over `embedded-hal` 1.0 pins and fed by a millisecond clock;
+//! - [`systemd`]: `READY=1` and the service watchdog's `WATCHDOG=1` to
+//!   `$NOTIFY_SOCKET`, petted with the hardware watchdog;
 //! - `linux` (feature `linux-gpio`): the pins of a profile opened on the
 //!   GPIO character device.
 //!
@@ -30,6 +32,7 @@ pub mod profile;
 /// The board profile schema: types, parsing and validation (shared with
 /// `build.rs`, which includes this file).
 pub mod schema;
+pub mod systemd;
 pub mod watchdog;
 
 use core::convert::Infallible;
@@ -38,6 +41,7 @@ pub use controls::{ControlEvents, Controls, ControlsError, Pins};
 pub use freeze::{FreezeError, FreezeEvent, FreezeSwitch};
 pub use led::{Led, LedError, LedState, StatusLed};
 pub use schema::{Profile, ProfileError, ProfileErrors};
+pub use systemd::{NotifyError, SystemdNotify, Watchdogs};
 pub use watchdog::{FakeWatchdog, FrameWatchdog, Health, LinuxWatchdog, WatchdogDevice};
 
 /// A pin that is not there: reads low, ignores writes, never fails. Names

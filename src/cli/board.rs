@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use embedded_hal::digital::{InputPin, OutputPin};
-use sammix::board::{self, Controls, Health, LinuxWatchdog, Pins, Profile, WatchdogDevice};
+use sammix::board::{
+    self, Controls, Health, LinuxWatchdog, Pins, Profile, SystemdNotify, WatchdogDevice, Watchdogs,
+};
 use sammix::frame::{Frame, Mask};
 use sammix::pipeline::Outcome;
 use sammix::stream::{FrameRecord, FrameSink};
@@ -72,18 +74,31 @@ pub struct BoardControls {
 }
 
 /// Whether to run the controls: `on`/`off`, or, for `None` (auto), when the
-/// profile has pins or a watchdog device or `watchdog` names one.
-pub fn wanted(choice: Option<bool>, profile: &Profile, watchdog: Option<&Path>) -> bool {
+/// profile has pins or a watchdog device, `watchdog` names one, or systemd
+/// watches the service (`systemd_watchdog`).
+pub fn wanted(
+    choice: Option<bool>,
+    profile: &Profile,
+    watchdog: Option<&Path>,
+    systemd_watchdog: bool,
+) -> bool {
     choice.unwrap_or(
-        profile.gpio.is_some() || profile.watchdog.device.is_some() || watchdog.is_some(),
+        profile.gpio.is_some()
+            || profile.watchdog.device.is_some()
+            || watchdog.is_some()
+            || systemd_watchdog,
     )
 }
 
 impl BoardControls {
     /// Opens the profile's pins (with the `linux-gpio` feature) and the
     /// watchdog device (`watchdog`, else the profile's), and starts polling.
-    /// Opening the device arms it.
-    pub fn start(profile: &'static Profile, watchdog: Option<PathBuf>) -> anyhow::Result<Self> {
+    /// Opening the device arms it. `systemd` is petted with the device.
+    pub fn start(
+        profile: &'static Profile,
+        watchdog: Option<PathBuf>,
+        systemd: Option<SystemdNotify>,
+    ) -> anyhow::Result<Self> {
         let start = Instant::now();
         let device_path = watchdog.or_else(|| {
             profile
@@ -99,9 +114,30 @@ impl BoardControls {
             ),
             None => None,
         };
-        let (panel, pins): (Box<dyn Panel>, &str) = open_panel(profile, device)?;
+        let pet_ms = u64::from(profile.watchdog.pet_interval_ms);
+        let systemd_text = match systemd.as_ref().map(|s| (s, s.watchdog_period())) {
+            Some((s, Some(period))) => {
+                if u128::from(pet_ms) * 2 > period.as_millis() {
+                    log::warn!(
+                        "systemd expects WATCHDOG=1 every {} ms (WatchdogSec=) but board {} pets \
+                         every {pet_ms} ms: raise WatchdogSec= to at least twice that",
+                        period.as_millis(),
+                        profile.name
+                    );
+                }
+                format!(
+                    ", systemd watchdog {} ms via {}",
+                    period.as_millis(),
+                    s.name()
+                )
+            }
+            Some((s, None)) => format!(", systemd notify via {} (no WatchdogSec=)", s.name()),
+            None => String::new(),
+        };
+        let watchdogs = Watchdogs { device, systemd }.some();
+        let (panel, pins): (Box<dyn Panel>, &str) = open_panel(profile, watchdogs)?;
         let description = format!(
-            "board {}: {pins}; watchdog {} (frame timeout {} ms)",
+            "board {}: {pins}; watchdog {}{systemd_text} (frame timeout {} ms)",
             profile.name,
             device_path
                 .as_deref()
@@ -177,7 +213,7 @@ impl Drop for BoardControls {
 #[cfg(feature = "linux-gpio")]
 fn open_panel(
     profile: &Profile,
-    device: Option<LinuxWatchdog>,
+    device: Option<Watchdogs>,
 ) -> anyhow::Result<(Box<dyn Panel>, &'static str)> {
     if profile.gpio.is_some() {
         let pins = board::linux::open_pins(profile)
@@ -194,7 +230,7 @@ fn open_panel(
 #[cfg(not(feature = "linux-gpio"))]
 fn open_panel(
     profile: &Profile,
-    device: Option<LinuxWatchdog>,
+    device: Option<Watchdogs>,
 ) -> anyhow::Result<(Box<dyn Panel>, &'static str)> {
     let what = if profile.gpio.is_some() {
         log::warn!(
@@ -208,7 +244,7 @@ fn open_panel(
     Ok((no_pins(profile, device), what))
 }
 
-fn no_pins(profile: &Profile, device: Option<LinuxWatchdog>) -> Box<dyn Panel> {
+fn no_pins(profile: &Profile, device: Option<Watchdogs>) -> Box<dyn Panel> {
     let pins: Pins<board::NoPin, board::NoPin> = Pins {
         freeze: None,
         status_led: None,

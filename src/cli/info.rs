@@ -29,18 +29,36 @@ fn graph_json(plan: &Plan) -> Value {
     })
 }
 
-/// `sammix info --board`: the compiled-in board profile.
+/// The optional features this binary was built with.
+fn features() -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if cfg!(feature = "v4l") {
+        f.push("v4l");
+    }
+    if cfg!(feature = "linux-gpio") {
+        f.push("linux-gpio");
+    }
+    f
+}
+
+/// `sammix info --board`: the compiled-in board profile and the build's
+/// features (what a package can capture from and drive).
 fn board(json: bool) -> anyhow::Result<ExitCode> {
     let p = sammix::board::profile::current();
     if json {
         let mut v = p.to_json();
         v["source"] = sammix::board::profile::SOURCE.into();
+        v["features"] = features().into();
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         outln!("{p}");
         outln!(
-            "  (from {}, SAMMIX_BOARD at build time)",
-            sammix::board::profile::SOURCE
+            "  (from {}, SAMMIX_BOARD at build time; features: {})",
+            sammix::board::profile::SOURCE,
+            match features() {
+                f if f.is_empty() => "none".to_string(),
+                f => f.join(", "),
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

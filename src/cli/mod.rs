@@ -167,7 +167,9 @@ struct RunArgs {
     truth: Option<PathBuf>,
     /// Board controls (freeze switch, status and fault LEDs, frame
     /// watchdog): auto runs them when the compiled-in board profile has GPIO
-    /// lines or a watchdog device, or --watchdog is given.
+    /// lines or a watchdog device, --watchdog is given, or systemd watches
+    /// the service (`WatchdogSec=`: `WATCHDOG=1` is sent to `$NOTIFY_SOCKET`
+    /// with each pet of the hardware watchdog).
     #[arg(long, value_enum, default_value_t = Toggle::Auto, value_name = "WHEN")]
     controls: Toggle,
     /// Hardware watchdog device to pet while frames keep finishing (default:

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use sammix::board::SystemdNotify;
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
 use sammix::metrics::{ImageScores, RunningSummary, Summary};
@@ -347,9 +348,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("--watchdog needs the board controls (--controls off was given)");
     }
     let profile = sammix::board::profile::current();
-    let controls = if board::wanted(controls_choice, profile, args.watchdog.as_deref()) {
-        Some(BoardControls::start(profile, args.watchdog.clone())?)
+    // Under systemd (`Type=notify`): started once the bundle is loaded and
+    // the source is open; `WatchdogSec=` is fed with the hardware watchdog.
+    let systemd = SystemdNotify::from_env().context("systemd notification socket")?;
+    if let Some(n) = &systemd {
+        n.ready()
+            .with_context(|| format!("READY=1 to NOTIFY_SOCKET={}", n.name()))?;
+    }
+    let systemd_watchdog = systemd
+        .as_ref()
+        .is_some_and(|n| n.watchdog_period().is_some());
+    let controls = if board::wanted(
+        controls_choice,
+        profile,
+        args.watchdog.as_deref(),
+        systemd_watchdog,
+    ) {
+        Some(BoardControls::start(
+            profile,
+            args.watchdog.clone(),
+            systemd,
+        )?)
     } else {
+        if systemd_watchdog {
+            log::warn!("systemd's WatchdogSec= is not fed: --controls off was given");
+        }
         None
     };
     opts.pause = controls.as_ref().map(BoardControls::pause_flag);
