@@ -14,9 +14,18 @@ use sammix::source::FrameSource;
 use crate::common::{diff, opts, read, spec, Check, Ctx};
 
 /// A frame to write: luma (or R=G=B) at (0,0) is `k`, the rest a pattern
-/// that moves with `k`; chroma varies too.
+/// that moves with `k`; chroma varies too. `MJPG`: that luma pattern as a
+/// grayscale JPEG (quality 90), so only a decode of the same bytes matches.
 fn pattern(layout: &Layout, k: u8) -> Vec<u8> {
     let (w, h, stride) = (layout.width, layout.height, layout.stride);
+    if layout.format == PixFormat::Mjpeg {
+        let gray = pattern(&Layout::packed(PixFormat::Grey, w, h).unwrap(), k);
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&gray, w as u16, h as u16, jpeg_encoder::ColorType::Luma)
+            .expect("a JPEG of the pattern");
+        return jpeg;
+    }
     let mut buf = vec![0u8; layout.frame_bytes()];
     let v = |x: usize, y: usize, salt: usize| -> u8 {
         if x == 0 && y == 0 && salt == 0 {
@@ -46,7 +55,7 @@ fn pattern(layout: &Layout, k: u8) -> Vec<u8> {
                 *b = (i * 3 % 256) as u8;
             }
         }
-        PixFormat::Uyvy | PixFormat::Rgb24 | PixFormat::Bgr24 => {
+        PixFormat::Uyvy | PixFormat::Rgb24 | PixFormat::Bgr24 | PixFormat::Mjpeg => {
             for y in 0..h {
                 for x in 0..w {
                     let o = y * stride + 3 * x;
@@ -99,15 +108,18 @@ fn writer(
 }
 
 /// Frames written into v4l2loopback come back exactly (GREY at an odd
-/// width, YUYV, NV12; gray and RGB output).
+/// width, YUYV, NV12; gray and RGB output); JPEGs (MJPG) come back decoded
+/// exactly as the same bytes decode here.
 pub fn exact(c: &Ctx) -> Check {
     let mut notes = Vec::new();
-    let cases: [((u32, u32), &[u8; 4], PixelFormat); 5] = [
+    let cases: [((u32, u32), &[u8; 4], PixelFormat); 7] = [
         ((175, 97), b"GREY", PixelFormat::Gray8),
         ((176, 144), b"YUYV", PixelFormat::Gray8),
         ((176, 144), b"YUYV", PixelFormat::Rgb8),
         ((176, 144), b"NV12", PixelFormat::Gray8),
         ((176, 144), b"NV12", PixelFormat::Rgb8),
+        ((176, 144), b"MJPG", PixelFormat::Gray8),
+        ((176, 144), b"MJPG", PixelFormat::Rgb8),
     ];
     for (size, code, output) in cases {
         let stop = Arc::new(AtomicBool::new(false));
@@ -136,9 +148,12 @@ pub fn exact(c: &Ctx) -> Check {
                 read(&mut src, &mut frame)?;
                 // Gray: (0, 0) is k. RGB: the first k from the last one on
                 // whose conversion matches (the reader may skip frames).
+                // A JPEG's (0, 0) is not exactly k either.
                 let candidates = match output {
-                    PixelFormat::Gray8 => frame.data()[0]..=frame.data()[0],
-                    PixelFormat::Rgb8 => next_k..=next_k.saturating_add(40),
+                    PixelFormat::Gray8 if !layout.format.is_compressed() => {
+                        frame.data()[0]..=frame.data()[0]
+                    }
+                    _ => next_k..=next_k.saturating_add(40),
                 };
                 let mut matched = None;
                 let mut closest = (usize::MAX, 0, 0);

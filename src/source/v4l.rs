@@ -2,11 +2,15 @@
 //! capture device (a capture card, a USB grabber, an endoscope camera).
 //!
 //! - **Formats**: `YUYV`, `UYVY`, `NV12`, `YU12` (I420), `GREY`, `RGB3`
-//!   (RGB24) and `BGR3` (BGR24), single-planar. `MJPG` and anything else
-//!   fail with the list of what the device offers. Without a FOURCC the
-//!   device's current format is kept when supported, else the first
-//!   supported one it offers (`GREY`, `YUYV`, `UYVY`, `NV12`, `YU12`,
-//!   `RGB3`, `BGR3`); without a size, its current size.
+//!   (RGB24) and `BGR3` (BGR24), single-planar, and `MJPG` (each buffer
+//!   one JPEG, decoded by `zune-jpeg` in strict mode: a truncated or corrupt
+//!   JPEG is skipped as a bad frame, never shown half decoded; the decoder
+//!   allocates per frame, the one exception to this source's fixed
+//!   memory). Anything else fails with the list of what the device offers.
+//!   Without a FOURCC the device's current format is kept when supported,
+//!   else the first supported one it offers (`GREY`, `YUYV`, `UYVY`,
+//!   `NV12`, `YU12`, `RGB3`, `BGR3`, then `MJPG`); without a size, its
+//!   current size.
 //! - **Negotiation**: `VIDIOC_S_FMT`; when the driver answers with another
 //!   size or format than the spec asked for, opening fails with every
 //!   format and frame size the device enumerates.
@@ -67,14 +71,14 @@ mod tests;
 
 #[cfg(feature = "v4l")]
 pub use capture::V4lSource;
-pub use convert::{convert, Colour, Matrix, Range, ShortFrame};
+pub use convert::{convert, BadFrame, Colour, Matrix, Range, ShortFrame};
 pub use layout::{FourCc, Layout, PixFormat};
 pub use sequence::SequenceTracker;
 #[cfg(feature = "v4l")]
 pub use writer::V4lWriter;
 
 /// The formats this source reads, for messages.
-pub const SUPPORTED: &str = "YUYV, UYVY, NV12, YU12, GREY, RGB3, BGR3";
+pub const SUPPORTED: &str = "YUYV, UYVY, NV12, YU12, GREY, RGB3, BGR3, MJPG";
 
 /// A parsed `v4l:` spec (the part after `v4l:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +313,18 @@ pub enum V4lError {
         /// Bytes in the last buffer.
         got: usize,
         /// Short frames in a row.
+        count: u32,
+    },
+    /// `MJPG` buffers kept failing to decode.
+    #[error("{}: {count} JPEG frames in a row did not decode as {layout} (last: {last})", device.display())]
+    BadJpegs {
+        /// The device.
+        device: PathBuf,
+        /// The negotiated layout.
+        layout: String,
+        /// The last decoder error.
+        last: String,
+        /// Bad frames in a row.
         count: u32,
     },
 }

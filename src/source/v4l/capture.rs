@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::frame::Frame;
 use crate::source::{FrameSource, SourceError, Truth};
 
-use super::convert::{convert, Colour};
+use super::convert::{convert, BadFrame, Colour};
 use super::layout::Layout;
 use super::negotiate::{start, sys_error, Negotiated};
 use super::sequence::SequenceTracker;
@@ -200,6 +200,7 @@ impl V4lSource {
                 failure.get_or_insert(e);
             }
             let number = self.seq.next(got.sequence);
+            let delivered = matches!(converted, Some(Ok(())));
             match converted {
                 Some(Ok(())) => {
                     self.short = 0;
@@ -213,23 +214,29 @@ impl V4lSource {
                     );
                     self.skipped += 1;
                 }
-                Some(Err(short)) => {
+                Some(Err(bad)) => {
                     self.skipped += 1;
                     self.short += 1;
                     log::warn!(
-                        "{}: frame {number}: {} bytes where {} needs {}: skipped",
+                        "{}: frame {number} of {}: {bad}: skipped",
                         device.display(),
-                        short.got,
                         self.neg.layout,
-                        short.needed
                     );
                     if self.short >= MAX_SHORT {
-                        return Err(V4lError::ShortFrames {
-                            device,
-                            layout: self.neg.layout.to_string(),
-                            needed: short.needed,
-                            got: short.got,
-                            count: self.short,
+                        return Err(match bad {
+                            BadFrame::Short(short) => V4lError::ShortFrames {
+                                device,
+                                layout: self.neg.layout.to_string(),
+                                needed: short.needed,
+                                got: short.got,
+                                count: self.short,
+                            },
+                            BadFrame::Jpeg(why) => V4lError::BadJpegs {
+                                device,
+                                layout: self.neg.layout.to_string(),
+                                last: why,
+                                count: self.short,
+                            },
                         });
                     }
                 }
@@ -240,7 +247,7 @@ impl V4lSource {
                 }
                 self.lose(e);
             }
-            if matches!(converted, Some(Ok(()))) {
+            if delivered {
                 return Ok(());
             }
         }

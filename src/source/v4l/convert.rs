@@ -182,6 +182,62 @@ pub struct ShortFrame {
     pub got: usize,
 }
 
+/// A captured buffer that does not hold a frame of the negotiated layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadFrame {
+    /// Fewer bytes than an uncompressed layout needs.
+    Short(ShortFrame),
+    /// A JPEG (`MJPG`) that does not decode, or decodes to another size.
+    Jpeg(String),
+}
+
+impl std::fmt::Display for BadFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadFrame::Short(s) => write!(f, "{} bytes where {} are needed", s.got, s.needed),
+            BadFrame::Jpeg(why) => write!(f, "a bad JPEG: {why}"),
+        }
+    }
+}
+
+/// Decodes one `MJPG` buffer into `out` as `want`: the JPEG's own
+/// full-range (JFIF) Y for [`PixelFormat::Gray8`], RGB for
+/// [`PixelFormat::Rgb8`]. Strict: a truncated or corrupt JPEG is an error,
+/// never a frame half filled. The decoder allocates its tables per frame
+/// (the one per-frame allocation of this source).
+fn decode_jpeg(
+    src: &[u8],
+    layout: &Layout,
+    want: PixelFormat,
+    out: &mut Frame,
+) -> Result<(), BadFrame> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    use zune_jpeg::JpegDecoder;
+
+    let (w, h) = (layout.width, layout.height);
+    let colorspace = match want {
+        PixelFormat::Gray8 => ColorSpace::Luma,
+        PixelFormat::Rgb8 => ColorSpace::RGB,
+    };
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(colorspace)
+        .set_strict_mode(true)
+        .set_max_width(w)
+        .set_max_height(h);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(src), options);
+    let bad = |e: zune_jpeg::errors::DecodeErrors| BadFrame::Jpeg(e.to_string());
+    decoder.decode_headers().map_err(bad)?;
+    match decoder.dimensions() {
+        Some(d) if d == (w, h) => {}
+        Some((jw, jh)) => return Err(BadFrame::Jpeg(format!("{jw}x{jh} in a {w}x{h} stream"))),
+        None => return Err(BadFrame::Jpeg("no frame header".into())),
+    }
+    out.reset(w, h, want);
+    decoder.decode_into(out.data_mut()).map_err(bad)
+}
+
 /// Converts one captured frame laid out as `layout` into `out` as `want`.
 ///
 /// [`PixelFormat::Gray8`]: the Y plane, byte for byte, whatever the range
@@ -190,20 +246,24 @@ pub struct ShortFrame {
 /// RGB; YCbCr through `colour`'s matrix and range, chroma upsampled by
 /// nearest neighbour; Y-only formats as gray (expanded when limited);
 /// limited-range RGB expanded to full range. `out` is reshaped in place (no
-/// allocation once it is large enough).
+/// allocation once it is large enough). `MJPG` is decoded (see
+/// `decode_jpeg`: the JPEG's own Y, or RGB).
 pub fn convert(
     src: &[u8],
     layout: &Layout,
     colour: Colour,
     want: PixelFormat,
     out: &mut Frame,
-) -> Result<(), ShortFrame> {
+) -> Result<(), BadFrame> {
+    if layout.format.is_compressed() {
+        return decode_jpeg(src, layout, want, out);
+    }
     let needed = layout.frame_bytes();
     if src.len() < needed {
-        return Err(ShortFrame {
+        return Err(BadFrame::Short(ShortFrame {
             needed,
             got: src.len(),
-        });
+        }));
     }
     let (w, h, stride) = (layout.width, layout.height, layout.stride);
     out.reset(w, h, want);
@@ -303,6 +363,8 @@ pub fn convert(
                 }
             }
         }
+        // Decoded above; here only for a complete match.
+        (PixFormat::Mjpeg, _) => return decode_jpeg(src, layout, want, out),
     }
     Ok(())
 }

@@ -77,12 +77,16 @@ pub enum PixFormat {
     Rgb24,
     /// Packed `B G R` (`BGR3`).
     Bgr24,
+    /// Motion JPEG (`MJPG`): each buffer one JPEG of `bytesused` bytes,
+    /// decoded on capture (USB cameras and grabbers at HD sizes).
+    Mjpeg,
 }
 
 impl PixFormat {
     /// Every supported format, in the order tried when the spec names none
     /// and the device's current format is not one of them.
-    pub const ALL: [PixFormat; 7] = [
+    /// Uncompressed ones first: they cost no decoding.
+    pub const ALL: [PixFormat; 8] = [
         PixFormat::Grey,
         PixFormat::Yuyv,
         PixFormat::Uyvy,
@@ -90,6 +94,7 @@ impl PixFormat {
         PixFormat::Yu12,
         PixFormat::Rgb24,
         PixFormat::Bgr24,
+        PixFormat::Mjpeg,
     ];
 
     /// The format of a code, if supported.
@@ -107,7 +112,13 @@ impl PixFormat {
             PixFormat::Grey => *b"GREY",
             PixFormat::Rgb24 => *b"RGB3",
             PixFormat::Bgr24 => *b"BGR3",
+            PixFormat::Mjpeg => *b"MJPG",
         })
+    }
+
+    /// Whether a frame's size varies (a JPEG): no rows or stride to check.
+    pub fn is_compressed(self) -> bool {
+        self == PixFormat::Mjpeg
     }
 
     /// Whether the samples are R, G, B (else Y, Cb, Cr or Y only).
@@ -125,6 +136,7 @@ impl PixFormat {
             PixFormat::Nv12 => width.div_ceil(2) * 2,
             PixFormat::Yu12 | PixFormat::Grey => width,
             PixFormat::Rgb24 | PixFormat::Bgr24 => width * 3,
+            PixFormat::Mjpeg => 0,
         }
     }
 }
@@ -195,10 +207,11 @@ impl Layout {
         self.height.div_ceil(2)
     }
 
-    /// Bytes one frame needs.
+    /// Bytes one frame needs (0 for a compressed format: its size varies).
     pub fn frame_bytes(&self) -> usize {
         let luma = self.stride * self.height;
         match self.format {
+            PixFormat::Mjpeg => 0,
             PixFormat::Nv12 => luma + self.stride * self.chroma_rows(),
             PixFormat::Yu12 => luma + 2 * self.chroma_stride() * self.chroma_rows(),
             _ => luma,
@@ -208,6 +221,9 @@ impl Layout {
 
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.format.is_compressed() {
+            return write!(f, "{}x{} {}", self.width, self.height, self.format.fourcc());
+        }
         write!(
             f,
             "{}x{} {} ({} bytes a row)",

@@ -89,8 +89,8 @@ fn unsupported(device: &Path, fourcc: FourCc, offered: String) -> V4lError {
     V4lError::Unsupported {
         device: device.to_path_buf(),
         fourcc,
-        note: if fourcc == FourCc(*b"MJPG") || fourcc == FourCc(*b"JPEG") {
-            " (MJPEG: this build has no JPEG decoder; choose an uncompressed format)"
+        note: if fourcc == FourCc(*b"JPEG") {
+            " (for JPEG frames ask for MJPG)"
         } else {
             ""
         },

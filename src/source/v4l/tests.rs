@@ -295,10 +295,10 @@ fn short_buffers_and_bad_strides_are_errors() {
     );
     assert_eq!(
         err,
-        Err(ShortFrame {
+        Err(BadFrame::Short(ShortFrame {
             needed: 24,
             got: 23
-        })
+        }))
     );
     assert!(Layout::new(PixFormat::Yuyv, 5, 2, 10).is_err());
     assert!(Layout::new(PixFormat::Nv12, 5, 2, 5).is_err());
@@ -383,5 +383,129 @@ fn without_the_feature_opening_says_how_to_get_it() {
     assert!(
         err.contains("/dev/video0") && err.contains("--features v4l"),
         "{err}"
+    );
+}
+
+/// A smooth `w × h` test scene (a diagonal ramp and a bright disc): JPEG
+/// keeps it within a few levels at high quality.
+fn scene(w: usize, h: usize) -> Vec<u8> {
+    let mut px = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            let disc = (fx - 0.6).powi(2) + (fy - 0.4).powi(2) < 0.04;
+            let base = 40.0 + 150.0 * (fx + fy) / 2.0;
+            let v = if disc { 230.0 } else { base };
+            px.extend([v as u8, (v * 0.8) as u8, (255.0 - v) as u8]);
+        }
+    }
+    px
+}
+
+fn jpeg(pixels: &[u8], w: usize, h: usize, color: jpeg_encoder::ColorType) -> Vec<u8> {
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 95)
+        .encode(pixels, w as u16, h as u16, color)
+        .unwrap();
+    out
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x.abs_diff(y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn mjpeg_frames_decode_to_gray_and_rgb() {
+    // Odd sizes: the 4:2:0 chroma of the RGB JPEG covers a partial block.
+    let (w, h) = (66, 37);
+    let rgb = scene(w, h);
+    let layout = Layout::new(PixFormat::Mjpeg, w, h, 0).unwrap();
+    assert_eq!(layout.to_string(), "66x37 MJPG");
+
+    let decoded = run(
+        &jpeg(&rgb, w, h, jpeg_encoder::ColorType::Rgb),
+        layout,
+        BT601_FULL,
+        PixelFormat::Rgb8,
+    );
+    let d = mean_abs_diff(decoded.data(), &rgb);
+    assert!(d < 3.0, "RGB through JPEG: mean |difference| {d:.2}");
+
+    // Gray frames: the JPEG's Y, that is full-range BT.601 luma of the RGB.
+    let gray: Vec<u8> = rgb
+        .chunks_exact(3)
+        .map(|p| {
+            (0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])).round()
+                as u8
+        })
+        .collect();
+    let decoded = run(
+        &jpeg(&rgb, w, h, jpeg_encoder::ColorType::Rgb),
+        layout,
+        BT601_FULL,
+        PixelFormat::Gray8,
+    );
+    let d = mean_abs_diff(decoded.data(), &gray);
+    assert!(d < 2.0, "Y of an RGB JPEG: mean |difference| {d:.2}");
+    let decoded = run(
+        &jpeg(&gray, w, h, jpeg_encoder::ColorType::Luma),
+        layout,
+        BT601_FULL,
+        PixelFormat::Gray8,
+    );
+    let d = mean_abs_diff(decoded.data(), &gray);
+    assert!(d < 2.0, "gray JPEG: mean |difference| {d:.2}");
+}
+
+#[test]
+fn bad_mjpeg_frames_are_errors_not_frames() {
+    let (w, h) = (64, 48);
+    let layout = Layout::new(PixFormat::Mjpeg, w, h, 0).unwrap();
+    let good = jpeg(&scene(w, h), w, h, jpeg_encoder::ColorType::Rgb);
+    let mut out = Frame::zeros(1, 1, PixelFormat::Gray8);
+    let mut check = |data: &[u8], what: &str, needle: &str| match convert(
+        data,
+        &layout,
+        BT601_FULL,
+        PixelFormat::Gray8,
+        &mut out,
+    ) {
+        Err(BadFrame::Jpeg(why)) => {
+            assert!(why.contains(needle), "{what}: {why:?} lacks {needle:?}")
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    check(&good[..good.len() / 2], "truncated", "");
+    check(&[], "empty", "");
+    check(&[0x55; 500], "not a JPEG", "");
+    // A JPEG of another size than the negotiated one.
+    let other = jpeg(&scene(32, 48), 32, 48, jpeg_encoder::ColorType::Rgb);
+    check(&other, "32x48", "32x48 in a 64x48 stream");
+    // Every message reads as a frame problem.
+    let e = BadFrame::Jpeg("x".into()).to_string();
+    assert_eq!(e, "a bad JPEG: x");
+    // And the good one still decodes.
+    convert(&good, &layout, BT601_FULL, PixelFormat::Gray8, &mut out).unwrap();
+    assert_eq!((out.width(), out.height()), (w, h));
+}
+
+#[test]
+fn mjpeg_is_a_format_of_its_own() {
+    assert_eq!(
+        PixFormat::from_fourcc(FourCc(*b"MJPG")),
+        Some(PixFormat::Mjpeg)
+    );
+    assert!(PixFormat::Mjpeg.is_compressed());
+    assert_eq!(PixFormat::ALL.last(), Some(&PixFormat::Mjpeg));
+    assert_eq!(
+        Layout::new(PixFormat::Mjpeg, 8, 8, 0)
+            .unwrap()
+            .frame_bytes(),
+        0
     );
 }
