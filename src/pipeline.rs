@@ -145,6 +145,7 @@ pub struct Pipeline {
     reuse: Option<f32>,
     cached_input: Vec<f32>,
     cached_embedding: Option<Tensor>,
+    overlap: bool,
 }
 
 impl Pipeline {
@@ -183,6 +184,7 @@ impl Pipeline {
             reuse: None,
             cached_input: Vec::new(),
             cached_embedding: None,
+            overlap: false,
         })
     }
 
@@ -192,6 +194,21 @@ impl Pipeline {
         self.stability = stability;
         self.tracked_present = false;
         self.tracked_box = None;
+    }
+
+    /// Runs the encoder beside the classifier, on a second thread, while
+    /// the target was present in the last frame: a segmented frame then
+    /// costs max(classifier, encoder) + decoder instead of the sum. When
+    /// the classifier finds the target gone, that frame waits for (and
+    /// discards) the encoder it started. Masks are the same either way.
+    /// Not combined with embedding reuse (reuse wins).
+    pub fn set_overlap(&mut self, on: bool) {
+        self.overlap = on;
+    }
+
+    /// Whether the encoder overlaps the classifier ([`Pipeline::set_overlap`]).
+    pub fn overlap(&self) -> bool {
+        self.overlap
     }
 
     /// Skips the encoder when the model input differs from the one whose
@@ -261,10 +278,38 @@ impl Pipeline {
             Tensor::from_shape(&[1, c, s, s], &self.input).map_err(|e| tensor_err(frame, e))?;
         tick(&mut times.preprocess_ms);
 
-        let outs = self.classifier.run(vec![input.clone()])?;
+        // The encoder beside the classifier: its embeddings, or why not.
+        let mut early: Option<Result<Vec<Tensor>, PipelineError>> = None;
+        let outs = if self.overlap && self.tracked_present && self.reuse.is_none() {
+            let (classifier, encoder) = (&mut self.classifier, &mut self.encoder);
+            let enc_input = input.clone();
+            let t0 = Instant::now();
+            let (outs, classifier_ms, emb) = std::thread::scope(|scope| {
+                let enc = scope.spawn(move || encoder.run(vec![enc_input]));
+                let outs = classifier.run(vec![input.clone()]);
+                let classifier_ms = t0.elapsed().as_secs_f64() * 1e3;
+                let emb = match enc.join() {
+                    Ok(r) => r.map_err(PipelineError::from),
+                    Err(_) => Err(PipelineError::Frame {
+                        sequence: frame.sequence,
+                        problem: "the encoder thread panicked".into(),
+                    }),
+                };
+                (outs, classifier_ms, emb)
+            });
+            // The classifier's own time; the encoder's wait beyond it.
+            times.classifier_ms = classifier_ms;
+            tick(&mut times.encoder_ms);
+            times.encoder_ms = (times.encoder_ms - classifier_ms).max(0.0);
+            early = Some(emb);
+            outs?
+        } else {
+            let outs = self.classifier.run(vec![input.clone()])?;
+            tick(&mut times.classifier_ms);
+            outs
+        };
         let logit = f32_data(&outs[0], self.classifier.plan().path(), "logits")?[0];
         let presence = 1.0 / (1.0 + (-logit).exp());
-        tick(&mut times.classifier_ms);
 
         let mut result = FrameResult {
             sequence: frame.sequence,
@@ -333,7 +378,10 @@ impl Pipeline {
                 cached.clone()
             }
             _ => {
-                let emb = self.encoder.run(vec![input])?.swap_remove(0);
+                let emb = match early.take() {
+                    Some(ran) => ran?.swap_remove(0),
+                    None => self.encoder.run(vec![input])?.swap_remove(0),
+                };
                 if self.reuse.is_some() {
                     self.cached_input.clone_from(&self.input);
                     self.cached_embedding = Some(emb.clone());
@@ -341,7 +389,11 @@ impl Pipeline {
                 emb
             }
         };
+        // Overlapped, the wait for the encoder after the classifier is in
+        // encoder_ms already: add, do not overwrite.
+        let waited = result.times.encoder_ms;
         tick(&mut result.times.encoder_ms);
+        result.times.encoder_ms += waited;
 
         let (iou, low) = self
             .decoders

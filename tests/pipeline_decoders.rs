@@ -207,3 +207,48 @@ fn switching_decoders_changes_nothing_but_the_decoder() {
     }
     assert!(checked > 0);
 }
+
+/// The encoder overlapped with the classifier (`Pipeline::set_overlap`)
+/// gives the very results of the sequential pipeline, frame after frame
+/// (the overlap starts only after a present frame, so the clip's runs of
+/// presence and absence exercise both branches and the discarded encode).
+#[test]
+fn overlapping_the_encoder_changes_no_result() {
+    let dir = bundle_dir();
+    let bundle = Bundle::open(&dir).unwrap();
+    let mut plain = Pipeline::new(&bundle).unwrap();
+    let mut overlapped = Pipeline::new(&bundle).unwrap();
+    overlapped.set_overlap(true);
+    assert!(overlapped.overlap() && !plain.overlap());
+    let (mut ma, mut mb) = (Mask::zeros(1, 1), Mask::zeros(1, 1));
+    let (mut segmented, mut after_present, mut was_present) = (0, 0, false);
+    for (name, frame) in frames(&dir) {
+        let a = plain.process(&frame, &mut ma).unwrap();
+        let b = overlapped.process(&frame, &mut mb).unwrap();
+        assert_eq!(
+            (
+                a.presence,
+                a.outcome,
+                a.box_input,
+                a.mask_token,
+                a.iou_prediction
+            ),
+            (
+                b.presence,
+                b.outcome,
+                b.box_input,
+                b.mask_token,
+                b.iou_prediction
+            ),
+            "{name}"
+        );
+        assert!(ma.data() == mb.data(), "{name}: masks differ");
+        segmented += usize::from(a.outcome == Outcome::Segmented);
+        after_present += usize::from(was_present);
+        was_present = a.outcome != Outcome::Absent;
+    }
+    assert!(
+        segmented >= 3 && after_present >= 3,
+        "{segmented} segmented, {after_present} overlapped"
+    );
+}

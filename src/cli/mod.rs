@@ -161,6 +161,12 @@ struct RunArgs {
     /// held still. Off by default.
     #[arg(long, value_name = "DIFF")]
     reuse_embedding: Option<f32>,
+    /// Run the encoder beside the classifier on a second core while the
+    /// target stays in view (same masks; a segmented frame costs
+    /// max(classifier, encoder) + decoder): auto when this process may use
+    /// two or more cores.
+    #[arg(long, value_enum, default_value_t = Toggle::Auto, value_name = "WHEN")]
+    overlap: Toggle,
     /// Ground-truth masks (PNG, named like the frames: NNNNNN.png for a
     /// clip); Dice is reported when given or when the source has them.
     #[arg(long, value_name = "DIR")]
@@ -278,6 +284,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             hysteresis: 0.1,
             box_smoothing: 0.0,
             reuse_embedding: None,
+            overlap: Toggle::Auto,
             truth: None,
             controls: Toggle::Auto,
             watchdog: None,

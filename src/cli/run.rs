@@ -253,6 +253,7 @@ struct RunSummary<'a> {
     handoff: &'static str,
     stability: bool,
     reuse_embedding: Option<f32>,
+    overlap: bool,
     /// Frames whose encoder run was skipped.
     embeddings_reused: u64,
     #[serde(flatten)]
@@ -320,6 +321,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("--reuse-embedding must be a positive difference");
     }
     pipeline.set_embedding_reuse(args.reuse_embedding);
+    let overlap = match args.overlap {
+        Toggle::On => true,
+        Toggle::Off => false,
+        Toggle::Auto => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+    };
+    pipeline.set_overlap(overlap);
     let verbose = !args.quiet && !args.json;
     if verbose {
         let truth_text = match &truth {
@@ -434,6 +441,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         handoff: if live { "newest" } else { "lossless" },
         stability,
         reuse_embedding: args.reuse_embedding,
+        overlap,
         embeddings_reused: sink.reused,
         stream: &summary,
         accuracy: sink.truth.is_some().then(|| sink.scores.summary()),
@@ -505,11 +513,16 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         st.encoder.p50, st.encoder.p99, st.encoder.n, st.decoder.p50, st.decoder.p99, st.postprocess.p50, st.postprocess.p99
     );
     outln!(
-        "outcomes: {} segmented, {} absent (gated before the encoder), {} without a prompt; stability {}",
+        "outcomes: {} segmented, {} absent (gated before the encoder), {} without a prompt; stability {}; encoder overlap {}",
         s.segmented,
         s.absent,
         s.no_prompt,
-        if r.stability { "on" } else { "off" }
+        if r.stability { "on" } else { "off" },
+        if r.overlap {
+            "on (encoder ms: the wait beyond the classifier)"
+        } else {
+            "off"
+        }
     );
     if let Some(t) = r.reuse_embedding {
         outln!(
