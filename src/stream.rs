@@ -77,6 +77,10 @@ pub struct StreamOptions {
     /// counted in [`StreamSummary::frozen`], not as drops or processed
     /// frames, and waiting for them is no stall.
     pub pause: Option<Arc<AtomicBool>>,
+    /// Once this is set, the stream ends as if the source had: the frame in
+    /// inference finishes, the output drains, the summary is whole (a
+    /// SIGTERM from the service manager, a UI's stop button).
+    pub stop: Option<Arc<AtomicBool>>,
     /// Pin the capture, inference and output threads to these CPU cores (a
     /// board profile's `[threads]`); `None`: leave them to the scheduler.
     /// The inference loop runs on the calling thread, whose affinity is
@@ -104,6 +108,7 @@ impl Default for StreamOptions {
             stall_timeout: Duration::from_secs(10),
             output_queue: 4,
             pause: None,
+            stop: None,
             cores: None,
         }
     }
@@ -416,7 +421,16 @@ fn infer(
     let mut last = Duration::ZERO;
     let mut waiting_since = Instant::now();
     let mut spare: Option<Mask> = None;
+    let stopped = || {
+        opts.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Acquire))
+    };
     while frames < limit {
+        if stopped() {
+            slot.close();
+            break;
+        }
         let (frame, _) = match slot.take(Duration::from_millis(100)) {
             Taken::Frame(f, d) => (f, d),
             Taken::Closed => break,

@@ -1077,3 +1077,63 @@ fn run_with_a_bad_notify_socket_names_it() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert_contains(&r.stderr, &["WATCHDOG_USEC=soon", "microseconds"]);
 }
+
+#[test]
+fn sigterm_ends_a_live_run_cleanly() {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::{Duration, Instant};
+    let tmp = TempDir::new("sigterm");
+    let path = tmp.join("notify");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    // An endless live source, as a capture card is, under systemd.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sammix"))
+        .args(["run", "--source", "synthetic:3", "--json"])
+        .current_dir(root())
+        .env_remove("SAMMIX_BUNDLE")
+        .env_remove("RUST_LOG")
+        .env_remove("WATCHDOG_PID")
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "10000000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let mut messages = Vec::new();
+    let n = socket.recv(&mut buf).expect("READY=1 from sammix");
+    messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    assert_eq!(messages[0], "READY=1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "sammix did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary = json(&String::from_utf8_lossy(&out.stdout));
+    assert!(num(&summary["frames"]) >= 1.0, "{summary}");
+    socket.set_nonblocking(true).unwrap();
+    while let Ok(n) = socket.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // The clean end: the watchdogs are told, not left to fire.
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("STOPPING=1"),
+        "{messages:?}"
+    );
+}

@@ -443,3 +443,66 @@ fn a_live_source_failing_after_the_frame_limit_is_no_error() {
     .unwrap_err();
     assert!(err.to_string().contains("/dev/video-test"), "{err}");
 }
+
+/// An endless source that raises the shared stop flag when frame 5 is read
+/// (a SIGTERM arriving mid-stream).
+struct Stopping {
+    n: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl FrameSource for Stopping {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        if self.n == 5 {
+            self.stop.store(true, Ordering::Release);
+        }
+        sammix::source::synthetic::render(0, self.n, frame);
+        self.n += 1;
+        Ok(true)
+    }
+    fn frame_name(&self, sequence: u64) -> String {
+        sequence.to_string()
+    }
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        None
+    }
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+    fn truth(&self) -> Option<Truth> {
+        None
+    }
+}
+
+#[test]
+fn the_stop_flag_ends_an_endless_stream_cleanly() {
+    for handoff in [Handoff::Lossless, Handoff::Newest] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut source = Stopping {
+            n: 0,
+            stop: Arc::clone(&stop),
+        };
+        let mut sink = Collect::default();
+        let opts = StreamOptions {
+            handoff,
+            stop: Some(stop),
+            stall_timeout: Duration::from_secs(5),
+            ..StreamOptions::default()
+        };
+        let summary = stream::run(
+            &mut source,
+            &mut Slow(Duration::from_millis(2)),
+            &mut sink,
+            &opts,
+        )
+        .unwrap();
+        // Frames read before the flag was seen are processed; none after.
+        assert!(
+            summary.frames <= 6,
+            "{handoff:?}: {} frames",
+            summary.frames
+        );
+        assert_eq!(summary.frames, sink.sequences.len() as u64, "{handoff:?}");
+        assert!(sink.finished, "{handoff:?}: the sink was not finished");
+    }
+}

@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -262,6 +264,23 @@ struct RunSummary<'a> {
     flicker: Option<&'a Flicker>,
 }
 
+/// A flag that SIGTERM (`systemctl stop`) and SIGINT (Ctrl-C) raise, so
+/// that the stream ends cleanly: the summary is printed, the LEDs go out
+/// and the hardware watchdog is disarmed (killed outright, the process
+/// would leave it armed and the board would reset). A second signal exits
+/// at once, with the shell's 128 + signal status.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGINT] {
+        // Registered first, so it sees the flag before the second handler sets it.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .with_context(|| format!("installing the handler of signal {sig}"))?;
+    }
+    Ok(stop)
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
     let (spec, default_truth) = match &args.source {
@@ -383,6 +402,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None
     };
     opts.pause = controls.as_ref().map(BoardControls::pause_flag);
+    let stop = stop_on_signals()?;
+    opts.stop = Some(Arc::clone(&stop));
     let pin = match args.pin_threads {
         Toggle::On => true,
         Toggle::Off => false,
@@ -430,6 +451,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         c.finish(streamed.is_ok())?;
     }
     let summary = streamed?;
+    if stop.load(Ordering::Acquire) {
+        log::info!("stopped by a signal after {} frames", summary.frames);
+    }
     if summary.frames == 0 {
         bail!("{spec}: no frames");
     }
