@@ -1090,7 +1090,16 @@ fn sigterm_ends_a_live_run_cleanly() {
         .unwrap();
     // An endless live source, as a capture card is, under systemd.
     let mut child = Command::new(env!("CARGO_BIN_EXE_sammix"))
-        .args(["run", "--source", "synthetic:3", "--json"])
+        .args([
+            "run",
+            "--source",
+            "synthetic:3",
+            "--json",
+            "--overlay",
+            "none",
+            "--out",
+        ])
+        .arg(tmp.join("out"))
         .current_dir(root())
         .env_remove("SAMMIX_BUNDLE")
         .env_remove("RUST_LOG")
@@ -1106,7 +1115,17 @@ fn sigterm_ends_a_live_run_cleanly() {
     let n = socket.recv(&mut buf).expect("READY=1 from sammix");
     messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     assert_eq!(messages[0], "READY=1");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once a frame is through (debug builds are slow), stop it as systemd does.
+    let results = tmp.join("out/results.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fs::read_to_string(&results).map_or(true, |t| t.lines().next().is_none()) {
+        assert!(Instant::now() < deadline, "no frame within 120 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sammix ended by itself"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
