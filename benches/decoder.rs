@@ -161,35 +161,24 @@ fn decoder(c: &mut Criterion) {
         );
         let inputs = Inputs::new(e, s);
         let (mut low, mut iou) = (vec![0.0; m * 16 * e * e], vec![0.0; m]);
+        let call = |native: &mut NativeDecoder, low: &mut [f32], iou: &mut [f32]| {
+            native
+                .run(
+                    black_box(&inputs.embeddings),
+                    &inputs.coords,
+                    &inputs.labels,
+                    &inputs.dense,
+                    1.0,
+                    low,
+                    iou,
+                )
+                .unwrap()
+        };
         // One call outside the timing, so that the comparison below has
         // native outputs even when a filter or `--list` skips the bench.
-        native
-            .run(
-                &inputs.embeddings,
-                &inputs.coords,
-                &inputs.labels,
-                &inputs.dense,
-                1.0,
-                &mut low,
-                &mut iou,
-            )
-            .unwrap();
+        call(&mut native, &mut low, &mut iou);
         let id = BenchmarkId::new(format!("native_{}", native.kernels().name()), label);
-        g.bench_function(id, |b| {
-            b.iter(|| {
-                native
-                    .run(
-                        black_box(&inputs.embeddings),
-                        &inputs.coords,
-                        &inputs.labels,
-                        &inputs.dense,
-                        1.0,
-                        &mut low,
-                        &mut iou,
-                    )
-                    .unwrap()
-            })
-        });
+        g.bench_function(id, |b| b.iter(|| call(&mut native, &mut low, &mut iou)));
         let mut tract = tract_session(&path, e, s);
         // Same work? The outputs of one call, compared (not timed).
         let outs = tract.run(inputs.tensors(e)).unwrap();

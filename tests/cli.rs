@@ -43,14 +43,26 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `sammix ARGS` in the repository root, with neither
-/// `$SAMMIX_BUNDLE` nor `$RUST_LOG` from the caller's environment.
+/// `sammix ARGS` in the repository root, with none of `$SAMMIX_BUNDLE`,
+/// `$RUST_LOG` or systemd's variables from the caller's environment.
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sammix"));
+    cmd.args(args).current_dir(root());
+    for var in [
+        "SAMMIX_BUNDLE",
+        "RUST_LOG",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs `sammix ARGS` (see [`command`]).
 fn sammix(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_sammix"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("SAMMIX_BUNDLE")
-        .env_remove("RUST_LOG")
+    let out = command(args)
         .output()
         .expect("cannot start the sammix binary");
     Run {
@@ -997,6 +1009,18 @@ fn run_pins_its_threads_to_the_profile_cores_when_asked() {
     );
 }
 
+/// The datagrams waiting on `socket`, in order (they wait in its queue
+/// until read; this does not wait for more).
+fn pending(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    socket.set_nonblocking(true).unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = socket.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    messages
+}
+
 /// Runs `sammix ARGS` as systemd would start it with `Type=notify`:
 /// `$NOTIFY_SOCKET` names a socket bound here, plus `env`; returns the run
 /// and the notifications it sent, in order.
@@ -1007,31 +1031,18 @@ fn under_systemd(args: &[&str], env: &[(&str, &str)]) -> (Run, Vec<String>) {
     let tmp = TempDir::new(&format!("notify-{}", RUNS.fetch_add(1, Ordering::Relaxed)));
     let path = tmp.join("notify");
     let socket = UnixDatagram::bind(&path).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sammix"));
-    cmd.args(args)
-        .current_dir(root())
-        .env_remove("SAMMIX_BUNDLE")
-        .env_remove("RUST_LOG")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .env("NOTIFY_SOCKET", &path);
+    let mut cmd = command(args);
+    cmd.env("NOTIFY_SOCKET", &path);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("cannot start the sammix binary");
-    // Datagrams wait in the socket's queue until read.
-    socket.set_nonblocking(true).unwrap();
-    let mut messages = Vec::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = socket.recv(&mut buf) {
-        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
     let run = Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    (run, messages)
+    (run, pending(&socket))
 }
 
 #[test]
@@ -1089,27 +1100,22 @@ fn sigterm_ends_a_live_run_cleanly() {
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     // An endless live source, as a capture card is, under systemd.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sammix"))
-        .args([
-            "run",
-            "--source",
-            "synthetic:3",
-            "--json",
-            "--overlay",
-            "none",
-            "--out",
-        ])
-        .arg(tmp.join("out"))
-        .current_dir(root())
-        .env_remove("SAMMIX_BUNDLE")
-        .env_remove("RUST_LOG")
-        .env_remove("WATCHDOG_PID")
-        .env("NOTIFY_SOCKET", &path)
-        .env("WATCHDOG_USEC", "10000000")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command(&[
+        "run",
+        "--source",
+        "synthetic:3",
+        "--json",
+        "--overlay",
+        "none",
+        "--out",
+    ])
+    .arg(tmp.join("out"))
+    .env("NOTIFY_SOCKET", &path)
+    .env("WATCHDOG_USEC", "10000000")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut buf = [0u8; 256];
     let mut messages = Vec::new();
     let n = socket.recv(&mut buf).expect("READY=1 from sammix");
@@ -1145,10 +1151,7 @@ fn sigterm_ends_a_live_run_cleanly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let summary = json(&String::from_utf8_lossy(&out.stdout));
     assert!(num(&summary["frames"]) >= 1.0, "{summary}");
-    socket.set_nonblocking(true).unwrap();
-    while let Ok(n) = socket.recv(&mut buf) {
-        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
+    messages.extend(pending(&socket));
     // The clean end: the watchdogs are told, not left to fire.
     assert_eq!(
         messages.last().map(String::as_str),

@@ -291,22 +291,27 @@ fn sequence_gaps_of_the_source_count_as_drops() {
     assert_eq!(sink.records.last().unwrap().dropped, 5);
 }
 
-/// Ten synthetic frames; sets the shared pause flag before frame 4 and
-/// clears it before frame 8 (a freeze button pressed twice).
-struct Freezing {
+/// Synthetic frames (`end` of them, or endless) that store `true` into a
+/// shared flag when frame `set` is read and `false` when frame `clear` is:
+/// a freeze button pressed twice, a SIGTERM arriving mid-stream.
+struct Flagging {
     n: u64,
-    pause: Arc<AtomicBool>,
+    end: Option<u64>,
+    flag: Arc<AtomicBool>,
+    set: u64,
+    clear: Option<u64>,
 }
 
-impl FrameSource for Freezing {
+impl FrameSource for Flagging {
     fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
-        if self.n >= 10 {
+        if self.end.is_some_and(|end| self.n >= end) {
             return Ok(false);
         }
-        match self.n {
-            4 => self.pause.store(true, Ordering::Release),
-            8 => self.pause.store(false, Ordering::Release),
-            _ => {}
+        if self.n == self.set {
+            self.flag.store(true, Ordering::Release);
+        }
+        if self.clear == Some(self.n) {
+            self.flag.store(false, Ordering::Release);
         }
         sammix::source::synthetic::render(0, self.n, frame);
         self.n += 1;
@@ -329,9 +334,13 @@ impl FrameSource for Freezing {
 #[test]
 fn frames_captured_while_paused_are_counted_not_processed() {
     let pause = Arc::new(AtomicBool::new(false));
-    let mut source = Freezing {
+    // Ten frames, paused before frame 4 and resumed before frame 8.
+    let mut source = Flagging {
         n: 0,
-        pause: Arc::clone(&pause),
+        end: Some(10),
+        flag: Arc::clone(&pause),
+        set: 4,
+        clear: Some(8),
     };
     let mut sink = Collect::default();
     let opts = StreamOptions {
@@ -444,43 +453,17 @@ fn a_live_source_failing_after_the_frame_limit_is_no_error() {
     assert!(err.to_string().contains("/dev/video-test"), "{err}");
 }
 
-/// An endless source that raises the shared stop flag when frame 5 is read
-/// (a SIGTERM arriving mid-stream).
-struct Stopping {
-    n: u64,
-    stop: Arc<AtomicBool>,
-}
-
-impl FrameSource for Stopping {
-    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
-        if self.n == 5 {
-            self.stop.store(true, Ordering::Release);
-        }
-        sammix::source::synthetic::render(0, self.n, frame);
-        self.n += 1;
-        Ok(true)
-    }
-    fn frame_name(&self, sequence: u64) -> String {
-        sequence.to_string()
-    }
-    fn frame_rate(&self) -> Option<(u32, u32)> {
-        None
-    }
-    fn len_hint(&self) -> Option<u64> {
-        None
-    }
-    fn truth(&self) -> Option<Truth> {
-        None
-    }
-}
-
 #[test]
 fn the_stop_flag_ends_an_endless_stream_cleanly() {
     for handoff in [Handoff::Lossless, Handoff::Newest] {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut source = Stopping {
+        // Endless; the stop flag is raised when frame 5 is read.
+        let mut source = Flagging {
             n: 0,
-            stop: Arc::clone(&stop),
+            end: None,
+            flag: Arc::clone(&stop),
+            set: 5,
+            clear: None,
         };
         let mut sink = Collect::default();
         let opts = StreamOptions {
