@@ -17,10 +17,27 @@ pub(super) fn run(level: Level, op: &str, check: fn(Kernels)) {
     match Kernels::for_level(level) {
         Some(k) => {
             check(k);
-            eprintln!("ran: {op} on {level} ({})", k.name());
+            say(&format!("ran: {op} on {level} ({})", k.name()));
         }
-        None => eprintln!("skipped: level {level} not available on this CPU ({op})"),
+        None => say(&format!(
+            "skipped: level {level} not available on this CPU ({op})"
+        )),
     }
+}
+
+/// Writes one line to stderr in a single `write` call. `eprintln!` writes
+/// its pieces one by one, and under `--nocapture` libtest's own lines from
+/// other test threads land between them (`ran: test … ok` then
+/// `softmax on …`), so scripts/test-aarch64.sh, which greps for whole
+/// lines, missed a level that had run. A write of one short line to a pipe
+/// is atomic (POSIX: at most PIPE_BUF bytes).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    // A test's progress line failing to print is not a test failure.
+    let _ = std::io::stderr().lock().write_all(&bytes);
 }
 
 /// One test per level (`OP::scalar`, `OP::avx2_fma`, `OP::neon`, …) running
@@ -189,8 +206,8 @@ fn override_only_lowers() {
 fn levels_report() {
     for &level in Level::ALL {
         match Kernels::for_level(level) {
-            Some(k) => eprintln!("level {level}: available, {:?}", k.op_names()),
-            None => eprintln!("skipped: level {level} not available on this CPU"),
+            Some(k) => say(&format!("level {level}: available, {:?}", k.op_names())),
+            None => say(&format!("skipped: level {level} not available on this CPU")),
         }
     }
     let k = Kernels::get();
