@@ -18,7 +18,7 @@
 //! int8 layers keep the graph's form (projections on quantized inputs), as
 //! do the token self-attention and calls with more tokens. The changing
 //! operands are repacked into buffers sized at load
-//! ([`PackedB::repack_with`]): a call allocates nothing.
+//! ([`PackedB::repack_rows`], [`PackedB::repack_transposed`]): a call allocates nothing.
 
 use crate::kernels::{Kernels, PackedB};
 
@@ -128,10 +128,12 @@ pub(crate) struct AttnScratch {
     v_packed: PackedB,
     /// Absorbed form: `8T × C` products of the small side.
     mixed: Vec<f32>,
-    /// The image rows packed as `Xᵀ` (`C × E·E`) and as `Y` (`E·E × C`).
-    img_t: PackedB,
+    /// Absorbed tokens → image: the scores as computed, `E·E × 8T`.
+    scores_t: Vec<f32>,
+    /// The image rows packed as `Y` (`E·E × C`).
     img: PackedB,
-    /// `W_q,h k_hᵀ` (`C × 8T`) and `v_h W_out,h` (`8T × C`), packed.
+    /// Absorbed: `(q_h W_k,hᵀ)ᵀ` or `W_q,h k_hᵀ` (`C × 8T`), and `v_h
+    /// W_out,h` (`8T × C`), packed.
     tok_a: PackedB,
     tok_b: PackedB,
     bias: Vec<f32>,
@@ -156,7 +158,7 @@ impl AttnScratch {
             k_packed: PackedB::zeros(dh, rows),
             v_packed: PackedB::zeros(rows, dh),
             mixed: vec![0.0; th * c],
-            img_t: PackedB::zeros(c, hw),
+            scores_t: vec![0.0; th * hw],
             img: PackedB::zeros(hw, c),
             tok_a: PackedB::zeros(c, th),
             tok_b: PackedB::zeros(th, c),
@@ -196,17 +198,19 @@ pub(crate) fn attention(
     let heads = &mut s.heads[..tq * ci];
     let scores = &mut s.scores[..tq * tk];
     let (q_head, o_head) = (&mut s.q_head[..tq * dh], &mut s.o_head[..tq * dh]);
-    let scale = (dh as f32).sqrt();
+    let inv_scale = 1.0 / (dh as f32).sqrt();
     for h in 0..NUM_HEADS {
         let col = h * dh;
+        // 1/√d applied to the queries, before the product
         for (d, row) in q_head.chunks_exact_mut(dh).zip(qp.chunks_exact(ci)) {
-            d.copy_from_slice(&row[col..][..dh]);
+            d.iter_mut()
+                .zip(&row[col..][..dh])
+                .for_each(|(d, &x)| *d = x * inv_scale);
         }
-        s.k_packed.repack_with(dh, tk, |p, j| kp[j * ci + col + p]);
+        s.k_packed.repack_transposed(&kp[col..], ci, dh, tk);
         kern.gemm_f32(tq, q_head, &s.k_packed, None, scores);
-        scores.iter_mut().for_each(|v| *v /= scale);
         kern.softmax_rows(scores, tk);
-        s.v_packed.repack_with(tk, dh, |p, j| vp[p * ci + col + j]);
+        s.v_packed.repack_rows(&vp[col..], ci, tk, dh);
         kern.gemm_f32(tq, scores, &s.v_packed, None, o_head);
         for (row, o) in heads.chunks_exact_mut(ci).zip(o_head.chunks_exact(dh)) {
             row[col..][..dh].copy_from_slice(o);
@@ -234,20 +238,26 @@ fn tokens_to_image(
     // rows (h, i): q_h[i] · W_k,hᵀ
     let mixed = &mut s.mixed[..th * c];
     let q_head = &mut s.q_head[..tq * dh];
+    let inv_scale = 1.0 / (dh as f32).sqrt();
     for (h, m) in mixed.chunks_exact_mut(tq * c).enumerate() {
+        // 1/√d applied to the queries, before the products
         for (d, row) in q_head.chunks_exact_mut(dh).zip(qp.chunks_exact(ci)) {
-            d.copy_from_slice(&row[h * dh..][..dh]);
+            d.iter_mut()
+                .zip(&row[h * dh..][..dh])
+                .for_each(|(d, &x)| *d = x * inv_scale);
         }
         kern.gemm_f32(tq, q_head, &ab.k_t[h], None, m);
     }
-    s.img_t.repack_with(c, tk, |p, j| k[j * c + p]);
+    // scoresᵀ = X · mixedᵀ: the image rows are the GEMM's `A` as they
+    // are (no packing of the 4096 × C keys), the small side is packed
+    s.tok_a.repack_transposed(mixed, c, c, th);
+    let scores_t = &mut s.scores_t[..tk * th];
+    kern.gemm_f32(tk, &k[..tk * c], &s.tok_a, None, scores_t);
     let scores = &mut s.scores[..th * tk];
-    kern.gemm_f32(th, mixed, &s.img_t, None, scores);
-    let scale = (dh as f32).sqrt();
-    scores.iter_mut().for_each(|v| *v /= scale);
+    transpose(scores_t, tk, th, scores);
     kern.softmax_rows(scores, tk);
     // rows (h, i): P_h[i] · Y, then · W_v,h + b_v,h
-    s.img.repack_with(tk, c, |p, j| v[p * c + j]);
+    s.img.repack_rows(v, c, tk, c);
     kern.gemm_f32(th, scores, &s.img, None, mixed);
     let heads = &mut s.heads[..tq * ci];
     let o_head = &mut s.o_head[..tq * dh];
@@ -281,23 +291,24 @@ fn image_to_tokens(
     a.v.forward(kern, tk, v, &mut s.q8, vp);
     // rows (h, i): k_h[i] · W_q,hᵀ (C wide) and its bias b_q,h · k_h[i]
     let mixed = &mut s.mixed[..th * c.max(n)];
+    // (1/√d folded into k_h)
     let bq = a.q.bias();
+    let inv_scale = 1.0 / (dh as f32).sqrt();
     for (r, (row, b)) in mixed.chunks_exact_mut(c).zip(&mut s.bias).enumerate() {
         let (h, i) = (r / tk, r % tk);
         let kh = &kp[i * ci + h * dh..][..dh];
         row.fill(0.0);
         *b = 0.0;
         for (d, &x) in kh.iter().enumerate() {
+            let x = x * inv_scale;
             let w = &ab.q_t[(h * dh + d) * c..][..c];
             row.iter_mut().zip(w).for_each(|(o, &w)| *o += x * w);
             *b += x * bq[h * dh + d];
         }
     }
-    s.tok_a.repack_with(c, th, |p, j| mixed[j * c + p]);
+    s.tok_a.repack_transposed(mixed, c, c, th);
     let scores = &mut s.scores[..tq * th];
     kern.gemm_f32(tq, q, &s.tok_a, Some(&s.bias[..th]), scores);
-    let scale = (dh as f32).sqrt();
-    scores.iter_mut().for_each(|v| *v /= scale);
     kern.softmax_rows(scores, tk);
     // rows (h, i): v_h[i] · W_out,h (n wide)
     for (r, row) in mixed.chunks_exact_mut(n).take(th).enumerate() {
@@ -309,6 +320,21 @@ fn image_to_tokens(
             row.iter_mut().zip(w).for_each(|(o, &w)| *o += x * w);
         }
     }
-    s.tok_b.repack_with(th, n, |p, j| mixed[p * n + j]);
+    s.tok_b.repack_rows(mixed, n, th, n);
     kern.gemm_f32(tq, scores, &s.tok_b, Some(a.out.bias()), &mut out[..tq * n]);
+}
+
+/// `dst[c × r] = srcᵀ` for `src` row-major `r × c`, in blocks of 64 source
+/// rows (read strided within L1, written in order).
+fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32]) {
+    const BLOCK: usize = 64;
+    let (src, dst) = (&src[..r * c], &mut dst[..r * c]);
+    for i0 in (0..r).step_by(BLOCK) {
+        let i1 = (i0 + BLOCK).min(r);
+        for (j, row) in dst.chunks_exact_mut(r).enumerate() {
+            for (i, d) in (i0..i1).zip(&mut row[i0..i1]) {
+                *d = src[i * c + j];
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@
 use super::pack::{ActQuant, PackedB, PackedI8, KB, NR};
 
 /// The most rows any f32 or int8 micro-kernel computes at once.
-pub(crate) const MAX_MR: usize = 8;
+pub(crate) const MAX_MR: usize = 12;
 /// The most f32 lanes of any level (tails are padded to this).
 pub(crate) const MAX_LANES: usize = 16;
 /// Rows of `A` per block: the block stays in L2 while the panels stream.
@@ -322,6 +322,9 @@ pub(crate) fn softmax_rows<K: RowOps>(kern: K, x: &mut [f32], row_len: usize) {
         row_len > 0 && x.len().is_multiple_of(row_len),
         "softmax: x is not rows × row_len"
     );
+    if row_len < K::LANES {
+        return softmax_short_rows(kern, x, row_len);
+    }
     for row in x.chunks_exact_mut(row_len) {
         let max = reduce_padded::<K>(row, f32::NEG_INFINITY, |v| kern.max(v), f32::max);
         let body = split(row.len(), K::LANES);
@@ -335,6 +338,24 @@ pub(crate) fn softmax_rows<K: RowOps>(kern: K, x: &mut [f32], row_len: usize) {
         }
         let inv = 1.0 / sum;
         map_padded::<K>(row, 0.0, |v| kern.scale(v, inv));
+    }
+}
+
+/// Softmax of rows shorter than a vector (the image → token attention:
+/// rows of a handful of tokens): per row the max is subtracted and the sum
+/// taken in scalar code, and the exponentials run over the whole buffer in
+/// one vector pass, instead of one padded vector call per row.
+fn softmax_short_rows<K: RowOps>(kern: K, x: &mut [f32], row_len: usize) {
+    for row in x.chunks_exact_mut(row_len) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        row.iter_mut().for_each(|v| *v -= max);
+    }
+    map_padded::<K>(x, f32::NEG_INFINITY, |v| {
+        kern.exp_sub_sum(v, 0.0);
+    });
+    for row in x.chunks_exact_mut(row_len) {
+        let inv = 1.0 / row.iter().sum::<f32>();
+        row.iter_mut().for_each(|v| *v *= inv);
     }
 }
 

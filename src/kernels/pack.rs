@@ -57,10 +57,7 @@ impl PackedB {
     /// Allocates only when `k × n` needs more panels than the buffer ever
     /// held (see [`PackedB::zeros`]).
     pub fn repack_with(&mut self, k: usize, n: usize, at: impl Fn(usize, usize) -> f32) {
-        let len = n.div_ceil(NR) * k * NR;
-        self.data.resize(len, 0.0);
-        self.k = k;
-        self.n = n;
+        self.reshape(k, n);
         for (jp, panel) in self.data.chunks_exact_mut((k * NR).max(1)).enumerate() {
             let valid = NR.min(n - jp * NR);
             for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
@@ -69,6 +66,76 @@ impl PackedB {
                 }
             }
         }
+    }
+
+    /// Packs `B[k×n]` given row-major, row `p` at `b[p·ld..][..n]`, into
+    /// this buffer: [`PackedB::repack_with`] for a plain matrix, as straight
+    /// copies of 16 floats.
+    ///
+    /// # Panics
+    /// If `ld < n` or `b` is shorter than `(k − 1)·ld + n`.
+    pub fn repack_rows(&mut self, b: &[f32], ld: usize, k: usize, n: usize) {
+        assert!(ld >= n, "PackedB::repack_rows: ld < n");
+        if k > 0 && n > 0 {
+            assert!(
+                b.len() >= (k - 1) * ld + n,
+                "PackedB::repack_rows: b too short"
+            );
+        }
+        self.reshape(k, n);
+        for (jp, panel) in self.data.chunks_exact_mut((k * NR).max(1)).enumerate() {
+            let j0 = jp * NR;
+            let valid = NR.min(n - j0);
+            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                let src = &b[p * ld + j0..];
+                if valid == NR {
+                    dst.copy_from_slice(&src[..NR]);
+                } else {
+                    dst[..valid].copy_from_slice(&src[..valid]);
+                    dst[valid..].fill(0.0);
+                }
+            }
+        }
+    }
+
+    /// Packs `B = Aᵀ` (`k × n`), `A` being `n × k` row-major with row `j` at
+    /// `a[j·ld..][..k]` (attention keys: `q·kᵀ`), into this buffer. Reads
+    /// each row of `A` once, in order; the panel being written (`k × 16`)
+    /// stays in L1.
+    ///
+    /// # Panics
+    /// If `ld < k` or `a` is shorter than `(n − 1)·ld + k`.
+    pub fn repack_transposed(&mut self, a: &[f32], ld: usize, k: usize, n: usize) {
+        assert!(ld >= k, "PackedB::repack_transposed: ld < k");
+        if k > 0 && n > 0 {
+            assert!(
+                a.len() >= (n - 1) * ld + k,
+                "PackedB::repack_transposed: a too short"
+            );
+        }
+        self.reshape(k, n);
+        for (jp, panel) in self.data.chunks_exact_mut((k * NR).max(1)).enumerate() {
+            let j0 = jp * NR;
+            let valid = NR.min(n - j0);
+            for jj in 0..NR {
+                if jj < valid {
+                    let src = &a[(j0 + jj) * ld..][..k];
+                    for (dst, &x) in panel.chunks_exact_mut(NR).zip(src) {
+                        dst[jj] = x;
+                    }
+                } else {
+                    panel.chunks_exact_mut(NR).for_each(|dst| dst[jj] = 0.0);
+                }
+            }
+        }
+    }
+
+    /// Sets the shape to `k × n`, growing the buffer only past its largest
+    /// shape so far.
+    fn reshape(&mut self, k: usize, n: usize) {
+        self.data.resize(n.div_ceil(NR) * k * NR, 0.0);
+        self.k = k;
+        self.n = n;
     }
 
     fn build(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> PackedB {

@@ -142,6 +142,36 @@ fn repacking_in_place_equals_packing_afresh() {
 }
 
 #[test]
+fn row_and_transposed_repacks_equal_packing_afresh() {
+    let src: Vec<f32> = (0..50 * 45).map(|i| i as f32 * 0.5 - 900.0).collect();
+    let mut rows = PackedB::zeros(8, 8);
+    let mut transposed = PackedB::zeros(8, 8);
+    // (k, n, ld, offset): strided and offset views, panel tails, empty
+    for (k, n, ld, off) in [
+        (40, 37, 45, 3),
+        (3, 17, 17, 0),
+        (0, 5, 5, 0),
+        (16, 16, 20, 4),
+        (17, 33, 40, 1),
+        (7, 1, 9, 2),
+        (40, 37, 45, 0),
+    ] {
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| src[off + (i / n) * ld + i % n])
+            .collect();
+        rows.repack_rows(&src[off..], ld, k, n);
+        assert_eq!(rows, PackedB::new(&b, k, n), "rows {k}×{n} ld {ld}");
+        // B = Aᵀ, A being n × k with row j at j·ldt: B[p][j] = A[j][p]
+        let ldt = ld.max(k);
+        transposed.repack_transposed(&src[off..], ldt, k, n);
+        let at: Vec<f32> = (0..k * n)
+            .map(|i| src[off + (i % n) * ldt + i / n])
+            .collect();
+        assert_eq!(transposed, PackedB::new(&at, k, n), "transposed {k}×{n}");
+    }
+}
+
+#[test]
 fn packed_b_from_linear_weight_is_the_transpose() {
     let (n, k) = (5, 3);
     let w = fill(n * k, 1, 1.0);
