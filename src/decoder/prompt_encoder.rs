@@ -12,7 +12,7 @@ use std::f32::consts::TAU;
 
 use crate::kernels::Kernels;
 
-use super::linear::{quantize_dynamic, Linear};
+use super::linear::Linear;
 use super::params::{Norm, PeMatrix};
 use super::weights::Loader;
 use super::{DecoderError, LAYER_NORM_2D_EPS, MASK_IN_CHANS, NUM_POINT_EMBEDDINGS};
@@ -152,7 +152,8 @@ impl PromptEncoder {
                 }
             }
             PeMatrix::I8 { w, scales } => {
-                let act = quantize_dynamic(xy, &mut q[..2 * n]);
+                // 2·n values: the scalar loop
+                let act = Kernels::scalar().quantize_dynamic(xy, &mut q[..2 * n]);
                 let zp = i32::from(act.zero_point);
                 for (p, row) in q[..2 * n].chunks_exact(2).zip(out.chunks_exact_mut(self.c)) {
                     let (a0, a1) = (i32::from(p[0]) - zp, i32::from(p[1]) - zp);

@@ -7,6 +7,7 @@ use std::arch::x86_64::*;
 use super::avx2::Avx2Fma;
 use super::frame::RowOps;
 use super::math::*;
+use super::quant;
 
 const L: usize = 8;
 
@@ -35,6 +36,19 @@ impl RowOps for Avx2Fma {
     row_op!(erf, erf_8n, (x: &mut [f32]));
     row_op!(gelu, gelu_8n, (x: &mut [f32]));
     row_op!(lerp, lerp_8n, (top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]));
+    row_op!(act_range, act_range_avx2, (x: &[f32]) -> (f32, f32));
+    row_op!(act_codes, act_codes_avx2, (x: &[f32], scale: f32, zp: f32, q: &mut [i8]));
+}
+
+/// The quantization loops of `quant.rs` compiled for AVX2 (8 lanes).
+#[target_feature(enable = "avx2,fma")]
+fn act_range_avx2(x: &[f32]) -> (f32, f32) {
+    quant::act_range(x)
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn act_codes_avx2(x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
+    quant::act_codes(x, scale, zp, q)
 }
 
 /// Loads one whole chunk (panics if it is short).

@@ -26,6 +26,7 @@ use std::arch::x86_64::*;
 use super::avx2::Avx2Fma;
 use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, MAX_MR};
 use super::pack::{KB, NR};
+use super::quant;
 
 /// Proof of AVX2, FMA, AVX-512 VNNI and AVX-512 VL.
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +172,25 @@ impl RowOps for Avx512Vnni {
     fn lerp(self, top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]) {
         self.0.lerp(top, bot, fy, out)
     }
+    fn act_range(self, x: &[f32]) -> (f32, f32) {
+        // SAFETY: `self` proves AVX-512 F; the body is safe code.
+        unsafe { act_range_avx512(x) }
+    }
+    fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
+        // SAFETY: `self` proves AVX-512 F; the body is safe code.
+        unsafe { act_codes_avx512(x, scale, zp, q) }
+    }
+}
+
+/// The quantization loops of `quant.rs` compiled for AVX-512 (16 lanes).
+#[target_feature(enable = "avx512f")]
+fn act_range_avx512(x: &[f32]) -> (f32, f32) {
+    quant::act_range(x)
+}
+
+#[target_feature(enable = "avx512f")]
+fn act_codes_avx512(x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
+    quant::act_codes(x, scale, zp, q)
 }
 
 impl I8Gemm for Avx512Vnni {

@@ -128,6 +128,10 @@ pub(crate) trait RowOps: Copy {
     fn gelu(self, x: &mut [f32]);
     /// `out = top · (1 − fy) + bot · fy`, unfused (bit-exact across levels).
     fn lerp(self, top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]);
+    /// [`super::quant::act_range`] (any length).
+    fn act_range(self, x: &[f32]) -> (f32, f32);
+    /// [`super::quant::act_codes`] (any length; `q` as long as `x`).
+    fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]);
 }
 
 /// `C[m×n] (+)= A[m×k] · B + bias`, tiled over a [`F32Gemm`].
@@ -204,6 +208,10 @@ pub(crate) fn gemm_i8<K: I8Gemm>(
     let kb = b.kp() / KB;
     let kb_full = k / KB;
     let k_tail = k - kb_full * KB;
+    // once per call: a tile writes the first `rows` rows of `out` and
+    // reads the first `rows` rows of `tail`, whose padding stays zero
+    let mut tail = [0i8; MAX_MR * KB];
+    let mut out = [0i32; MAX_MR * NR];
     for i_block in (0..m).step_by(MC) {
         let block_end = (i_block + MC).min(m);
         for jp in 0..n.div_ceil(NR) {
@@ -214,12 +222,10 @@ pub(crate) fn gemm_i8<K: I8Gemm>(
             col_sums[..cols].copy_from_slice(&b.col_sums()[j0..j0 + cols]);
             for i in (i_block..block_end).step_by(K::MR) {
                 let rows = K::MR.min(block_end - i);
-                let mut tail = [0i8; MAX_MR * KB];
                 for r in 0..rows {
                     let row = &a[(i + r) * k..][..k];
                     tail[r * KB..][..k_tail].copy_from_slice(&row[kb_full * KB..]);
                 }
-                let mut out = [0i32; MAX_MR * NR];
                 let a_rows = &a[i * k..];
                 kern.tile(
                     rows, kb_full, kb, a_rows, k, &tail, panel, &col_sums, &mut out,
@@ -259,19 +265,39 @@ pub(crate) fn gemm_i8_f32<K: I8Gemm>(
     }
     let zp = i32::from(act.zero_point);
     let (sums, scales) = (b.col_sums(), b.scales());
+    // the per-column terms of the panel last seen (tiles come panel by
+    // panel within a row block), and whole 16-lane rows so the loop
+    // vectorizes
+    let mut panel = usize::MAX;
+    let (mut offset, mut scale, mut add) = ([0i32; NR], [0f32; NR], [0f32; NR]);
     gemm_i8(kern, m, a, b, |i, j0, rows, cols, out| {
-        let mut offset = [0i32; NR];
-        let mut scale = [0f32; NR];
-        let mut add = [0f32; NR];
-        for j in 0..cols {
-            offset[j] = zp * sums[j0 + j];
-            scale[j] = act.scale * scales[j0 + j];
-            add[j] = bias.map_or(0.0, |b| b[j0 + j]);
+        if j0 != panel {
+            panel = j0;
+            for j in 0..NR {
+                let valid = j < cols;
+                offset[j] = if valid { zp * sums[j0 + j] } else { 0 };
+                scale[j] = if valid {
+                    act.scale * scales[j0 + j]
+                } else {
+                    0.0
+                };
+                add[j] = match bias {
+                    Some(b) if valid => b[j0 + j],
+                    _ => 0.0,
+                };
+            }
         }
-        for r in 0..rows {
-            let dst = &mut c[(i + r) * n + j0..][..cols];
-            for (j, d) in dst.iter_mut().enumerate() {
-                *d = (out[r * NR + j] - offset[j]) as f32 * scale[j] + add[j];
+        for (r, acc) in out.chunks_exact(NR).take(rows).enumerate() {
+            let mut row = [0f32; NR];
+            for j in 0..NR {
+                row[j] = (acc[j] - offset[j]) as f32 * scale[j] + add[j];
+            }
+            let dst = &mut c[(i + r) * n + j0..];
+            if cols == NR {
+                // a fixed-size copy: inlined, not a `memcpy` call per row
+                dst[..NR].copy_from_slice(&row);
+            } else {
+                dst[..cols].copy_from_slice(&row[..cols]);
             }
         }
     });

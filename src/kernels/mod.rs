@@ -23,6 +23,7 @@ mod frame;
 mod level;
 mod math;
 mod pack;
+mod quant;
 mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -49,6 +50,7 @@ use std::sync::OnceLock;
 pub use level::{Level, ENV_OVERRIDE};
 pub use math::{erf as erf_f32, exp as exp_f32, gelu as gelu_f32};
 pub use pack::{ActQuant, ConvTranspose2x2, I8Layout, PackedB, PackedI8, KB, NR};
+pub use quant::round_for_codes;
 
 use crate::resize::Tap;
 use frame::{F32Gemm, I8Gemm, RowOps};
@@ -291,6 +293,16 @@ impl Kernels {
     /// `x ← 0.5 · x · (1 + erf(x / √2))` in place (GELU, erf form).
     pub fn gelu(&self, x: &mut [f32]) {
         dispatch!(self, t => frame::gelu(t, x))
+    }
+
+    /// ONNX `DynamicQuantizeLinear` of `x` into `q` (u8 codes stored as
+    /// `code − 128`, see [`ActQuant`]), as tract 0.23.9 computes it: the
+    /// same codes at every level.
+    ///
+    /// # Panics
+    /// If `q` is shorter than `x`.
+    pub fn quantize_dynamic(&self, x: &[f32], q: &mut [i8]) -> ActQuant {
+        dispatch!(self, t => quant::quantize_dynamic(t, x, q))
     }
 
     /// `ConvTranspose2d(kernel 2, stride 2)` of one NCHW image:

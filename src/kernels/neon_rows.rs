@@ -8,6 +8,7 @@ use std::arch::aarch64::*;
 use super::frame::RowOps;
 use super::math::*;
 use super::neon::{Neon, NeonDot, NeonI8mm};
+use super::quant;
 
 const L: usize = 4;
 
@@ -38,6 +39,14 @@ macro_rules! neon_rows {
             row_op!(erf, erf_4n, (x: &mut [f32]));
             row_op!(gelu, gelu_4n, (x: &mut [f32]));
             row_op!(lerp, lerp_4n, (top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]));
+            // NEON is part of the aarch64 baseline: the loops of `quant.rs`
+            // vectorize without a target feature
+            fn act_range(self, x: &[f32]) -> (f32, f32) {
+                quant::act_range(x)
+            }
+            fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
+                quant::act_codes(x, scale, zp, q)
+            }
         }
     };
 }

@@ -5,6 +5,7 @@
 use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, MAX_MR};
 use super::math;
 use super::pack::{KB, NR};
+use super::quant;
 
 /// The scalar level's token (it needs no detection).
 #[derive(Debug, Clone, Copy)]
@@ -145,5 +146,13 @@ impl RowOps for Scalar {
         for ((o, &t), &b) in out.iter_mut().zip(top).zip(bot) {
             *o = t * (1.0 - fy) + b * fy;
         }
+    }
+
+    fn act_range(self, x: &[f32]) -> (f32, f32) {
+        quant::act_range(x)
+    }
+
+    fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
+        quant::act_codes(x, scale, zp, q)
     }
 }

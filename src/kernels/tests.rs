@@ -270,6 +270,38 @@ fn check_softmax(k: Kernels) {
 }
 level_tests!(softmax, check_softmax);
 
+/// `DynamicQuantizeLinear`: the same scale, zero point and codes as the
+/// scalar reference, bit for bit, at every length (vector tails), with
+/// NaN, huge values, all-zero and one-signed inputs.
+fn check_quantize(k: Kernels) {
+    let s = Kernels::scalar();
+    let check = |x: &[f32]| -> Result<(), TestCaseError> {
+        let (mut got, mut want) = (vec![0i8; x.len()], vec![0i8; x.len()]);
+        let (g, w) = (
+            k.quantize_dynamic(x, &mut got),
+            s.quantize_dynamic(x, &mut want),
+        );
+        prop_assert_eq!(g.scale.to_bits(), w.scale.to_bits(), "scale");
+        prop_assert_eq!(g.zero_point, w.zero_point, "zero point");
+        prop_assert_eq!(got, want, "codes");
+        Ok(())
+    };
+    for len in (0..=70).chain([255, 256, 257]) {
+        check(&vals(len, 3.0)).unwrap();
+        let positive: Vec<f32> = vals(len, 3.0).iter().map(|v| v.abs()).collect();
+        check(&positive).unwrap();
+        check(&vec![0.0; len]).unwrap();
+    }
+    let mut odd = vals(41, 2.0);
+    odd[5] = f32::NAN;
+    odd[17] = 3e7;
+    odd[33] = -1e-30;
+    check(&odd).unwrap();
+    let strat = prop::collection::vec(-50.0f32..50.0, 0..600);
+    runner(128).run(&strat, |x| check(&x)).unwrap();
+}
+level_tests!(quantize, check_quantize);
+
 /// LayerNorm: level vs scalar within 1e-5 · (1 + |γ·z| + |β|).
 fn check_layer_norm(k: Kernels) {
     let s = Kernels::scalar();
