@@ -117,19 +117,30 @@ fn exp8(x: __m256) -> __m256 {
     _mm256_and_ps(_mm256_mul_ps(e, pow), valid)
 }
 
-/// `erf` of 8 lanes (`math::erf`'s two pieces, blended).
+/// `erf` of 8 lanes (`math::erf`'s two pieces, blended; a piece no lane
+/// needs is skipped, which gives the same lanes).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn erf8(x: __m256) -> __m256 {
-    let sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0));
     let ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0), x);
-    let small = _mm256_mul_ps(x, horner(&ERF_P, _mm256_mul_ps(x, x)));
+    let is_small = _mm256_cmp_ps::<_CMP_LE_OQ>(ax, _mm256_set1_ps(ERF_SPLIT));
+    let small = || _mm256_mul_ps(x, horner(&ERF_P, _mm256_mul_ps(x, x)));
+    match _mm256_movemask_ps(is_small) {
+        0xff => small(),
+        0 => erf8_large(x, ax),
+        _ => _mm256_blendv_ps(erf8_large(x, ax), small(), is_small),
+    }
+}
+
+/// The `0.8 < |x|` piece of [`erf8`] (`ax` = `|x|`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn erf8_large(x: __m256, ax: __m256) -> __m256 {
+    let sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0));
     let axc = _mm256_min_ps(ax, _mm256_set1_ps(ERF_CLAMP));
     let e = exp8(_mm256_xor_ps(_mm256_mul_ps(axc, axc), _mm256_set1_ps(-0.0)));
     let large = _mm256_sub_ps(_mm256_set1_ps(1.0), _mm256_mul_ps(e, horner(&ERF_Q, axc)));
-    let large = _mm256_or_ps(large, sign);
-    let is_small = _mm256_cmp_ps::<_CMP_LE_OQ>(ax, _mm256_set1_ps(ERF_SPLIT));
-    _mm256_blendv_ps(large, small, is_small)
+    _mm256_or_ps(large, sign)
 }
 
 #[target_feature(enable = "avx2,fma")]
