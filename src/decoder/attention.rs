@@ -195,6 +195,9 @@ pub(crate) fn attention(
     a.q.forward(kern, tq, q, &mut s.q8, qp);
     a.k.forward(kern, tk, k, &mut s.q8, kp);
     a.v.forward(kern, tk, v, &mut s.q8, vp);
+    if NUM_HEADS * tq.min(tk) <= ci && tq != tk {
+        return all_heads(kern, a, tq, tk, out, s);
+    }
     let heads = &mut s.heads[..tq * ci];
     let scores = &mut s.scores[..tq * tk];
     let (q_head, o_head) = (&mut s.q_head[..tq * dh], &mut s.o_head[..tq * dh]);
@@ -215,6 +218,76 @@ pub(crate) fn attention(
         for (row, o) in heads.chunks_exact_mut(ci).zip(o_head.chunks_exact(dh)) {
             row[col..][..dh].copy_from_slice(o);
         }
+    }
+    a.out
+        .forward(kern, tq, heads, &mut s.q8, &mut out[..tq * a.out.n()]);
+}
+
+/// The heads of a cross attention with projections as the graph has them
+/// (int8 layers), all at once: the few side's rows spread block-diagonally
+/// (row `(h, i)` holds its head's `dh` values in the head's columns, zeros
+/// elsewhere), so each product is one GEMM with the image side's projected
+/// rows as `A` or as one row-copy pack, instead of `NUM_HEADS` GEMMs with
+/// `k = dh` and a transposed pack of each head's keys. The zeros cost
+/// `NUM_HEADS`× the multiplies of the per-head products (small: the few
+/// side has `≤ C / NUM_HEADS` rows), in GEMMs that run near peak.
+fn all_heads(
+    kern: &Kernels,
+    a: &Attention,
+    tq: usize,
+    tk: usize,
+    out: &mut [f32],
+    s: &mut AttnScratch,
+) {
+    let ci = a.internal;
+    let dh = ci / NUM_HEADS;
+    let inv_scale = 1.0 / (dh as f32).sqrt();
+    let (qp, kp, vp) = (&s.qp[..tq * ci], &s.kp[..tk * ci], &s.vp[..tk * ci]);
+    let heads = &mut s.heads[..tq * ci];
+    // `spread(x, t)`: the `t × ci` rows of `x` as `(NUM_HEADS·t) × ci`
+    // block-diagonal rows, times `scale`
+    let spread = |x: &[f32], t: usize, scale: f32, dst: &mut [f32]| {
+        for (r, row) in dst[..NUM_HEADS * t * ci].chunks_exact_mut(ci).enumerate() {
+            let (h, i) = (r / t, r % t);
+            row.fill(0.0);
+            row[h * dh..][..dh]
+                .iter_mut()
+                .zip(&x[i * ci + h * dh..][..dh])
+                .for_each(|(d, &v)| *d = v * scale);
+        }
+    };
+    if tq < tk {
+        // few queries: scoresᵀ = K · Q_bdᵀ (`tk × 8tq`), transposed to rows
+        // (h, i) for the softmax, then R = P · V (`8tq × ci`), whose
+        // diagonal blocks are the heads
+        let th = NUM_HEADS * tq;
+        let mixed = &mut s.mixed[..th * ci];
+        spread(qp, tq, inv_scale, mixed);
+        s.tok_a.repack_transposed(mixed, ci, ci, th);
+        let scores_t = &mut s.scores_t[..tk * th];
+        kern.gemm_f32(tk, kp, &s.tok_a, None, scores_t);
+        let scores = &mut s.scores[..th * tk];
+        transpose(scores_t, tk, th, scores);
+        kern.softmax_rows(scores, tk);
+        s.img.repack_rows(vp, ci, tk, ci);
+        kern.gemm_f32(th, scores, &s.img, None, mixed);
+        for (r, row) in mixed.chunks_exact(ci).enumerate() {
+            let (h, i) = (r / tq, r % tq);
+            heads[i * ci + h * dh..][..dh].copy_from_slice(&row[h * dh..][..dh]);
+        }
+    } else {
+        // few keys: scores = Q · K_bdᵀ (`tq × 8tk`, rows of `tk` per head),
+        // heads = P · V_bd
+        let th = NUM_HEADS * tk;
+        let mixed = &mut s.mixed[..th * ci];
+        spread(kp, tk, inv_scale, mixed);
+        s.tok_a.repack_transposed(mixed, ci, ci, th);
+        let scores = &mut s.scores[..tq * th];
+        kern.gemm_f32(tq, qp, &s.tok_a, None, scores);
+        kern.softmax_rows(scores, tk);
+        spread(vp, tk, 1.0, mixed);
+        s.tok_b.repack_rows(mixed, ci, th, ci);
+        kern.gemm_f32(tq, scores, &s.tok_b, None, heads);
     }
     a.out
         .forward(kern, tq, heads, &mut s.q8, &mut out[..tq * a.out.n()]);
