@@ -16,7 +16,9 @@
 //!   instead of the q and out projections.
 //!
 //! int8 layers keep the graph's form (projections on quantized inputs), as
-//! do the token self-attention and calls with more tokens. The changing
+//! do the token self-attention and calls with more tokens; in a cross
+//! attention their heads run together, the few side spread
+//! block-diagonally ([`all_heads`]). The changing
 //! operands are repacked into buffers sized at load
 //! ([`PackedB::repack_rows`], [`PackedB::repack_transposed`]): a call allocates nothing.
 
