@@ -312,12 +312,17 @@ impl NativeDecoder {
             keys,
             &mut self.prompt_scratch,
         );
-        // keys[p][ch] += embeddings[ch][p], in 16 × 16 blocks (a transpose)
-        const TILE: usize = 16;
-        for p0 in (0..hw).step_by(TILE) {
-            for ch0 in (0..c).step_by(TILE) {
-                for p in p0..(p0 + TILE).min(hw) {
-                    let row = &mut keys[p * c..][ch0..(ch0 + TILE).min(c)];
+        // keys[p][ch] += embeddings[ch][p] (a transpose), in blocks of 8
+        // channels × 64 pixels: the 8 channel rows read together are
+        // E·E floats apart (a multiple of 4 KiB at E = 64, one L1 set),
+        // so at most 8 of them keep every line in an 8-way L1
+        const CH: usize = 8;
+        const PX: usize = 64;
+        for ch0 in (0..c).step_by(CH) {
+            let chs = CH.min(c - ch0);
+            for p0 in (0..hw).step_by(PX) {
+                for p in p0..(p0 + PX).min(hw) {
+                    let row = &mut keys[p * c + ch0..][..chs];
                     for (i, v) in row.iter_mut().enumerate() {
                         *v += image_embeddings[(ch0 + i) * hw + p];
                     }

@@ -221,8 +221,15 @@ impl TwoWayTransformer {
                 o,
                 attn,
             );
-            add(keys, o, img_tmp);
-            norm(img_tmp, &b.norm4, keys);
+            // keys = norm4(keys + o), a block of rows at a time: the sum
+            // stays in L1 instead of a pass through a full-size buffer
+            const ROWS: usize = 16;
+            let tmp = &mut img_tmp[..ROWS * c];
+            for (k, o) in keys.chunks_mut(ROWS * c).zip(o.chunks(ROWS * c)) {
+                let tmp = &mut tmp[..k.len()];
+                add(k, o, tmp);
+                norm(tmp, &b.norm4, k);
+            }
         }
         add(queries, query_pe, tok_in);
         add(keys, key_pe, img_in);
