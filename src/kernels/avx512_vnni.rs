@@ -1,5 +1,6 @@
-//! x86-64 AVX-512 (F, VL, VNNI): the f32 GEMM on zmm registers and the int8
-//! GEMM with `vpdpbusd` on 256-bit ones; the row operations are AVX2's.
+//! x86-64 AVX-512 (F, VL, VNNI): the f32 GEMM and the int8 GEMM
+//! (`vpdpbusd`) on zmm registers; the row operations are AVX2's, the
+//! activation quantization is compiled for 16 lanes.
 //!
 //! f32: 12 × 16 tile, one zmm accumulator per row (12 of 32 registers); per
 //! `k` step one 64-byte panel load and twelve broadcast FMAs, so each panel
@@ -8,18 +9,19 @@
 //! which splits a zmm FMA into two 256-bit halves, the peak is AVX2's and
 //! the gain is fewer instructions and loads per multiply.
 //!
-//! int8: 6 × 16 tile, panels in k-groups of 4 (the NEON `sdot` layout). Per
-//! 4 k of a row, one broadcast of the row's 4 bytes and two `vpdpbusd`
-//! against the two 32-byte panel vectors (8 columns × 4 k each).
+//! int8: 12 × 16 tile on zmm, panels in k-groups of 4 (the NEON `sdot`
+//! layout). Per 4 k of a row, one broadcast of the row's 4 bytes and one
+//! `vpdpbusd` against the 64-byte panel vector (16 columns × 4 k).
 //! `vpdpbusd` multiplies *unsigned* × signed bytes and accumulates in i32
 //! without saturation, so `A` is biased to `a + 128` (a XOR 0x80) and the
 //! tile subtracts `128 · colsum(B)[j]` at the end: exact while
 //! `k · 255 · 128 < 2³¹` (`k < 65793`). The zero padding of the last `k`
 //! block adds `128 · 0`.
 //!
-//! AVX-VNNI (the VEX form on Alder Lake-class cores without AVX-512) is the
-//! same kernel with `_mm256_dpbusd_avx_epi32`; not wired up, as no machine
-//! here can run it.
+//! AVX-VNNI (the VEX form on Alder Lake-class cores without AVX-512) would
+//! run this kernel on ymm halves (two 32-byte panel vectors per k-group)
+//! with `_mm256_dpbusd_avx_epi32`; not wired up, as no machine here lacks
+//! AVX-512 and has it.
 
 use std::arch::x86_64::*;
 
@@ -194,9 +196,9 @@ fn act_codes_avx512(x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
 }
 
 impl I8Gemm for Avx512Vnni {
-    const MR: usize = 6;
+    const MR: usize = 12;
     const GROUP: usize = 4;
-    const NAME: &'static str = "avx512_vnni_gemm_i8_dpbusd_6x16";
+    const NAME: &'static str = "avx512_vnni_gemm_i8_dpbusd_12x16";
 
     fn tile(
         self,
@@ -224,18 +226,24 @@ impl I8Gemm for Avx512Vnni {
             col_sums.as_ptr(),
             out.as_mut_ptr(),
         );
-        // SAFETY: `self` proves AVX2, AVX-512 VNNI and VL; `i8_tile_fits`
+        // SAFETY: `self` proves AVX-512 F, VNNI and VL; `i8_tile_fits`
         // checked that the `kb_full` blocks of `rows` rows of `a`, the tail
         // rows and `kb` panel blocks are in bounds; `col_sums` holds 16 i32,
-        // `out` MAX_MR ≥ 6 rows of 16.
+        // `out` MAX_MR ≥ 12 rows of 16.
         unsafe {
             match rows {
-                1 => gemm_i8_dpbusd_6x16::<1>(args),
-                2 => gemm_i8_dpbusd_6x16::<2>(args),
-                3 => gemm_i8_dpbusd_6x16::<3>(args),
-                4 => gemm_i8_dpbusd_6x16::<4>(args),
-                5 => gemm_i8_dpbusd_6x16::<5>(args),
-                _ => gemm_i8_dpbusd_6x16::<6>(args),
+                1 => gemm_i8_dpbusd_12x16::<1>(args),
+                2 => gemm_i8_dpbusd_12x16::<2>(args),
+                3 => gemm_i8_dpbusd_12x16::<3>(args),
+                4 => gemm_i8_dpbusd_12x16::<4>(args),
+                5 => gemm_i8_dpbusd_12x16::<5>(args),
+                6 => gemm_i8_dpbusd_12x16::<6>(args),
+                7 => gemm_i8_dpbusd_12x16::<7>(args),
+                8 => gemm_i8_dpbusd_12x16::<8>(args),
+                9 => gemm_i8_dpbusd_12x16::<9>(args),
+                10 => gemm_i8_dpbusd_12x16::<10>(args),
+                11 => gemm_i8_dpbusd_12x16::<11>(args),
+                _ => gemm_i8_dpbusd_12x16::<12>(args),
             }
         }
     }
@@ -253,18 +261,21 @@ type Args = (
     *mut i32,
 );
 
-/// `R` rows of the int8 tile with `vpdpbusd` (see [`I8Gemm::tile`]).
+/// `R` rows of the int8 tile with `vpdpbusd` on zmm (see
+/// [`I8Gemm::tile`]): one accumulator per row holds the row's 16 columns;
+/// per k-group one 64-byte panel load (4 k × 16 columns) and `R`
+/// broadcast `vpdpbusd`.
 ///
 /// # Safety
-/// AVX2, AVX-512 VNNI and AVX-512 VL must be available; `a` must hold
-/// `kb_full` blocks of 16 bytes in each of `R` rows `lda` apart, `tail` `R`
-/// rows of 16, `panel` `kb` blocks of 16 × 16 bytes, `col_sums` 16 i32,
-/// `out` `R` rows of 16 i32.
-#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
-unsafe fn gemm_i8_dpbusd_6x16<const R: usize>(args: Args) {
+/// AVX-512 F and VNNI must be available; `a` must hold `kb_full` blocks of
+/// 16 bytes in each of `R` rows `lda` apart, `tail` `R` rows of 16, `panel`
+/// `kb` blocks of 16 × 16 bytes, `col_sums` 16 i32, `out` `R` rows of 16
+/// i32.
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn gemm_i8_dpbusd_12x16<const R: usize>(args: Args) {
     let (kb_full, kb, a, lda, tail, panel, col_sums, out) = args;
     let bias = _mm_set1_epi8(i8::MIN);
-    let mut acc = [[_mm256_setzero_si256(); 2]; R];
+    let mut acc = [_mm512_setzero_si512(); R];
     // Row r's current block plus 128, as u8: lane g holds k-group g.
     let mut quads = [[0i32; 4]; R];
     for b in 0..kb {
@@ -284,33 +295,17 @@ unsafe fn gemm_i8_dpbusd_6x16<const R: usize>(args: Args) {
         }
         for g in 0..4 {
             // SAFETY: k-group 4b + g of the panel (64 bytes) is in bounds.
-            let (b0, b1) = unsafe {
-                let p = panel.add((b * 4 + g) * 4 * NR);
-                (
-                    _mm256_loadu_si256(p.cast()),
-                    _mm256_loadu_si256(p.add(32).cast()),
-                )
-            };
+            let bv = unsafe { _mm512_loadu_si512(panel.add((b * 4 + g) * 4 * NR).cast()) };
             for (row, q) in acc.iter_mut().zip(&quads) {
-                let av = _mm256_set1_epi32(q[g]);
-                row[0] = _mm256_dpbusd_epi32(row[0], av, b0);
-                row[1] = _mm256_dpbusd_epi32(row[1], av, b1);
+                *row = _mm512_dpbusd_epi32(*row, _mm512_set1_epi32(q[g]), bv);
             }
         }
     }
     // SAFETY: `col_sums` holds 16 i32.
-    let (s0, s1) = unsafe {
-        (
-            _mm256_loadu_si256(col_sums.cast()),
-            _mm256_loadu_si256(col_sums.add(8).cast()),
-        )
-    };
-    let (c0, c1) = (_mm256_slli_epi32::<7>(s0), _mm256_slli_epi32::<7>(s1));
-    for (r, row) in acc.iter().enumerate() {
+    let sums = unsafe { _mm512_loadu_si512(col_sums.cast()) };
+    let c = _mm512_slli_epi32::<7>(sums);
+    for (r, &row) in acc.iter().enumerate() {
         // SAFETY: row r < R of `out` holds 16 i32.
-        unsafe {
-            _mm256_storeu_si256(out.add(r * NR).cast(), _mm256_sub_epi32(row[0], c0));
-            _mm256_storeu_si256(out.add(r * NR + 8).cast(), _mm256_sub_epi32(row[1], c1));
-        }
+        unsafe { _mm512_storeu_si512(out.add(r * NR).cast(), _mm512_sub_epi32(row, c)) };
     }
 }
