@@ -694,7 +694,8 @@ fn timing_native_vs_tract() {
 
 /// One-thread timing of the native decoder on the ViT-B-size graphs (f32 and
 /// int8), for profiling: `cargo test --release --test native_decoder
-/// timing_native_vit_b -- --ignored --nocapture` (`SAMMIX_REPS` calls each).
+/// timing_native_vit_b -- --ignored --nocapture` (`SAMMIX_REPS` calls each;
+/// the int8 graph also as [`Precision::F32`], its weights dequantized).
 #[test]
 #[ignore]
 fn timing_native_vit_b() {
@@ -703,12 +704,20 @@ fn timing_native_vit_b() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let int8 = vit_b_f32().with_file_name("int8").join("decoder.onnx");
-    for (label, graph) in [("f32", vit_b_f32()), ("int8", int8)] {
+    let dequantized = Options {
+        precision: Precision::F32,
+        ..Options::default()
+    };
+    for (label, graph, options) in [
+        ("f32", vit_b_f32(), Options::default()),
+        ("int8", int8.clone(), Options::default()),
+        ("int8 graph dequantized", int8, dequantized),
+    ] {
         if !graph.is_file() {
             eprintln!("skipped: {} is not here", graph.display());
             continue;
         }
-        let mut native = NativeDecoder::from_onnx(&graph).unwrap();
+        let mut native = NativeDecoder::from_onnx_with(&graph, options).unwrap();
         let case = &synthetic_cases(native.embedding_size(), 1, 5)[0];
         native_run(&mut native, case);
         let mut v: Vec<f64> = (0..reps)
