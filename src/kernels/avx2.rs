@@ -15,7 +15,7 @@
 
 use std::arch::x86_64::*;
 
-use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, MAX_MR};
+use super::frame::{by_rows, f32_tile_fits, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
 use super::pack::{KB, NR};
 
 /// Proof that this CPU has AVX2 and FMA: only [`Avx2Fma::new`] makes one.
@@ -61,30 +61,9 @@ impl F32Gemm for Avx2Fma {
         // SAFETY: `self` proves AVX2 and FMA; `f32_tile_fits` checked that
         // `rows` rows of `a` (k each), `k` panel rows and `rows` rows of 16 in
         // `c` are in bounds, and `bias` is null or 16 floats.
-        unsafe {
-            match rows {
-                1 => gemm_f32_6x16::<1>(args),
-                2 => gemm_f32_6x16::<2>(args),
-                3 => gemm_f32_6x16::<3>(args),
-                4 => gemm_f32_6x16::<4>(args),
-                5 => gemm_f32_6x16::<5>(args),
-                _ => gemm_f32_6x16::<6>(args),
-            }
-        }
+        unsafe { by_rows!(rows, gemm_f32_6x16, args; 1 2 3 4 5; 6) }
     }
 }
-
-/// `(k, a, lda, panel, c, ldc, bias or null, accumulate)`.
-type F32Args = (
-    usize,
-    *const f32,
-    usize,
-    *const f32,
-    *mut f32,
-    usize,
-    *const f32,
-    bool,
-);
 
 /// `R` rows of the f32 tile (see [`F32Gemm::tile`]).
 ///
@@ -168,16 +147,7 @@ impl I8Gemm for Avx2Fma {
         // SAFETY: `self` proves AVX2; `i8_tile_fits` checked that the
         // `kb_full` blocks of `rows` rows of `a`, the tail rows and `kb` panel
         // blocks are in bounds; `out` holds MAX_MR ≥ 6 rows of 16.
-        unsafe {
-            match rows {
-                1 => gemm_i8_6x16::<1>(args),
-                2 => gemm_i8_6x16::<2>(args),
-                3 => gemm_i8_6x16::<3>(args),
-                4 => gemm_i8_6x16::<4>(args),
-                5 => gemm_i8_6x16::<5>(args),
-                _ => gemm_i8_6x16::<6>(args),
-            }
-        }
+        unsafe { by_rows!(rows, gemm_i8_6x16, args; 1 2 3 4 5; 6) }
     }
 }
 

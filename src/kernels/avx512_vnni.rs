@@ -26,7 +26,9 @@
 use std::arch::x86_64::*;
 
 use super::avx2::Avx2Fma;
-use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, MAX_MR};
+use super::frame::{
+    by_rows, f32_tile_fits, i8_tile_fits, F32Args, F32Gemm, I8Gemm, RowOps, MAX_MR,
+};
 use super::pack::{KB, NR};
 use super::quant;
 
@@ -76,36 +78,9 @@ impl F32Gemm for Avx512Vnni {
         // SAFETY: `self` proves AVX-512 F (with VL and VNNI); `f32_tile_fits`
         // checked that `rows` rows of `a` (k each), `k` panel rows and `rows`
         // rows of 16 in `c` are in bounds, and `bias` is null or 16 floats.
-        unsafe {
-            match rows {
-                1 => gemm_f32_12x16::<1>(args),
-                2 => gemm_f32_12x16::<2>(args),
-                3 => gemm_f32_12x16::<3>(args),
-                4 => gemm_f32_12x16::<4>(args),
-                5 => gemm_f32_12x16::<5>(args),
-                6 => gemm_f32_12x16::<6>(args),
-                7 => gemm_f32_12x16::<7>(args),
-                8 => gemm_f32_12x16::<8>(args),
-                9 => gemm_f32_12x16::<9>(args),
-                10 => gemm_f32_12x16::<10>(args),
-                11 => gemm_f32_12x16::<11>(args),
-                _ => gemm_f32_12x16::<12>(args),
-            }
-        }
+        unsafe { by_rows!(rows, gemm_f32_12x16, args; 1 2 3 4 5 6 7 8 9 10 11; 12) }
     }
 }
-
-/// `(k, a, lda, panel, c, ldc, bias or null, accumulate)`.
-type F32Args = (
-    usize,
-    *const f32,
-    usize,
-    *const f32,
-    *mut f32,
-    usize,
-    *const f32,
-    bool,
-);
 
 /// `R` rows of the f32 tile (see [`F32Gemm::tile`]): one zmm accumulator
 /// per row, per `k` step one panel load and `R` broadcast FMAs.
@@ -230,22 +205,7 @@ impl I8Gemm for Avx512Vnni {
         // checked that the `kb_full` blocks of `rows` rows of `a`, the tail
         // rows and `kb` panel blocks are in bounds; `col_sums` holds 16 i32,
         // `out` MAX_MR ≥ 12 rows of 16.
-        unsafe {
-            match rows {
-                1 => gemm_i8_dpbusd_12x16::<1>(args),
-                2 => gemm_i8_dpbusd_12x16::<2>(args),
-                3 => gemm_i8_dpbusd_12x16::<3>(args),
-                4 => gemm_i8_dpbusd_12x16::<4>(args),
-                5 => gemm_i8_dpbusd_12x16::<5>(args),
-                6 => gemm_i8_dpbusd_12x16::<6>(args),
-                7 => gemm_i8_dpbusd_12x16::<7>(args),
-                8 => gemm_i8_dpbusd_12x16::<8>(args),
-                9 => gemm_i8_dpbusd_12x16::<9>(args),
-                10 => gemm_i8_dpbusd_12x16::<10>(args),
-                11 => gemm_i8_dpbusd_12x16::<11>(args),
-                _ => gemm_i8_dpbusd_12x16::<12>(args),
-            }
-        }
+        unsafe { by_rows!(rows, gemm_i8_dpbusd_12x16, args; 1 2 3 4 5 6 7 8 9 10 11; 12) }
     }
 }
 

@@ -13,6 +13,20 @@ pub(crate) const MAX_LANES: usize = 16;
 /// Rows of `A` per block: the block stays in L2 while the panels stream.
 const MC: usize = 48;
 
+/// Calls the micro-kernel monomorphized for `rows`: `by_rows!(rows,
+/// kernel, args; 1 2 … MR−1; MR)` is `match rows { 1 => kernel::<1>(args),
+/// …, _ => kernel::<MR>(args) }` (the ISA files' tile functions; callers
+/// check `1 ≤ rows ≤ MR` first).
+macro_rules! by_rows {
+    ($rows:expr, $kernel:ident, $args:expr; $($r:literal)*; $last:literal) => {
+        match $rows {
+            $($r => $kernel::<$r>($args),)*
+            _ => $kernel::<$last>($args),
+        }
+    };
+}
+pub(crate) use by_rows;
+
 /// An f32 GEMM micro-kernel computing `rows ≤ MR` rows × [`NR`] columns.
 pub(crate) trait F32Gemm: Copy {
     /// Rows per full tile.
@@ -36,6 +50,19 @@ pub(crate) trait F32Gemm: Copy {
         accumulate: bool,
     );
 }
+
+/// The f32 micro-kernels' arguments, as raw parts for the `unsafe fn`
+/// bodies: `(k, a, lda, panel, c, ldc, bias or null, accumulate)`.
+pub(crate) type F32Args = (
+    usize,
+    *const f32,
+    usize,
+    *const f32,
+    *mut f32,
+    usize,
+    *const f32,
+    bool,
+);
 
 /// Whether an f32 tile call stays inside its slices (the ISA kernels' safety
 /// precondition, checked once per tile).

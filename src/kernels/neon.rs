@@ -11,7 +11,7 @@
 
 use std::arch::aarch64::*;
 
-use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, MAX_MR};
+use super::frame::{by_rows, f32_tile_fits, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
 use super::pack::{KB, NR};
 
 /// Proof that this CPU has NEON: only [`Neon::new`] makes one.
@@ -84,16 +84,7 @@ impl F32Gemm for Neon {
         // SAFETY: `self` proves NEON; `f32_tile_fits` checked that `rows`
         // rows of `a` (k each), `k` panel rows and `rows` rows of 16 in `c`
         // are in bounds, and `bias` is null or 16 floats.
-        unsafe {
-            match rows {
-                1 => gemm_f32_6x16::<1>(args),
-                2 => gemm_f32_6x16::<2>(args),
-                3 => gemm_f32_6x16::<3>(args),
-                4 => gemm_f32_6x16::<4>(args),
-                5 => gemm_f32_6x16::<5>(args),
-                _ => gemm_f32_6x16::<6>(args),
-            }
-        }
+        unsafe { by_rows!(rows, gemm_f32_6x16, args; 1 2 3 4 5; 6) }
     }
 }
 
@@ -124,18 +115,6 @@ macro_rules! f32_via_neon {
 }
 f32_via_neon!(NeonDot);
 f32_via_neon!(NeonI8mm);
-
-/// `(k, a, lda, panel, c, ldc, bias or null, accumulate)`.
-type F32Args = (
-    usize,
-    *const f32,
-    usize,
-    *const f32,
-    *mut f32,
-    usize,
-    *const f32,
-    bool,
-);
 
 /// `R` rows of the f32 tile (see [`F32Gemm::tile`]).
 ///
@@ -253,12 +232,7 @@ macro_rules! i8_tile_4 {
                 // rows of `a`, the tail rows and `kb` panel blocks are in
                 // bounds; `out` holds MAX_MR ≥ 4 rows of 16.
                 unsafe {
-                    match rows {
-                        1 => $f::<1>(args),
-                        2 => $f::<2>(args),
-                        3 => $f::<3>(args),
-                        _ => $f::<4>(args),
-                    }
+                    $crate::kernels::frame::by_rows!(rows, $f, args; 1 2 3; 4)
                 }
             }
         }
