@@ -90,9 +90,6 @@ pub(crate) fn quantize_dynamic(x: &[f32], q: &mut [i8]) -> ActQuant {
     Kernels::scalar().quantize_dynamic(x, q)
 }
 
-#[cfg(test)]
-pub(crate) use crate::kernels::round_for_codes;
-
 /// `x ← max(x, 0)` in place.
 pub(crate) fn relu(x: &mut [f32]) {
     for v in x {

@@ -9,10 +9,11 @@ use std::path::Path;
 
 use tract_onnx::pb;
 
-use super::linear::{quantize_dynamic, round_for_codes, Linear, Weight};
+use super::linear::{quantize_dynamic, Linear, Weight};
 use super::onnx::OnnxGraph;
 use super::weights::Loader;
 use super::{DecoderError, Precision};
+use crate::kernels::round_for_codes;
 use crate::kernels::{Kernels, PackedB};
 
 /// The ONNX reference: u8 codes and zero point, rounding half to even.

@@ -15,7 +15,7 @@
 
 use std::arch::x86_64::*;
 
-use super::frame::{by_rows, f32_tile_fits, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
+use super::frame::{by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
 use super::pack::{KB, NR};
 
 /// Proof that this CPU has AVX2 and FMA: only [`Avx2Fma::new`] makes one.
@@ -46,19 +46,19 @@ impl F32Gemm for Avx2Fma {
         bias: Option<&[f32; NR]>,
         accumulate: bool,
     ) {
-        let fits = f32_tile_fits(
-            <Self as F32Gemm>::MR,
+        let mr = <Self as F32Gemm>::MR;
+        let args = f32_tile_args(
+            "avx2",
+            mr,
             rows,
             k,
-            (a.len(), lda),
-            panel.len(),
-            (c.len(), ldc),
+            (a, lda),
+            panel,
+            (c, ldc),
+            bias,
+            accumulate,
         );
-        assert!(fits, "avx2 gemm_f32 tile out of bounds");
-        let (a, b, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
-        let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
-        let args = (k, a, lda, b, c, ldc, bias, accumulate);
-        // SAFETY: `self` proves AVX2 and FMA; `f32_tile_fits` checked that
+        // SAFETY: `self` proves AVX2 and FMA; `f32_tile_args` checked that
         // `rows` rows of `a` (k each), `k` panel rows and `rows` rows of 16 in
         // `c` are in bounds, and `bias` is null or 16 floats.
         unsafe { by_rows!(rows, gemm_f32_6x16, args; 1 2 3 4 5; 6) }

@@ -27,7 +27,7 @@ use std::arch::x86_64::*;
 
 use super::avx2::Avx2Fma;
 use super::frame::{
-    by_rows, f32_tile_fits, i8_tile_fits, F32Args, F32Gemm, I8Gemm, RowOps, MAX_MR,
+    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, RowOps, MAX_MR,
 };
 use super::pack::{KB, NR};
 use super::quant;
@@ -63,18 +63,18 @@ impl F32Gemm for Avx512Vnni {
         bias: Option<&[f32; NR]>,
         accumulate: bool,
     ) {
-        let fits = f32_tile_fits(
-            <Self as F32Gemm>::MR,
+        let mr = <Self as F32Gemm>::MR;
+        let args = f32_tile_args(
+            "avx512",
+            mr,
             rows,
             k,
-            (a.len(), lda),
-            panel.len(),
-            (c.len(), ldc),
+            (a, lda),
+            panel,
+            (c, ldc),
+            bias,
+            accumulate,
         );
-        assert!(fits, "avx512 gemm_f32 tile out of bounds");
-        let (a, b, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
-        let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
-        let args = (k, a, lda, b, c, ldc, bias, accumulate);
         // SAFETY: `self` proves AVX-512 F (with VL and VNNI); `f32_tile_fits`
         // checked that `rows` rows of `a` (k each), `k` panel rows and `rows`
         // rows of 16 in `c` are in bounds, and `bias` is null or 16 floats.

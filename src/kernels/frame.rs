@@ -84,6 +84,28 @@ pub(crate) fn f32_tile_fits(
         && c_len >= (rows - 1) * ldc + NR
 }
 
+/// Checks an f32 tile call with [`f32_tile_fits`] (panics naming `isa`
+/// when it does not fit) and returns its raw parts for the ISA body: the
+/// shared first half of every SIMD [`F32Gemm::tile`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn f32_tile_args(
+    isa: &str,
+    mr: usize,
+    rows: usize,
+    k: usize,
+    (a, lda): (&[f32], usize),
+    panel: &[f32],
+    (c, ldc): (&mut [f32], usize),
+    bias: Option<&[f32; NR]>,
+    accumulate: bool,
+) -> F32Args {
+    let fits = f32_tile_fits(mr, rows, k, (a.len(), lda), panel.len(), (c.len(), ldc));
+    assert!(fits, "{isa} gemm_f32 tile out of bounds");
+    let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
+    let (a, b, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
+    (k, a, lda, b, c, ldc, bias, accumulate)
+}
+
 /// An int8 micro-kernel: `rows ≤ MR` rows × [`NR`] columns of exact i32 sums.
 pub(crate) trait I8Gemm: Copy {
     /// Rows per full tile.

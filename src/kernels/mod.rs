@@ -50,7 +50,8 @@ use std::sync::OnceLock;
 pub use level::{Level, ENV_OVERRIDE};
 pub use math::{erf as erf_f32, exp as exp_f32, gelu as gelu_f32};
 pub use pack::{ActQuant, ConvTranspose2x2, I8Layout, PackedB, PackedI8, KB, NR};
-pub use quant::round_for_codes;
+#[cfg(test)]
+pub(crate) use quant::round_for_codes;
 
 use crate::resize::Tap;
 use frame::{F32Gemm, I8Gemm, RowOps};

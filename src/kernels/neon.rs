@@ -11,7 +11,7 @@
 
 use std::arch::aarch64::*;
 
-use super::frame::{by_rows, f32_tile_fits, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
+use super::frame::{by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
 use super::pack::{KB, NR};
 
 /// Proof that this CPU has NEON: only [`Neon::new`] makes one.
@@ -76,12 +76,18 @@ impl F32Gemm for Neon {
         accumulate: bool,
     ) {
         let mr = <Self as F32Gemm>::MR;
-        let fits = f32_tile_fits(mr, rows, k, (a.len(), lda), panel.len(), (c.len(), ldc));
-        assert!(fits, "neon gemm_f32 tile out of bounds");
-        let (a, b, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
-        let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
-        let args = (k, a, lda, b, c, ldc, bias, accumulate);
-        // SAFETY: `self` proves NEON; `f32_tile_fits` checked that `rows`
+        let args = f32_tile_args(
+            "neon",
+            mr,
+            rows,
+            k,
+            (a, lda),
+            panel,
+            (c, ldc),
+            bias,
+            accumulate,
+        );
+        // SAFETY: `self` proves NEON; `f32_tile_args` checked that `rows`
         // rows of `a` (k each), `k` panel rows and `rows` rows of 16 in `c`
         // are in bounds, and `bias` is null or 16 floats.
         unsafe { by_rows!(rows, gemm_f32_6x16, args; 1 2 3 4 5; 6) }

@@ -75,7 +75,7 @@ pub(crate) fn act_codes(x: &[f32], scale: f32, zpf: f32, q: &mut [i8]) {
 /// are: they clamp to the same code either way. NaN stays NaN. Branch-free,
 /// so the quantization loop vectorizes.
 #[inline]
-pub fn round_for_codes(v: f32) -> f32 {
+pub(crate) fn round_for_codes(v: f32) -> f32 {
     let r = (v + MAGIC) - MAGIC;
     if v.abs() < 4_194_304.0 {
         r

@@ -427,12 +427,8 @@ fn mjpeg_frames_decode_to_gray_and_rgb() {
     let layout = Layout::new(PixFormat::Mjpeg, w, h, 0).unwrap();
     assert_eq!(layout.to_string(), "66x37 MJPG");
 
-    let decoded = run(
-        &jpeg(&rgb, w, h, jpeg_encoder::ColorType::Rgb),
-        layout,
-        BT601_FULL,
-        PixelFormat::Rgb8,
-    );
+    let rgb_jpeg = jpeg(&rgb, w, h, jpeg_encoder::ColorType::Rgb);
+    let decoded = run(&rgb_jpeg, layout, BT601_FULL, PixelFormat::Rgb8);
     let d = mean_abs_diff(decoded.data(), &rgb);
     assert!(d < 3.0, "RGB through JPEG: mean |difference| {d:.2}");
 
@@ -444,12 +440,7 @@ fn mjpeg_frames_decode_to_gray_and_rgb() {
                 as u8
         })
         .collect();
-    let decoded = run(
-        &jpeg(&rgb, w, h, jpeg_encoder::ColorType::Rgb),
-        layout,
-        BT601_FULL,
-        PixelFormat::Gray8,
-    );
+    let decoded = run(&rgb_jpeg, layout, BT601_FULL, PixelFormat::Gray8);
     let d = mean_abs_diff(decoded.data(), &gray);
     assert!(d < 2.0, "Y of an RGB JPEG: mean |difference| {d:.2}");
     let decoded = run(
