@@ -20,9 +20,13 @@
 //! attention their heads run together, the few side spread
 //! block-diagonally ([`all_heads`]). The changing
 //! operands are repacked into buffers sized at load
-//! ([`PackedB::repack_rows`], [`PackedB::repack_transposed`]): a call allocates nothing.
+//! ([`PackedB::repack_rows`], [`PackedB::repack_transposed`]), except in
+//! tokens → image, whose softmax runs down the columns of the scores as
+//! computed and whose `P·Y` reads both operands in place
+//! ([`Kernels::gemm_f32_strided`]: `P` transposed, the values unpacked): a
+//! call allocates nothing.
 
-use crate::kernels::{Kernels, PackedB};
+use crate::kernels::{Kernels, PackedB, StridedA, NR};
 
 use super::linear::Linear;
 use super::weights::Loader;
@@ -130,8 +134,11 @@ pub(crate) struct AttnScratch {
     v_packed: PackedB,
     /// Absorbed form: `8T × C` products of the small side.
     mixed: Vec<f32>,
-    /// Absorbed tokens → image: the scores as computed, `E·E × 8T`.
+    /// Absorbed tokens → image: the scores as computed, `E·E × 8T` (`8T`
+    /// padded to a multiple of [`NR`] with zero columns), then the softmax
+    /// numerators in place; `col_sums` their sums.
     scores_t: Vec<f32>,
+    col_sums: Vec<f32>,
     /// The image rows packed as `Y` (`E·E × C`).
     img: PackedB,
     /// Absorbed: `(q_h W_k,hᵀ)ᵀ` or `W_q,h k_hᵀ` (`C × 8T`), and `v_h
@@ -148,6 +155,7 @@ impl AttnScratch {
         // every attention's internal dim is at most C (checked at load)
         let dh = c.div_ceil(NUM_HEADS);
         let th = NUM_HEADS * t;
+        let th_pad = th.next_multiple_of(NR);
         AttnScratch {
             qp: vec![0.0; rows * c],
             kp: vec![0.0; rows * c],
@@ -159,10 +167,11 @@ impl AttnScratch {
             o_head: vec![0.0; rows * dh],
             k_packed: PackedB::zeros(dh, rows),
             v_packed: PackedB::zeros(rows, dh),
-            mixed: vec![0.0; th * c],
-            scores_t: vec![0.0; th * hw],
+            mixed: vec![0.0; th_pad * c],
+            scores_t: vec![0.0; th_pad * hw],
+            col_sums: vec![0.0; th_pad],
             img: PackedB::zeros(hw, c),
-            tok_a: PackedB::zeros(c, th),
+            tok_a: PackedB::zeros(c, th_pad),
             tok_b: PackedB::zeros(th, c),
             bias: vec![0.0; th],
         }
@@ -324,16 +333,30 @@ fn tokens_to_image(
         kern.gemm_f32(tq, q_head, &ab.k_t[h], None, m);
     }
     // scoresᵀ = X · mixedᵀ: the image rows are the GEMM's `A` as they
-    // are (no packing of the 4096 × C keys), the small side is packed
-    s.tok_a.repack_transposed(mixed, c, c, th);
-    let scores_t = &mut s.scores_t[..tk * th];
+    // are (no packing of the 4096 × C keys), the small side is packed, its
+    // rows padded with zeros to whole panels (`th_pad` columns of scores)
+    let th_pad = th.next_multiple_of(NR);
+    s.mixed[th * c..th_pad * c].fill(0.0);
+    s.tok_a
+        .repack_transposed(&s.mixed[..th_pad * c], c, c, th_pad);
+    let scores_t = &mut s.scores_t[..tk * th_pad];
     kern.gemm_f32(tk, &k[..tk * c], &s.tok_a, None, scores_t);
-    let scores = &mut s.scores[..th * tk];
-    transpose(scores_t, tk, th, scores);
-    kern.softmax_rows(scores, tk);
-    // rows (h, i): P_h[i] · Y, then · W_v,h + b_v,h
-    s.img.repack_rows(v, c, tk, c);
-    kern.gemm_f32(th, scores, &s.img, None, mixed);
+    // the softmax runs down the columns; rows (h, i): P_h[i] · Y with P
+    // read transposed in place and Y (the values, rows of C) unpacked, then
+    // divided by the softmax sums, · W_v,h + b_v,h
+    let sums = &mut s.col_sums[..th_pad];
+    kern.exp_columns(scores_t, th_pad, sums);
+    let p = StridedA {
+        data: scores_t,
+        rs: 1,
+        cs: th_pad,
+    };
+    let mixed = &mut s.mixed[..th * c];
+    kern.gemm_f32_strided((th, tk, c), p, (&v[..tk * c], c), mixed);
+    for (row, &sum) in mixed.chunks_exact_mut(c).zip(&*sums) {
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
     let heads = &mut s.heads[..tq * ci];
     let o_head = &mut s.o_head[..tq * dh];
     for (h, m) in mixed.chunks_exact(tq * c).enumerate() {
@@ -356,6 +379,31 @@ fn image_to_tokens(
     (tq, q): (usize, &[f32]),
     (tk, k, v): (usize, &[f32], &[f32]),
     out: &mut [f32],
+    s: &mut AttnScratch,
+) {
+    image_to_tokens_prepare(kern, a, ab, (tk, k, v), s);
+    let scores = &mut s.scores[..tq * NUM_HEADS * tk];
+    image_to_tokens_rows(
+        kern,
+        a,
+        tk,
+        &q[..tq * a.q.k()],
+        scores,
+        &s.tok_a,
+        &s.tok_b,
+        &s.bias,
+        out,
+    );
+}
+
+/// The small side of [`image_to_tokens`]: `s.tok_a` (`C × 8T`, rows (h, i)
+/// `k_h[i] · W_q,hᵀ / √d`), `s.bias` (`b_q,h · k_h[i] / √d`) and `s.tok_b`
+/// (`8T × n`, rows `v_h[i] · W_out,h`).
+fn image_to_tokens_prepare(
+    kern: &Kernels,
+    a: &Attention,
+    ab: &Absorbed,
+    (tk, k, v): (usize, &[f32], &[f32]),
     s: &mut AttnScratch,
 ) {
     let (c, ci, n) = (a.q.k(), a.internal, a.out.n());
@@ -382,9 +430,6 @@ fn image_to_tokens(
         }
     }
     s.tok_a.repack_transposed(mixed, c, c, th);
-    let scores = &mut s.scores[..tq * th];
-    kern.gemm_f32(tq, q, &s.tok_a, Some(&s.bias[..th]), scores);
-    kern.softmax_rows(scores, tk);
     // rows (h, i): v_h[i] · W_out,h (n wide)
     for (r, row) in mixed.chunks_exact_mut(n).take(th).enumerate() {
         let (h, i) = (r / tk, r % tk);
@@ -396,7 +441,87 @@ fn image_to_tokens(
         }
     }
     s.tok_b.repack_rows(mixed, n, th, n);
-    kern.gemm_f32(tq, scores, &s.tok_b, Some(a.out.bias()), &mut out[..tq * n]);
+}
+
+/// Rows `x` (`r × C`) of [`image_to_tokens`] into `out` (`r × n`), the
+/// small side prepared; `scores` holds `r × 8T`.
+#[allow(clippy::too_many_arguments)]
+fn image_to_tokens_rows(
+    kern: &Kernels,
+    a: &Attention,
+    tk: usize,
+    x: &[f32],
+    scores: &mut [f32],
+    tok_a: &PackedB,
+    tok_b: &PackedB,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let (c, n) = (a.q.k(), a.out.n());
+    let th = NUM_HEADS * tk;
+    let r = x.len() / c;
+    let scores = &mut scores[..r * th];
+    kern.gemm_f32(r, x, tok_a, Some(&bias[..th]), scores);
+    kern.softmax_rows(scores, tk);
+    kern.gemm_f32(r, scores, tok_b, Some(a.out.bias()), &mut out[..r * n]);
+}
+
+/// Image rows per block of [`image_to_tokens_update`] (a multiple of every
+/// level's tile height).
+const UPDATE_ROWS: usize = 96;
+
+/// Image → tokens attention whose result is consumed a block of image rows
+/// at a time, while the block is in cache: `update(rows, q, o)` gets the
+/// block's rows of `q` (read already: it may overwrite them) and of the
+/// attention output. With the absorbed form the output never exists whole;
+/// otherwise [`attention`] writes it to `out` (`tq × C`) first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn image_to_tokens_update(
+    kern: &Kernels,
+    a: &Attention,
+    (tq, q): (usize, &mut [f32]),
+    (tk, k, v): (usize, &[f32], &[f32]),
+    out: &mut [f32],
+    s: &mut AttnScratch,
+    mut update: impl FnMut(std::ops::Range<usize>, &mut [f32], &[f32]),
+) {
+    let (c, n) = (a.q.k(), a.out.n());
+    let q = &mut q[..tq * c];
+    let absorbed = a
+        .absorbed
+        .as_ref()
+        .filter(|_| NUM_HEADS * tk <= a.internal && tq > tk && tq > UPDATE_ROWS);
+    let Some(ab) = absorbed else {
+        let out = &mut out[..tq * n];
+        attention(kern, a, (tq, q), (tk, k, v), out, s);
+        for (i, (q, o)) in q
+            .chunks_mut(UPDATE_ROWS * c)
+            .zip(out.chunks(UPDATE_ROWS * n))
+            .enumerate()
+        {
+            let r0 = i * UPDATE_ROWS;
+            update(r0..r0 + o.len() / n, q, o);
+        }
+        return;
+    };
+    image_to_tokens_prepare(kern, a, ab, (tk, k, v), s);
+    for (i, q) in q.chunks_mut(UPDATE_ROWS * c).enumerate() {
+        let r0 = i * UPDATE_ROWS;
+        let rows = q.len() / c;
+        let o = &mut out[..rows * n];
+        image_to_tokens_rows(
+            kern,
+            a,
+            tk,
+            q,
+            &mut s.scores,
+            &s.tok_a,
+            &s.tok_b,
+            &s.bias,
+            o,
+        );
+        update(r0..r0 + rows, q, o);
+    }
 }
 
 /// `dst[c × r] = srcᵀ` for `src` row-major `r × c`, in blocks of 64 source

@@ -6,7 +6,7 @@
 
 use crate::kernels::Kernels;
 
-use super::attention::{attention, Attention, AttnScratch};
+use super::attention::{attention, image_to_tokens_update, Attention, AttnScratch};
 use super::linear::{add, relu, Linear};
 use super::params::Norm;
 use super::weights::Loader;
@@ -164,6 +164,8 @@ impl TwoWayTransformer {
         let norm = |x: &[f32], n: &Norm, dst: &mut [f32]| {
             kern.layer_norm(x, &n.gamma, &n.beta, n.eps, dst)
         };
+        // img_in = keys + key_pe, kept so by each image → tokens update
+        add(keys, key_pe, img_in);
         for b in &self.layers {
             // self-attention of the tokens
             let o = &mut out[..t * c];
@@ -192,7 +194,6 @@ impl TwoWayTransformer {
             }
             // tokens → image
             add(queries, query_pe, tok_in);
-            add(keys, key_pe, img_in);
             attention(
                 kern,
                 &b.cross_attn_token_to_image,
@@ -210,29 +211,28 @@ impl TwoWayTransformer {
             b.lin2.forward(kern, t, h, &mut attn.q8, o);
             add(queries, o, tok_tmp);
             norm(tok_tmp, &b.norm3, queries);
-            // image → tokens (img_in = keys + key_pe still: keys unchanged)
+            // image → tokens (img_in = keys + key_pe still: keys unchanged),
+            // then a block of rows at a time while it is in cache: keys =
+            // norm4(keys + o) and img_in = keys + key_pe for the next
+            // attention
             add(queries, query_pe, tok_in);
-            let o = &mut out[..hw * c];
-            attention(
+            image_to_tokens_update(
                 kern,
                 &b.cross_attn_image_to_token,
-                (hw, &*img_in),
+                (hw, &mut *img_in),
                 (t, &*tok_in, &*queries),
-                o,
+                out,
                 attn,
+                |rows, x, o| {
+                    let k = &mut keys[rows.start * c..rows.end * c];
+                    let tmp = &mut img_tmp[..k.len()];
+                    add(k, o, tmp);
+                    norm(tmp, &b.norm4, k);
+                    add(k, &key_pe[rows.start * c..rows.end * c], x);
+                },
             );
-            // keys = norm4(keys + o), a block of rows at a time: the sum
-            // stays in L1 instead of a pass through a full-size buffer
-            const ROWS: usize = 16;
-            let tmp = &mut img_tmp[..ROWS * c];
-            for (k, o) in keys.chunks_mut(ROWS * c).zip(o.chunks(ROWS * c)) {
-                let tmp = &mut tmp[..k.len()];
-                add(k, o, tmp);
-                norm(tmp, &b.norm4, k);
-            }
         }
         add(queries, query_pe, tok_in);
-        add(keys, key_pe, img_in);
         let o = &mut out[..t * c];
         attention(
             kern,

@@ -15,7 +15,9 @@
 
 use std::arch::x86_64::*;
 
-use super::frame::{by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
+use super::frame::{
+    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, StridedA, MAX_MR,
+};
 use super::pack::{KB, NR};
 
 /// Proof that this CPU has AVX2 and FMA: only [`Avx2Fma::new`] makes one.
@@ -38,29 +40,19 @@ impl F32Gemm for Avx2Fma {
         self,
         rows: usize,
         k: usize,
-        a: &[f32],
-        lda: usize,
-        panel: &[f32],
+        a: StridedA<'_>,
+        b: (&[f32], usize),
         c: &mut [f32],
         ldc: usize,
         bias: Option<&[f32; NR]>,
         accumulate: bool,
     ) {
         let mr = <Self as F32Gemm>::MR;
-        let args = f32_tile_args(
-            "avx2",
-            mr,
-            rows,
-            k,
-            (a, lda),
-            panel,
-            (c, ldc),
-            bias,
-            accumulate,
-        );
-        // SAFETY: `self` proves AVX2 and FMA; `f32_tile_args` checked that
-        // `rows` rows of `a` (k each), `k` panel rows and `rows` rows of 16 in
-        // `c` are in bounds, and `bias` is null or 16 floats.
+        let args = f32_tile_args("avx2", mr, rows, k, a, b, (c, ldc), bias, accumulate);
+        // SAFETY: `self` proves AVX2 and FMA;
+        // `f32_tile_fits` checked that the `rows` rows of `a` (k each, at
+        // its strides), the `k` rows of `b` and the `rows` rows of 16 in `c`
+        // are in bounds, and `bias` is null or 16 floats.
         unsafe { by_rows!(rows, gemm_f32_6x16, args; 1 2 3 4 5; 6) }
     }
 }
@@ -68,24 +60,25 @@ impl F32Gemm for Avx2Fma {
 /// `R` rows of the f32 tile (see [`F32Gemm::tile`]).
 ///
 /// # Safety
-/// AVX2 and FMA must be available; `a` must hold `R` rows of `k` floats
-/// `lda` apart, `panel` `k × 16` floats, `c` `R` rows of 16 floats `ldc`
-/// apart, `bias` be null or point to 16 floats.
+/// AVX2 and FMA must be available; `a` must hold `R` rows of `k` floats at its
+/// strides (`rs` between rows, `cs` between columns), `b` `k` rows of 16
+/// floats `ldb` apart, `c` `R` rows of 16 floats `ldc` apart, `bias` be
+/// null or point to 16 floats.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_f32_6x16<const R: usize>(args: F32Args) {
-    let (k, a, lda, b, c, ldc, bias, accumulate) = args;
+    let (k, a, rs, cs, b, ldb, c, ldc, bias, accumulate) = args;
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for p in 0..k {
         // SAFETY: p < k: row p of the panel is in bounds.
         let (b0, b1) = unsafe {
             (
-                _mm256_loadu_ps(b.add(p * NR)),
-                _mm256_loadu_ps(b.add(p * NR + 8)),
+                _mm256_loadu_ps(b.add(p * ldb)),
+                _mm256_loadu_ps(b.add(p * ldb + 8)),
             )
         };
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: r < R rows, p < k: inside `a`.
-            let av = unsafe { _mm256_set1_ps(*a.add(r * lda + p)) };
+            let av = unsafe { _mm256_set1_ps(*a.add(r * rs + p * cs)) };
             row[0] = _mm256_fmadd_ps(av, b0, row[0]);
             row[1] = _mm256_fmadd_ps(av, b1, row[1]);
         }

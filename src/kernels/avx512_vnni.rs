@@ -27,7 +27,7 @@ use std::arch::x86_64::*;
 
 use super::avx2::Avx2Fma;
 use super::frame::{
-    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, RowOps, MAX_MR,
+    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, RowOps, StridedA, MAX_MR,
 };
 use super::pack::{KB, NR};
 use super::quant;
@@ -55,29 +55,19 @@ impl F32Gemm for Avx512Vnni {
         self,
         rows: usize,
         k: usize,
-        a: &[f32],
-        lda: usize,
-        panel: &[f32],
+        a: StridedA<'_>,
+        b: (&[f32], usize),
         c: &mut [f32],
         ldc: usize,
         bias: Option<&[f32; NR]>,
         accumulate: bool,
     ) {
         let mr = <Self as F32Gemm>::MR;
-        let args = f32_tile_args(
-            "avx512",
-            mr,
-            rows,
-            k,
-            (a, lda),
-            panel,
-            (c, ldc),
-            bias,
-            accumulate,
-        );
-        // SAFETY: `self` proves AVX-512 F (with VL and VNNI); `f32_tile_fits`
-        // checked that `rows` rows of `a` (k each), `k` panel rows and `rows`
-        // rows of 16 in `c` are in bounds, and `bias` is null or 16 floats.
+        let args = f32_tile_args("avx512", mr, rows, k, a, b, (c, ldc), bias, accumulate);
+        // SAFETY: `self` proves AVX-512 F (with VL and VNNI);
+        // `f32_tile_fits` checked that the `rows` rows of `a` (k each, at
+        // its strides), the `k` rows of `b` and the `rows` rows of 16 in `c`
+        // are in bounds, and `bias` is null or 16 floats.
         unsafe { by_rows!(rows, gemm_f32_12x16, args; 1 2 3 4 5 6 7 8 9 10 11; 12) }
     }
 }
@@ -86,19 +76,20 @@ impl F32Gemm for Avx512Vnni {
 /// per row, per `k` step one panel load and `R` broadcast FMAs.
 ///
 /// # Safety
-/// AVX-512 F must be available; `a` must hold `R` rows of `k` floats `lda`
-/// apart, `panel` `k × 16` floats, `c` `R` rows of 16 floats `ldc` apart,
-/// `bias` be null or point to 16 floats.
+/// AVX-512 F must be available; `a` must hold `R` rows of `k` floats at its
+/// strides (`rs` between rows, `cs` between columns), `b` `k` rows of 16
+/// floats `ldb` apart, `c` `R` rows of 16 floats `ldc` apart, `bias` be
+/// null or point to 16 floats.
 #[target_feature(enable = "avx512f")]
 unsafe fn gemm_f32_12x16<const R: usize>(args: F32Args) {
-    let (k, a, lda, b, c, ldc, bias, accumulate) = args;
+    let (k, a, rs, cs, b, ldb, c, ldc, bias, accumulate) = args;
     let mut acc = [_mm512_setzero_ps(); R];
     for p in 0..k {
         // SAFETY: p < k: row p of the panel is in bounds.
-        let bv = unsafe { _mm512_loadu_ps(b.add(p * NR)) };
+        let bv = unsafe { _mm512_loadu_ps(b.add(p * ldb)) };
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: r < R rows, p < k: inside `a`.
-            let av = unsafe { _mm512_set1_ps(*a.add(r * lda + p)) };
+            let av = unsafe { _mm512_set1_ps(*a.add(r * rs + p * cs)) };
             *row = _mm512_fmadd_ps(av, bv, *row);
         }
     }

@@ -33,17 +33,18 @@ pub(crate) trait F32Gemm: Copy {
     const MR: usize;
     /// What runs, e.g. `avx2_fma_gemm_f32_6x16`.
     const NAME: &'static str;
-    /// `c[r·ldc + j] = Σ_p a[r·lda + p] · panel[p·NR + j] + bias[j]`
-    /// (`+ c[r·ldc + j]` first when `accumulate`), for `r < rows`, `j < NR`.
-    /// Implementations assert [`f32_tile_fits`].
+    /// `c[r·ldc + j] = Σ_p a[r·rs + p·cs] · b[p·ldb + j] + bias[j]` (`+
+    /// c[r·ldc + j]` first when `accumulate`), for `r < rows`, `j < NR`:
+    /// `A` by row and column strides (row-major `(lda, 1)`, transposed `(1,
+    /// lda)`), `B` sixteen columns of rows `ldb` apart (a packed panel:
+    /// `ldb = NR`). Implementations assert [`f32_tile_fits`].
     #[allow(clippy::too_many_arguments)]
     fn tile(
         self,
         rows: usize,
         k: usize,
-        a: &[f32],
-        lda: usize,
-        panel: &[f32],
+        a: StridedA<'_>,
+        b: (&[f32], usize),
         c: &mut [f32],
         ldc: usize,
         bias: Option<&[f32; NR]>,
@@ -51,13 +52,42 @@ pub(crate) trait F32Gemm: Copy {
     );
 }
 
+/// `A` of an f32 tile: element `(r, p)` at `data[r·rs + p·cs]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StridedA<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> StridedA<'a> {
+    /// Row-major rows `lda` apart.
+    pub fn rows(data: &'a [f32], lda: usize) -> Self {
+        StridedA {
+            data,
+            rs: lda,
+            cs: 1,
+        }
+    }
+
+    /// The view from row `i` on.
+    fn skip_rows(self, i: usize) -> Self {
+        StridedA {
+            data: &self.data[(i * self.rs).min(self.data.len())..],
+            ..self
+        }
+    }
+}
+
 /// The f32 micro-kernels' arguments, as raw parts for the `unsafe fn`
-/// bodies: `(k, a, lda, panel, c, ldc, bias or null, accumulate)`.
+/// bodies: `(k, a, rs, cs, b, ldb, c, ldc, bias or null, accumulate)`.
 pub(crate) type F32Args = (
     usize,
     *const f32,
     usize,
+    usize,
     *const f32,
+    usize,
     *mut f32,
     usize,
     *const f32,
@@ -70,16 +100,19 @@ pub(crate) fn f32_tile_fits(
     mr: usize,
     rows: usize,
     k: usize,
-    a: (usize, usize),
-    panel: usize,
+    a: &StridedA<'_>,
+    b: (usize, usize),
     c: (usize, usize),
 ) -> bool {
-    let (a_len, lda) = a;
+    let (b_len, ldb) = b;
     let (c_len, ldc) = c;
+    let last = |n: usize, s: usize| n.saturating_sub(1).checked_mul(s);
+    let a_last = last(rows, a.rs).zip(last(k, a.cs)).map(|(r, p)| r + p);
+    let b_last = last(k, ldb).map(|p| p + NR);
     (1..=mr).contains(&rows)
-        && lda >= k
-        && a_len >= (rows - 1) * lda + k
-        && panel >= k * NR
+        && (k == 0 || a_last.is_some_and(|l| l < a.data.len()))
+        && ldb >= NR
+        && (k == 0 || b_last.is_some_and(|l| l <= b_len))
         && ldc >= NR
         && c_len >= (rows - 1) * ldc + NR
 }
@@ -93,17 +126,17 @@ pub(crate) fn f32_tile_args(
     mr: usize,
     rows: usize,
     k: usize,
-    (a, lda): (&[f32], usize),
-    panel: &[f32],
+    a: StridedA<'_>,
+    (b, ldb): (&[f32], usize),
     (c, ldc): (&mut [f32], usize),
     bias: Option<&[f32; NR]>,
     accumulate: bool,
 ) -> F32Args {
-    let fits = f32_tile_fits(mr, rows, k, (a.len(), lda), panel.len(), (c.len(), ldc));
+    let fits = f32_tile_fits(mr, rows, k, &a, (b.len(), ldb), (c.len(), ldc));
     assert!(fits, "{isa} gemm_f32 tile out of bounds");
     let bias = bias.map_or(std::ptr::null(), |b| b.as_ptr());
-    let (a, b, c) = (a.as_ptr(), panel.as_ptr(), c.as_mut_ptr());
-    (k, a, lda, b, c, ldc, bias, accumulate)
+    let (ap, bp, cp) = (a.data.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    (k, ap, a.rs, a.cs, bp, ldb, cp, ldc, bias, accumulate)
 }
 
 /// An int8 micro-kernel: `rows ≤ MR` rows × [`NR`] columns of exact i32 sums.
@@ -200,6 +233,67 @@ pub(crate) fn gemm_f32<K: F32Gemm>(
     if let Some(bias) = bias {
         assert_eq!(bias.len(), n, "gemm_f32: one bias per column");
     }
+    let a = StridedA::rows(a, k);
+    tiles(
+        kern,
+        (m, k, n),
+        a,
+        |jp| (b.panel(jp), NR),
+        bias,
+        c,
+        accumulate,
+    );
+}
+
+/// `C[m×n] = A · B` for `A` by strides (`m × k`, see [`StridedA`]) and `B`
+/// row-major `k × n` with rows `ldb` apart, read in place (no packing):
+/// for operands that change every call and would be copied only to be read
+/// once. `n` must be a multiple of [`NR`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f32_strided<K: F32Gemm>(
+    kern: K,
+    (m, k, n): (usize, usize, usize),
+    a: StridedA<'_>,
+    (b, ldb): (&[f32], usize),
+    c: &mut [f32],
+) {
+    assert!(
+        n % NR == 0,
+        "gemm_f32_strided: n = {n} is not a multiple of {NR}"
+    );
+    assert!(ldb >= n, "gemm_f32_strided: b rows overlap");
+    assert!(
+        k == 0 || b.len() >= (k - 1) * ldb + n,
+        "gemm_f32_strided: b is not k×n"
+    );
+    assert_eq!(c.len(), m * n, "gemm_f32_strided: c is not m×n");
+    if k > 0 && m > 0 {
+        let fits = f32_tile_fits(1, 1, k, &a.skip_rows(m - 1), (ldb * k, ldb), (NR, NR));
+        assert!(fits, "gemm_f32_strided: a is not m×k");
+    }
+    tiles(
+        kern,
+        (m, k, n),
+        a,
+        |jp| (&b[(jp * NR).min(b.len())..], ldb),
+        None,
+        c,
+        false,
+    );
+}
+
+/// The tiling shared by the f32 GEMMs: `panel(jp)` gives columns `jp·NR..`
+/// of `B` and their row stride.
+#[allow(clippy::too_many_arguments)]
+fn tiles<'b, K: F32Gemm>(
+    kern: K,
+    (m, k, n): (usize, usize, usize),
+    a: StridedA<'_>,
+    panel: impl Fn(usize) -> (&'b [f32], usize),
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -213,22 +307,20 @@ pub(crate) fn gemm_f32<K: F32Gemm>(
                 bias_pad[..cols].copy_from_slice(&bias[j0..j0 + cols]);
             }
             let bias_pad = bias.map(|_| &bias_pad);
-            let panel = b.panel(jp);
+            let b = panel(jp);
             for i in (i_block..block_end).step_by(K::MR) {
                 let rows = K::MR.min(block_end - i);
-                let a_tile = &a[i * k..];
+                let a_tile = a.skip_rows(i);
                 if cols == NR {
                     let c_tile = &mut c[i * n + j0..];
-                    kern.tile(rows, k, a_tile, k, panel, c_tile, n, bias_pad, accumulate);
+                    kern.tile(rows, k, a_tile, b, c_tile, n, bias_pad, accumulate);
                 } else {
                     let mut buf = [0.0f32; MAX_MR * NR];
                     for r in 0..rows {
                         let src = &c[(i + r) * n + j0..][..cols];
                         buf[r * NR..][..cols].copy_from_slice(src);
                     }
-                    kern.tile(
-                        rows, k, a_tile, k, panel, &mut buf, NR, bias_pad, accumulate,
-                    );
+                    kern.tile(rows, k, a_tile, b, &mut buf, NR, bias_pad, accumulate);
                     for r in 0..rows {
                         c[(i + r) * n + j0..][..cols].copy_from_slice(&buf[r * NR..][..cols]);
                     }
@@ -431,6 +523,33 @@ fn softmax_short_rows<K: RowOps>(kern: K, x: &mut [f32], row_len: usize) {
     for row in x.chunks_exact_mut(row_len) {
         let inv = 1.0 / row.iter().sum::<f32>();
         row.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// The numerators of a softmax down the columns of row-major `x` (`rows ×
+/// cols`): `x[i][j] ← exp(x[i][j] − max_i x[i][j])`, and `sums[j]` their
+/// column sums (dividing column `j` by `sums[j]` completes the softmax; a
+/// product with `x` may divide its result instead). The maxima and sums run
+/// along the rows, vectorized across the columns.
+pub(crate) fn exp_columns<K: RowOps>(kern: K, x: &mut [f32], cols: usize, sums: &mut [f32]) {
+    assert!(
+        cols > 0 && x.len().is_multiple_of(cols),
+        "exp_columns: x is not rows × cols"
+    );
+    let sums = &mut sums[..cols];
+    sums.fill(f32::NEG_INFINITY);
+    for row in x.chunks_exact(cols) {
+        sums.iter_mut().zip(row).for_each(|(m, &v)| *m = m.max(v));
+    }
+    for row in x.chunks_exact_mut(cols) {
+        row.iter_mut().zip(&*sums).for_each(|(v, &m)| *v -= m);
+    }
+    map_padded::<K>(x, f32::NEG_INFINITY, |v| {
+        kern.exp_sub_sum(v, 0.0);
+    });
+    sums.fill(0.0);
+    for row in x.chunks_exact(cols) {
+        sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
     }
 }
 

@@ -54,6 +54,7 @@ pub use pack::{ActQuant, ConvTranspose2x2, I8Layout, PackedB, PackedI8, KB, NR};
 pub(crate) use quant::round_for_codes;
 
 use crate::resize::Tap;
+pub(crate) use frame::StridedA;
 use frame::{F32Gemm, I8Gemm, RowOps};
 
 /// The kernel set of one level: a capability token for it, whose methods run
@@ -239,6 +240,24 @@ impl Kernels {
         dispatch!(self, t => frame::gemm_f32(t, m, a, b, bias, c, true))
     }
 
+    /// `C[m×n] = A · B` with `A` (`m × k`) read through its strides (row
+    /// `r`, column `p` at `a.data[r·rs + p·cs]`: row-major or transposed)
+    /// and `B` row-major `k × n`, rows `ldb` apart, read in place: for
+    /// operands that change every call, where packing would copy them only
+    /// to read them once.
+    ///
+    /// # Panics
+    /// If `n` is not a multiple of 16 or a slice is too short for its shape.
+    pub(crate) fn gemm_f32_strided(
+        &self,
+        mkn: (usize, usize, usize),
+        a: StridedA<'_>,
+        b: (&[f32], usize),
+        c: &mut [f32],
+    ) {
+        dispatch!(self, t => frame::gemm_f32_strided(t, mkn, a, b, c))
+    }
+
     /// `C[m×n] = A[m×k] · B` in exact i32 arithmetic (`A` row-major int8).
     ///
     /// # Panics
@@ -275,6 +294,17 @@ impl Kernels {
     /// If `x` is not empty and `x.len()` is not a multiple of `row_len`.
     pub fn softmax_rows(&self, x: &mut [f32], row_len: usize) {
         dispatch!(self, t => frame::softmax_rows(t, x, row_len))
+    }
+
+    /// The numerators of a softmax down the columns of row-major `x`
+    /// (`rows × cols`), in place, max-subtracted per column; `sums[..cols]`
+    /// gets the column sums (the softmax divides by them).
+    ///
+    /// # Panics
+    /// If `cols` is 0 or does not divide `x.len()`, or `sums` is shorter
+    /// than `cols`.
+    pub(crate) fn exp_columns(&self, x: &mut [f32], cols: usize, sums: &mut [f32]) {
+        dispatch!(self, t => frame::exp_columns(t, x, cols, sums))
     }
 
     /// LayerNorm over rows of `gamma.len()`: `out = (x − mean) /

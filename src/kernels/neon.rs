@@ -11,7 +11,9 @@
 
 use std::arch::aarch64::*;
 
-use super::frame::{by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, MAX_MR};
+use super::frame::{
+    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, StridedA, MAX_MR,
+};
 use super::pack::{KB, NR};
 
 /// Proof that this CPU has NEON: only [`Neon::new`] makes one.
@@ -67,28 +69,18 @@ impl F32Gemm for Neon {
         self,
         rows: usize,
         k: usize,
-        a: &[f32],
-        lda: usize,
-        panel: &[f32],
+        a: StridedA<'_>,
+        b: (&[f32], usize),
         c: &mut [f32],
         ldc: usize,
         bias: Option<&[f32; NR]>,
         accumulate: bool,
     ) {
         let mr = <Self as F32Gemm>::MR;
-        let args = f32_tile_args(
-            "neon",
-            mr,
-            rows,
-            k,
-            (a, lda),
-            panel,
-            (c, ldc),
-            bias,
-            accumulate,
-        );
-        // SAFETY: `self` proves NEON; `f32_tile_args` checked that `rows`
-        // rows of `a` (k each), `k` panel rows and `rows` rows of 16 in `c`
+        let args = f32_tile_args("neon", mr, rows, k, a, b, (c, ldc), bias, accumulate);
+        // SAFETY: `self` proves NEON;
+        // `f32_tile_fits` checked that the `rows` rows of `a` (k each, at
+        // its strides), the `k` rows of `b` and the `rows` rows of 16 in `c`
         // are in bounds, and `bias` is null or 16 floats.
         unsafe { by_rows!(rows, gemm_f32_6x16, args; 1 2 3 4 5; 6) }
     }
@@ -105,16 +97,15 @@ macro_rules! f32_via_neon {
                 self,
                 rows: usize,
                 k: usize,
-                a: &[f32],
-                lda: usize,
-                panel: &[f32],
+                a: StridedA<'_>,
+                b: (&[f32], usize),
                 c: &mut [f32],
                 ldc: usize,
                 bias: Option<&[f32; NR]>,
                 accumulate: bool,
             ) {
                 let neon = self.neon();
-                F32Gemm::tile(neon, rows, k, a, lda, panel, c, ldc, bias, accumulate)
+                F32Gemm::tile(neon, rows, k, a, b, c, ldc, bias, accumulate)
             }
         }
     };
@@ -125,17 +116,18 @@ f32_via_neon!(NeonI8mm);
 /// `R` rows of the f32 tile (see [`F32Gemm::tile`]).
 ///
 /// # Safety
-/// NEON must be available; `a` must hold `R` rows of `k` floats `lda` apart,
-/// `panel` `k × 16` floats, `c` `R` rows of 16 floats `ldc` apart, `bias` be
+/// NEON must be available; `a` must hold `R` rows of `k` floats at its
+/// strides (`rs` between rows, `cs` between columns), `b` `k` rows of 16
+/// floats `ldb` apart, `c` `R` rows of 16 floats `ldc` apart, `bias` be
 /// null or point to 16 floats.
 #[target_feature(enable = "neon")]
 unsafe fn gemm_f32_6x16<const R: usize>(args: F32Args) {
-    let (k, a, lda, b, c, ldc, bias, accumulate) = args;
+    let (k, a, rs, cs, b, ldb, c, ldc, bias, accumulate) = args;
     let mut acc = [[vdupq_n_f32(0.0); 4]; R];
     for p in 0..k {
         // SAFETY: p < k: row p of the panel (16 floats) is in bounds.
         let bv = unsafe {
-            let bp = b.add(p * NR);
+            let bp = b.add(p * ldb);
             [
                 vld1q_f32(bp),
                 vld1q_f32(bp.add(4)),
@@ -145,7 +137,7 @@ unsafe fn gemm_f32_6x16<const R: usize>(args: F32Args) {
         };
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: r < R rows, p < k: inside `a`.
-            let av = unsafe { *a.add(r * lda + p) };
+            let av = unsafe { *a.add(r * rs + p * cs) };
             for (s, &bq) in row.iter_mut().zip(&bv) {
                 *s = vfmaq_n_f32(*s, bq, av);
             }

@@ -2,7 +2,7 @@
 //! the fallback where no SIMD level runs. Plain safe Rust, the simplest
 //! summation order (sequential in `k` and along rows).
 
-use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, MAX_MR};
+use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, StridedA, MAX_MR};
 use super::math;
 use super::pack::{KB, NR};
 use super::quant;
@@ -19,9 +19,8 @@ impl F32Gemm for Scalar {
         self,
         rows: usize,
         k: usize,
-        a: &[f32],
-        lda: usize,
-        panel: &[f32],
+        a: StridedA<'_>,
+        (b, ldb): (&[f32], usize),
         c: &mut [f32],
         ldc: usize,
         bias: Option<&[f32; NR]>,
@@ -31,15 +30,16 @@ impl F32Gemm for Scalar {
             <Self as F32Gemm>::MR,
             rows,
             k,
-            (a.len(), lda),
-            panel.len(),
+            &a,
+            (b.len(), ldb),
             (c.len(), ldc),
         );
         assert!(fits, "scalar gemm_f32 tile out of bounds");
         for r in 0..rows {
             let mut acc = [0.0f32; NR];
-            for (p, &av) in a[r * lda..][..k].iter().enumerate() {
-                for (s, &bv) in acc.iter_mut().zip(&panel[p * NR..][..NR]) {
+            for p in 0..k {
+                let av = a.data[r * a.rs + p * a.cs];
+                for (s, &bv) in acc.iter_mut().zip(&b[p * ldb..][..NR]) {
                     *s += av * bv;
                 }
             }

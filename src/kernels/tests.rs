@@ -270,6 +270,46 @@ fn check_softmax(k: Kernels) {
 }
 level_tests!(softmax, check_softmax);
 
+/// Softmax down the columns ([`Kernels::exp_columns`], then the division):
+/// against scalar and f64, every column count to 33 and a few row counts,
+/// then random shapes.
+fn check_exp_columns(k: Kernels) {
+    let check = |x: &[f32], cols: usize| -> Result<(), TestCaseError> {
+        let rows = x.len() / cols;
+        let (mut got, mut sums) = (x.to_vec(), vec![0.0; cols]);
+        k.exp_columns(&mut got, cols, &mut sums);
+        let (mut want, mut want_sums) = (x.to_vec(), vec![0.0; cols]);
+        Kernels::scalar().exp_columns(&mut want, cols, &mut want_sums);
+        for j in 0..cols {
+            prop_assert!(close(sums[j], want_sums[j], 1e-6, 1e-5), "sum {j}");
+            let col = (0..rows).map(|i| f64::from(x[i * cols + j]));
+            let m = col.clone().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = col.map(|v| (v - m).exp()).sum();
+            for i in 0..rows {
+                let (g, w) = (got[i * cols + j], want[i * cols + j]);
+                prop_assert!(close(g, w, 1e-6, 1e-5), "[{i}][{j}] {g} vs {w}");
+                let p = (f64::from(x[i * cols + j]) - m).exp() / sum;
+                let q = f64::from(g) / f64::from(sums[j]);
+                prop_assert!((q - p).abs() <= 2e-6, "[{i}][{j}] {q} vs f64 {p}");
+            }
+        }
+        Ok(())
+    };
+    for cols in TAIL_LENS.filter(|&c| c > 0) {
+        for rows in [1, 3, 17] {
+            check(&vals(rows * cols, 10.0), cols).unwrap();
+        }
+    }
+    let strat = (1usize..70, 1usize..40).prop_flat_map(|(cols, rows)| {
+        (
+            Just(cols),
+            prop::collection::vec(-30.0f32..30.0, cols * rows),
+        )
+    });
+    runner(64).run(&strat, |(cols, x)| check(&x, cols)).unwrap();
+}
+level_tests!(exp_columns, check_exp_columns);
+
 /// `DynamicQuantizeLinear`: the same scale, zero point and codes as the
 /// scalar reference, bit for bit, at every length (vector tails), with
 /// NaN, huge values, all-zero and one-signed inputs.

@@ -126,6 +126,66 @@ fn check_gemm_f32(k: Kernels) {
 }
 level_tests!(gemm_f32, check_gemm_f32);
 
+/// f32 GEMM with `A` by strides (row-major and transposed, rows padded)
+/// and `B` read in place with padded rows: every `m` to 13, `n` 16 to 48,
+/// `k` 0 to 33, against scalar and f64 as [`check_gemm_f32`].
+fn check_gemm_f32_strided(kern: Kernels) {
+    for m in 1..=13 {
+        for n in [16, 32, 48] {
+            for kk in [0, 1, 7, 33] {
+                let seed = (m * 100 + n * 10 + kk) as u32;
+                let (a_rm, b) = (fill(m * kk, seed, 2.0), fill(kk * n, seed + 1, 2.0));
+                let ldb = n + 5;
+                let mut b_pad = vec![f32::NAN; kk * ldb];
+                for p in 0..kk {
+                    b_pad[p * ldb..][..n].copy_from_slice(&b[p * n..][..n]);
+                }
+                // transposed: column p of A is row p of the storage, m + 3 apart
+                let lda_t = m + 3;
+                let mut a_t = vec![f32::NAN; kk * lda_t];
+                for r in 0..m {
+                    for p in 0..kk {
+                        a_t[p * lda_t + r] = a_rm[r * kk + p];
+                    }
+                }
+                let views = [
+                    StridedA::rows(&a_rm, kk),
+                    StridedA {
+                        data: &a_t,
+                        rs: 1,
+                        cs: lda_t,
+                    },
+                ];
+                let packed = PackedB::new(&b, kk, n);
+                let mut want = vec![0.0; m * n];
+                Kernels::scalar().gemm_f32(m, &a_rm, &packed, None, &mut want);
+                for a in views {
+                    for k2 in [kern, Kernels::scalar()] {
+                        let mut got = vec![0.0; m * n];
+                        k2.gemm_f32_strided((m, kk, n), a, (&b_pad, ldb), &mut got);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let mag: f64 = (0..kk)
+                                    .map(|p| f64::from(a_rm[i * kk + p] * b[p * n + j]).abs())
+                                    .sum();
+                                let tol = 2.0 * (kk as f64 + 3.0) * f64::from(f32::EPSILON) * mag;
+                                let (g, w) = (got[i * n + j], want[i * n + j]);
+                                assert!(
+                                    (f64::from(g) - f64::from(w)).abs() <= tol,
+                                    "{} ({i},{j}) m{m} k{kk} n{n} cs {}: {g} vs {w}",
+                                    k2.name(),
+                                    a.cs
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+level_tests!(gemm_f32_strided, check_gemm_f32_strided);
+
 #[test]
 fn repacking_in_place_equals_packing_afresh() {
     let b: Vec<f32> = (0..40 * 37).map(|i| i as f32 - 700.0).collect();
