@@ -212,6 +212,14 @@ impl PromptEncoder {
         s: &mut PromptScratch,
     ) {
         let (e, c) = (self.e, self.c);
+        let out = &mut out[..e * e * c];
+        if has_mask == 0.0 {
+            // `0 · downscaled + no_mask`: the downscaling is not needed
+            for row in out.chunks_exact_mut(c) {
+                row.copy_from_slice(&self.no_mask);
+            }
+            return;
+        }
         let (c0, c1) = (MASK_IN_CHANS / 4, MASK_IN_CHANS);
         // conv 2×2 s2: 4E×4E×1 → 2E×2E×c0
         let (w_in, w_mid) = (4 * e, 2 * e);
@@ -254,8 +262,11 @@ impl PromptEncoder {
         kern.layer_norm(a, &self.norm1.gamma, &self.norm1.beta, self.norm1.eps, b);
         kern.gelu(b);
         // conv 1×1: c1 → C
-        let out = &mut out[..hw * c];
         self.down2.forward(kern, hw, b, &mut s.q, out);
+        if has_mask == 1.0 {
+            // `1 · downscaled + 0 · no_mask`
+            return;
+        }
         let keep = 1.0 - has_mask;
         for row in out.chunks_exact_mut(c) {
             for (v, &nm) in row.iter_mut().zip(&self.no_mask) {

@@ -576,6 +576,19 @@ pub(crate) fn layer_norm<K: RowOps>(
         dim > 0 && x.len().is_multiple_of(dim),
         "layer_norm: x is not rows × dim"
     );
+    if dim < K::LANES {
+        // rows shorter than a vector (LayerNorm2d of the mask downscaling:
+        // 4 channels): plain code, instead of padded vector calls per row
+        for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+            let mean = row.iter().sum::<f32>() / dim as f32;
+            let ss: f32 = row.iter().map(|&v| (v - mean) * (v - mean)).sum();
+            let inv = 1.0 / (ss / dim as f32 + eps).sqrt();
+            for (((d, &v), &g), &b) in dst.iter_mut().zip(row).zip(gamma).zip(beta) {
+                *d = (v - mean) * inv * g + b;
+            }
+        }
+        return;
+    }
     for (row, dst) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
         let sum = reduce_padded::<K>(row, 0.0, |v| kern.sum(v), |a, b| a + b);
         let mean = sum / dim as f32;
