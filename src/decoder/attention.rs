@@ -396,9 +396,9 @@ fn image_to_tokens(
     );
 }
 
-/// The small side of [`image_to_tokens`]: `s.tok_a` (`C × 8T`, rows (h, i)
-/// `k_h[i] · W_q,hᵀ / √d`), `s.bias` (`b_q,h · k_h[i] / √d`) and `s.tok_b`
-/// (`8T × n`, rows `v_h[i] · W_out,h`).
+/// The small side of [`image_to_tokens`]: `s.tok_a` (`C × 8T`, columns (i,
+/// h) token-major: `k_h[i] · W_q,hᵀ / √d`), `s.bias` (`b_q,h · k_h[i] / √d`)
+/// and `s.tok_b` (`8T × n`, rows (i, h): `v_h[i] · W_out,h`).
 fn image_to_tokens_prepare(
     kern: &Kernels,
     a: &Attention,
@@ -412,13 +412,15 @@ fn image_to_tokens_prepare(
     let (kp, vp) = (&mut s.kp[..tk * ci], &mut s.vp[..tk * ci]);
     a.k.forward(kern, tk, k, &mut s.q8, kp);
     a.v.forward(kern, tk, v, &mut s.q8, vp);
-    // rows (h, i): k_h[i] · W_q,hᵀ (C wide) and its bias b_q,h · k_h[i]
+    // rows (i, h), token-major so that each pixel's scores hold one token's
+    // heads side by side (the softmax over tokens runs across them):
+    // k_h[i] · W_q,hᵀ (C wide) and its bias b_q,h · k_h[i]
     let mixed = &mut s.mixed[..th * c.max(n)];
     // (1/√d folded into k_h)
     let bq = a.q.bias();
     let inv_scale = 1.0 / (dh as f32).sqrt();
     for (r, (row, b)) in mixed.chunks_exact_mut(c).zip(&mut s.bias).enumerate() {
-        let (h, i) = (r / tk, r % tk);
+        let (i, h) = (r / NUM_HEADS, r % NUM_HEADS);
         let kh = &kp[i * ci + h * dh..][..dh];
         row.fill(0.0);
         *b = 0.0;
@@ -430,9 +432,9 @@ fn image_to_tokens_prepare(
         }
     }
     s.tok_a.repack_transposed(mixed, c, c, th);
-    // rows (h, i): v_h[i] · W_out,h (n wide)
+    // rows (i, h): v_h[i] · W_out,h (n wide)
     for (r, row) in mixed.chunks_exact_mut(n).take(th).enumerate() {
-        let (h, i) = (r / tk, r % tk);
+        let (i, h) = (r / NUM_HEADS, r % NUM_HEADS);
         let vh = &vp[i * ci + h * dh..][..dh];
         row.fill(0.0);
         for (d, &x) in vh.iter().enumerate() {
@@ -462,7 +464,7 @@ fn image_to_tokens_rows(
     let r = x.len() / c;
     let scores = &mut scores[..r * th];
     kern.gemm_f32(r, x, tok_a, Some(&bias[..th]), scores);
-    kern.softmax_rows(scores, tk);
+    kern.softmax_interleaved(scores, tk, NUM_HEADS);
     kern.gemm_f32(r, scores, tok_b, Some(a.out.bias()), &mut out[..r * n]);
 }
 

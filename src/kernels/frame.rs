@@ -12,6 +12,9 @@ pub(crate) const MAX_MR: usize = 12;
 pub(crate) const MAX_LANES: usize = 16;
 /// Rows of `A` per block: the block stays in L2 while the panels stream.
 const MC: usize = 48;
+/// Rows of `B` (columns of `A`) per block of the f32 GEMMs: a `KC × NR`
+/// panel block is 16 KiB.
+const KC: usize = 256;
 
 /// Calls the micro-kernel monomorphized for `rows`: `by_rows!(rows,
 /// kernel, args; 1 2 … MR−1; MR)` is `match rows { 1 => kernel::<1>(args),
@@ -283,7 +286,10 @@ pub(crate) fn gemm_f32_strided<K: F32Gemm>(
 }
 
 /// The tiling shared by the f32 GEMMs: `panel(jp)` gives columns `jp·NR..`
-/// of `B` and their row stride.
+/// of `B` and their row stride. `k` is cut into blocks of [`KC`] rows of
+/// `B`, so that a long product (`P·V` over 4096 image rows) keeps its
+/// block of `B` and `A` in L2 while every tile of the block reads them,
+/// instead of streaming all of `A` again for each panel.
 #[allow(clippy::too_many_arguments)]
 fn tiles<'b, K: F32Gemm>(
     kern: K,
@@ -297,35 +303,52 @@ fn tiles<'b, K: F32Gemm>(
     if m == 0 || n == 0 {
         return;
     }
-    for i_block in (0..m).step_by(MC) {
-        let block_end = (i_block + MC).min(m);
-        for jp in 0..n.div_ceil(NR) {
-            let j0 = jp * NR;
-            let cols = NR.min(n - j0);
-            let mut bias_pad = [0.0f32; NR];
-            if let Some(bias) = bias {
-                bias_pad[..cols].copy_from_slice(&bias[j0..j0 + cols]);
-            }
-            let bias_pad = bias.map(|_| &bias_pad);
-            let b = panel(jp);
-            for i in (i_block..block_end).step_by(K::MR) {
-                let rows = K::MR.min(block_end - i);
-                let a_tile = a.skip_rows(i);
-                if cols == NR {
-                    let c_tile = &mut c[i * n + j0..];
-                    kern.tile(rows, k, a_tile, b, c_tile, n, bias_pad, accumulate);
-                } else {
-                    let mut buf = [0.0f32; MAX_MR * NR];
-                    for r in 0..rows {
-                        let src = &c[(i + r) * n + j0..][..cols];
-                        buf[r * NR..][..cols].copy_from_slice(src);
-                    }
-                    kern.tile(rows, k, a_tile, b, &mut buf, NR, bias_pad, accumulate);
-                    for r in 0..rows {
-                        c[(i + r) * n + j0..][..cols].copy_from_slice(&buf[r * NR..][..cols]);
+    let mut p0 = 0;
+    loop {
+        let kc = KC.min(k - p0);
+        // the first block writes (or accumulates onto) `c` and adds the
+        // bias, the others accumulate
+        let first = p0 == 0;
+        let a_block = StridedA {
+            data: &a.data[(p0 * a.cs).min(a.data.len())..],
+            ..a
+        };
+        for i_block in (0..m).step_by(MC) {
+            let block_end = (i_block + MC).min(m);
+            for jp in 0..n.div_ceil(NR) {
+                let j0 = jp * NR;
+                let cols = NR.min(n - j0);
+                let mut bias_pad = [0.0f32; NR];
+                if let (Some(bias), true) = (bias, first) {
+                    bias_pad[..cols].copy_from_slice(&bias[j0..j0 + cols]);
+                }
+                let bias_pad = bias.filter(|_| first).map(|_| &bias_pad);
+                let (b, ldb) = panel(jp);
+                let b = (&b[(p0 * ldb).min(b.len())..], ldb);
+                let acc = accumulate || !first;
+                for i in (i_block..block_end).step_by(K::MR) {
+                    let rows = K::MR.min(block_end - i);
+                    let a_tile = a_block.skip_rows(i);
+                    if cols == NR {
+                        let c_tile = &mut c[i * n + j0..];
+                        kern.tile(rows, kc, a_tile, b, c_tile, n, bias_pad, acc);
+                    } else {
+                        let mut buf = [0.0f32; MAX_MR * NR];
+                        for r in 0..rows {
+                            let src = &c[(i + r) * n + j0..][..cols];
+                            buf[r * NR..][..cols].copy_from_slice(src);
+                        }
+                        kern.tile(rows, kc, a_tile, b, &mut buf, NR, bias_pad, acc);
+                        for r in 0..rows {
+                            c[(i + r) * n + j0..][..cols].copy_from_slice(&buf[r * NR..][..cols]);
+                        }
                     }
                 }
             }
+        }
+        p0 += kc;
+        if p0 >= k {
+            break;
         }
     }
 }
@@ -524,6 +547,73 @@ fn softmax_short_rows<K: RowOps>(kern: K, x: &mut [f32], row_len: usize) {
         let inv = 1.0 / row.iter().sum::<f32>();
         row.iter_mut().for_each(|v| *v *= inv);
     }
+}
+
+/// Softmax over interleaved groups: each row of `x` holds `groups × lanes`
+/// values, entry `(g, l)` at `g·lanes + l`, and each of its `lanes`
+/// softmaxes runs over `g` (the image → token attention with the scores'
+/// columns ordered (token, head): one softmax per head over a handful of
+/// tokens). Maxima, sums and scaling run across the lanes, the
+/// exponentials over the whole buffer in one vector pass.
+pub(crate) fn softmax_interleaved<K: RowOps>(kern: K, x: &mut [f32], groups: usize, lanes: usize) {
+    let row = groups * lanes;
+    assert!(
+        row > 0 && x.len().is_multiple_of(row),
+        "softmax_interleaved: x is not rows × groups × lanes"
+    );
+    match lanes {
+        8 => interleaved_rows::<K, 8>(kern, x, groups),
+        16 => interleaved_rows::<K, 16>(kern, x, groups),
+        _ => {
+            // any other width: one lane at a time
+            for r in x.chunks_exact_mut(row) {
+                for l in 0..lanes {
+                    let max = (0..groups).fold(f32::NEG_INFINITY, |m, g| m.max(r[g * lanes + l]));
+                    (0..groups).for_each(|g| r[g * lanes + l] -= max);
+                }
+            }
+            exp_all(kern, x);
+            for r in x.chunks_exact_mut(row) {
+                for l in 0..lanes {
+                    let inv = 1.0 / (0..groups).map(|g| r[g * lanes + l]).sum::<f32>();
+                    (0..groups).for_each(|g| r[g * lanes + l] *= inv);
+                }
+            }
+        }
+    }
+}
+
+/// [`softmax_interleaved`] for `L` lanes (fixed-size arrays the compiler
+/// keeps in vector registers).
+fn interleaved_rows<K: RowOps, const L: usize>(kern: K, x: &mut [f32], groups: usize) {
+    let row = groups * L;
+    for r in x.chunks_exact_mut(row) {
+        let mut max = [f32::NEG_INFINITY; L];
+        for g in r.chunks_exact(L) {
+            max.iter_mut().zip(g).for_each(|(m, &v)| *m = m.max(v));
+        }
+        for g in r.chunks_exact_mut(L) {
+            g.iter_mut().zip(&max).for_each(|(v, &m)| *v -= m);
+        }
+    }
+    exp_all(kern, x);
+    for r in x.chunks_exact_mut(row) {
+        let mut sum = [0.0f32; L];
+        for g in r.chunks_exact(L) {
+            sum.iter_mut().zip(g).for_each(|(s, &v)| *s += v);
+        }
+        let inv = sum.map(|s| 1.0 / s);
+        for g in r.chunks_exact_mut(L) {
+            g.iter_mut().zip(&inv).for_each(|(v, &i)| *v *= i);
+        }
+    }
+}
+
+/// `x ← exp(x)` over the whole buffer.
+fn exp_all<K: RowOps>(kern: K, x: &mut [f32]) {
+    map_padded::<K>(x, f32::NEG_INFINITY, |v| {
+        kern.exp_sub_sum(v, 0.0);
+    });
 }
 
 /// The numerators of a softmax down the columns of row-major `x` (`rows ×

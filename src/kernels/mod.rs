@@ -296,6 +296,16 @@ impl Kernels {
         dispatch!(self, t => frame::softmax_rows(t, x, row_len))
     }
 
+    /// Softmax over interleaved groups, in place: each row of `x` holds
+    /// `groups × lanes` values, entry `(g, l)` at `g·lanes + l`; each lane's
+    /// softmax runs over its `groups` entries, max-subtracted.
+    ///
+    /// # Panics
+    /// If `groups · lanes` is 0 or does not divide `x.len()`.
+    pub(crate) fn softmax_interleaved(&self, x: &mut [f32], groups: usize, lanes: usize) {
+        dispatch!(self, t => frame::softmax_interleaved(t, x, groups, lanes))
+    }
+
     /// The numerators of a softmax down the columns of row-major `x`
     /// (`rows × cols`), in place, max-subtracted per column; `sums[..cols]`
     /// gets the column sums (the softmax divides by them).

@@ -310,6 +310,57 @@ fn check_exp_columns(k: Kernels) {
 }
 level_tests!(exp_columns, check_exp_columns);
 
+/// Softmax over interleaved groups: against scalar and f64 at the 8- and
+/// 16-lane widths (fixed-size paths) and others (the generic path), with
+/// `-inf` entries, then random shapes.
+fn check_softmax_interleaved(k: Kernels) {
+    let check = |x: &[f32], groups: usize, lanes: usize| -> Result<(), TestCaseError> {
+        let (mut got, mut want) = (x.to_vec(), x.to_vec());
+        k.softmax_interleaved(&mut got, groups, lanes);
+        Kernels::scalar().softmax_interleaved(&mut want, groups, lanes);
+        for (r, row) in x.chunks(groups * lanes).enumerate() {
+            for l in 0..lanes {
+                let col = (0..groups).map(|g| f64::from(row[g * lanes + l]));
+                let m = col.clone().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = col.map(|v| (v - m).exp()).sum();
+                for g in 0..groups {
+                    let at = r * groups * lanes + g * lanes + l;
+                    let p = (f64::from(x[at]) - m).exp() / sum;
+                    let (gv, wv) = (got[at], want[at]);
+                    prop_assert!(close(gv, wv, 1e-6, 1e-5), "[{at}] {gv} vs {wv}");
+                    prop_assert!((f64::from(gv) - p).abs() <= 2e-6, "[{at}] {gv} vs f64 {p}");
+                }
+            }
+        }
+        Ok(())
+    };
+    for lanes in [8, 16, 1, 3, 5] {
+        for groups in [1, 2, 7, 9] {
+            check(&vals(3 * groups * lanes, 10.0), groups, lanes).unwrap();
+        }
+    }
+    let mut masked = vals(7 * 8 * 2, 5.0);
+    masked[3] = f32::NEG_INFINITY;
+    masked[60] = f32::NEG_INFINITY;
+    check(&masked, 7, 8).unwrap();
+    let strat = (
+        1usize..10,
+        prop::sample::select(vec![8usize, 16, 4]),
+        1usize..5,
+    )
+        .prop_flat_map(|(groups, lanes, rows)| {
+            (
+                Just(groups),
+                Just(lanes),
+                prop::collection::vec(-30.0f32..30.0, groups * lanes * rows),
+            )
+        });
+    runner(64)
+        .run(&strat, |(groups, lanes, x)| check(&x, groups, lanes))
+        .unwrap();
+}
+level_tests!(softmax_interleaved, check_softmax_interleaved);
+
 /// `DynamicQuantizeLinear`: the same scale, zero point and codes as the
 /// scalar reference, bit for bit, at every length (vector tails), with
 /// NaN, huge values, all-zero and one-signed inputs.

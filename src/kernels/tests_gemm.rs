@@ -110,6 +110,15 @@ fn check_gemm_f32(k: Kernels) {
     }
     // One decoder shape: 7 tokens × 256 → 256, with bias.
     check_f32_case(k, &f32_case(7, 256, 256, true, 7), false).unwrap();
+    // `k` over one block of 256 (two and a partial third), with bias, both
+    // writing and accumulating, full and partial panels
+    for (m, kk, n, acc) in [
+        (13, 600, 40, true),
+        (5, 513, 17, false),
+        (25, 512, 32, false),
+    ] {
+        check_f32_case(k, &f32_case(m, kk, n, true, 9), acc).unwrap();
+    }
     let strat = (
         1usize..30,
         0usize..70,
@@ -128,11 +137,11 @@ level_tests!(gemm_f32, check_gemm_f32);
 
 /// f32 GEMM with `A` by strides (row-major and transposed, rows padded)
 /// and `B` read in place with padded rows: every `m` to 13, `n` 16 to 48,
-/// `k` 0 to 33, against scalar and f64 as [`check_gemm_f32`].
+/// `k` 0 to 300 (over one block of 256), against scalar and f64 as [`check_gemm_f32`].
 fn check_gemm_f32_strided(kern: Kernels) {
     for m in 1..=13 {
         for n in [16, 32, 48] {
-            for kk in [0, 1, 7, 33] {
+            for kk in [0, 1, 7, 33, 300] {
                 let seed = (m * 100 + n * 10 + kk) as u32;
                 let (a_rm, b) = (fill(m * kk, seed, 2.0), fill(kk * n, seed + 1, 2.0));
                 let ldb = n + 5;
