@@ -13,7 +13,8 @@ use super::transformer::TwoWayTransformer;
 use super::weights::Loader;
 use super::{DecoderError, LAYER_NORM_2D_EPS, MLP_LAYERS};
 
-/// A 2×2 stride-2 transposed convolution as a GEMM `c_in × (c_out·4)`.
+/// A 2×2 stride-2 transposed convolution as a GEMM `c_in × (c_out·4)`
+/// (`up0`: columns `(dy, dx, co)`; `up1`: columns `(co, dy, dx)`).
 #[derive(Debug, Clone)]
 struct Up {
     weight: PackedB,
@@ -37,12 +38,23 @@ pub(crate) struct MaskDecoder {
     iou_head: Vec<Linear>,
 }
 
-/// Buffers of [`MaskDecoder::heads`].
+/// Image rows of the embedding per block of [`MaskDecoder::heads`]: the
+/// block's upscaled pixels (16 per row) go through both transposed
+/// convolutions, the norm, both GELUs and the mask product while they are
+/// in L2.
+const HEAD_ROWS: usize = 48;
+
+/// Buffers of [`MaskDecoder::heads`], sized for one block.
 #[derive(Debug, Clone)]
 pub(crate) struct HeadScratch {
-    gemm: Vec<f32>,
-    up_a: Vec<f32>,
-    up_b: Vec<f32>,
+    /// `up0`'s output, `HEAD_ROWS × 4·c0` (4 pixels of `c0` per row).
+    up0: Vec<f32>,
+    /// Those pixels normalized, `4·HEAD_ROWS × c0`.
+    norm: Vec<f32>,
+    /// `up1`'s output, `4·HEAD_ROWS × 4·c1`.
+    up1: Vec<f32>,
+    /// The masks of the block's pixels, `4·HEAD_ROWS × 4·M`.
+    px: Vec<f32>,
     h0: Vec<f32>,
     h1: Vec<f32>,
     hyper: Vec<f32>,
@@ -87,6 +99,14 @@ impl MaskDecoder {
         let transformer = TwoWayTransformer::load(l, c)?;
         let p = "mask_decoder";
         let (w0, b0, c0) = l.conv_transpose(&format!("{p}.output_upscaling.0"), c)?;
+        // columns (dy, dx, co) instead of the GEMM's (co, dy, dx): a row of
+        // the product is then four pixels of c0 channels each, which the
+        // LayerNorm2d reads as they are
+        let sub_major = |j: usize| (j % c0) * 4 + j / c0;
+        let mut w0_sub = PackedB::zeros(c, 4 * c0);
+        w0_sub.repack_with(c, 4 * c0, |p, j| w0.get(p, sub_major(j)));
+        let b0: Vec<f32> = (0..4 * c0).map(|j| b0[sub_major(j)]).collect();
+        let w0 = w0_sub;
         let up0_init = l
             .find(&format!("{p}.output_upscaling.0.weight"))
             .unwrap_or_default();
@@ -141,7 +161,6 @@ impl MaskDecoder {
 
     /// Buffers for the heads.
     pub fn head_scratch(&self) -> HeadScratch {
-        let hw = self.e * self.e;
         let (c0, c1) = (self.up0.c_out, self.up1.c_out);
         let width = self
             .hyper
@@ -152,9 +171,10 @@ impl MaskDecoder {
             .max()
             .unwrap_or(0);
         HeadScratch {
-            gemm: vec![0.0; (hw * 4 * c0).max(4 * hw * 4 * c1)],
-            up_a: vec![0.0; (4 * hw * c0).max(4 * hw * 4 * self.masks)],
-            up_b: vec![0.0; 4 * hw * c0],
+            up0: vec![0.0; HEAD_ROWS * 4 * c0],
+            norm: vec![0.0; 4 * HEAD_ROWS * c0],
+            up1: vec![0.0; 4 * HEAD_ROWS * 4 * c1],
+            px: vec![0.0; 4 * HEAD_ROWS * 4 * self.masks],
             h0: vec![0.0; width],
             h1: vec![0.0; width],
             hyper: vec![0.0; self.masks * c1],
@@ -176,40 +196,14 @@ impl MaskDecoder {
     ) {
         let (c, e) = (self.c, self.e);
         let (c0, c1) = (self.up0.c_out, self.up1.c_out);
-        // upscaling 1: E×E×C → 2E×2E×c0 (pixel-major), LayerNorm2d, GELU
-        let g = &mut s.gemm[..e * e * 4 * c0];
-        kern.gemm_f32(
-            e * e,
-            &keys[..e * e * c],
-            &self.up0.weight,
-            Some(&self.up0.bias),
-            g,
-        );
-        let up_a = &mut s.up_a[..4 * e * e * c0];
-        scatter_2x2(g, e, c0, |y, x, co| (y * 2 * e + x) * c0 + co, up_a);
-        let up_b = &mut s.up_b[..4 * e * e * c0];
-        kern.layer_norm(
-            up_a,
-            &self.norm_up.gamma,
-            &self.norm_up.beta,
-            self.norm_up.eps,
-            up_b,
-        );
-        kern.gelu(up_b);
-        // upscaling 2: 2E×2E×c0 → 2E×2E pixels of c1·4 columns (co, dy, dx), GELU
-        let e2 = 2 * e;
-        let plane = 16 * e * e;
         let m = self.masks;
-        let g = &mut s.gemm[..e2 * e2 * 4 * c1];
-        kern.gemm_f32(e2 * e2, up_b, &self.up1.weight, Some(&self.up1.bias), g);
-        kern.gelu(g);
         // hypernetworks: one MLP per mask token → M × c1
         for (i, layers) in self.hyper.iter().enumerate() {
             let x = &queries[(1 + i) * c..][..c];
             let out = &mut s.hyper[i * c1..][..c1];
             run_mlp(kern, layers, x, &mut s.h0, &mut s.h1, &mut s.q8, out);
         }
-        // masks = hyper · upscaled, on the GEMM's layout: column (co, d) of a
+        // masks = hyper · upscaled, on up1's layout: column (co, d) of a
         // pixel times hyper[m][co] into column (m, d), d the 2×2 sub-pixel
         let hyper = &s.hyper;
         s.hyper_packed.repack_with(4 * c1, 4 * m, |p, j| {
@@ -219,15 +213,39 @@ impl MaskDecoder {
                 0.0
             }
         });
-        let px = &mut s.up_a[..e2 * e2 * 4 * m];
-        kern.gemm_f32(e2 * e2, g, &s.hyper_packed, None, px);
-        scatter_2x2(
-            px,
-            e2,
-            m,
-            |y, x, co| co * plane + y * 2 * e2 + x,
-            &mut low_res[..m * plane],
-        );
+        // a block of embedding rows at a time: upscaling 1 (E×E×C → four
+        // pixels of c0 per row), LayerNorm2d, GELU; upscaling 2 (each pixel
+        // → c1·4 columns (co, dy, dx)), GELU; the mask product; the masks
+        // scattered to their 4×4 pixels of `low_res`
+        let plane = 16 * e * e;
+        let low_res = &mut low_res[..m * plane];
+        for r0 in (0..e * e).step_by(HEAD_ROWS) {
+            let rows = HEAD_ROWS.min(e * e - r0);
+            let up0 = &mut s.up0[..rows * 4 * c0];
+            let x = &keys[r0 * c..(r0 + rows) * c];
+            kern.gemm_f32(rows, x, &self.up0.weight, Some(&self.up0.bias), up0);
+            let norm = &mut s.norm[..rows * 4 * c0];
+            let (gamma, beta, eps) = (&self.norm_up.gamma, &self.norm_up.beta, self.norm_up.eps);
+            kern.layer_norm(up0, gamma, beta, eps, norm);
+            kern.gelu(norm);
+            let up1 = &mut s.up1[..rows * 4 * 4 * c1];
+            kern.gemm_f32(4 * rows, norm, &self.up1.weight, Some(&self.up1.bias), up1);
+            kern.gelu(up1);
+            let px = &mut s.px[..rows * 4 * 4 * m];
+            kern.gemm_f32(4 * rows, up1, &s.hyper_packed, None, px);
+            // px row (r, d0) is pixel (2y + dy0, 2x + dx0) of the 2E grid,
+            // its column (mask, d1) the low-res pixel (2·that + d1)
+            let w = 4 * e;
+            for (i, row) in px.chunks_exact(4 * m).enumerate() {
+                let (r, d0) = (r0 + i / 4, i % 4);
+                let (y, x) = (4 * (r / e) + 2 * (d0 / 2), 4 * (r % e) + 2 * (d0 % 2));
+                for (mask, v) in row.chunks_exact(4).enumerate() {
+                    let at = mask * plane + y * w + x;
+                    low_res[at..at + 2].copy_from_slice(&v[..2]);
+                    low_res[at + w..at + w + 2].copy_from_slice(&v[2..]);
+                }
+            }
+        }
         run_mlp(
             kern,
             &self.iou_head,
@@ -237,30 +255,6 @@ impl MaskDecoder {
             &mut s.q8,
             &mut iou[..self.masks],
         );
-    }
-}
-
-/// Scatters a 2×2 transposed convolution's GEMM output (`h × h` pixels of
-/// `c_out·4` columns `(co, dy, dx)`) to `out[index(2y + dy, 2x + dx, co)]`.
-fn scatter_2x2(
-    g: &[f32],
-    h: usize,
-    c_out: usize,
-    index: impl Fn(usize, usize, usize) -> usize,
-    out: &mut [f32],
-) {
-    let n = 4 * c_out;
-    for y in 0..h {
-        for x in 0..h {
-            let row = &g[(y * h + x) * n..][..n];
-            for co in 0..c_out {
-                for dy in 0..2 {
-                    for dx in 0..2 {
-                        out[index(2 * y + dy, 2 * x + dx, co)] = row[co * 4 + dy * 2 + dx];
-                    }
-                }
-            }
-        }
     }
 }
 
