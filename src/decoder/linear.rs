@@ -96,10 +96,3 @@ pub(crate) fn relu(x: &mut [f32]) {
         *v = v.max(0.0);
     }
 }
-
-/// `out[i] = a[i] + b[i]`.
-pub(crate) fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x + y;
-    }
-}

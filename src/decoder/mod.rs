@@ -312,7 +312,7 @@ impl NativeDecoder {
             keys,
             &mut self.prompt_scratch,
         );
-        add_transposed(image_embeddings, c, hw, keys);
+        kern.add_transposed(image_embeddings, c, hw, keys);
         self.decoder.transformer.forward(
             &kern,
             t,
@@ -385,34 +385,4 @@ fn check_outputs(l: &Loader, masks: usize) -> Result<(), DecoderError> {
         )));
     }
     Ok(())
-}
-
-/// `dst[p][ch] += src[ch][p]` for `src` channel-major `c × hw` and `dst`
-/// pixel-major `hw × c`: 8 × 8 blocks read as eight 8-float rows and added
-/// as eight 8-float rows (the compiler turns the fixed-size block into
-/// vector shuffles), the edges element by element.
-fn add_transposed(src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
-    const B: usize = 8;
-    let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
-    let (c_full, hw_full) = (c - c % B, hw - hw % B);
-    for p0 in (0..hw_full).step_by(B) {
-        for ch0 in (0..c_full).step_by(B) {
-            let mut block = [[0.0f32; B]; B];
-            for (i, row) in block.iter_mut().enumerate() {
-                row.copy_from_slice(&src[(ch0 + i) * hw + p0..][..B]);
-            }
-            for j in 0..B {
-                let d = &mut dst[(p0 + j) * c + ch0..][..B];
-                for (i, v) in d.iter_mut().enumerate() {
-                    *v += block[i][j];
-                }
-            }
-        }
-    }
-    for p in 0..hw {
-        let chs = if p < hw_full { c_full..c } else { 0..c };
-        for ch in chs {
-            dst[p * c + ch] += src[ch * hw + p];
-        }
-    }
 }

@@ -7,7 +7,7 @@
 use crate::kernels::Kernels;
 
 use super::attention::{attention, image_to_tokens_update, Attention, AttnScratch};
-use super::linear::{add, relu, Linear};
+use super::linear::{relu, Linear};
 use super::params::Norm;
 use super::weights::Loader;
 use super::DecoderError;
@@ -165,7 +165,7 @@ impl TwoWayTransformer {
             kern.layer_norm(x, &n.gamma, &n.beta, n.eps, dst)
         };
         // img_in = keys + key_pe, kept so by each image → tokens update
-        add(keys, key_pe, img_in);
+        kern.add(keys, key_pe, img_in);
         for b in &self.layers {
             // self-attention of the tokens
             let o = &mut out[..t * c];
@@ -180,7 +180,7 @@ impl TwoWayTransformer {
                 );
                 norm(o, &b.norm1, queries);
             } else {
-                add(queries, query_pe, tok_in);
+                kern.add(queries, query_pe, tok_in);
                 attention(
                     kern,
                     &b.self_attn,
@@ -189,11 +189,11 @@ impl TwoWayTransformer {
                     o,
                     attn,
                 );
-                add(queries, o, tok_tmp);
+                kern.add(queries, o, tok_tmp);
                 norm(tok_tmp, &b.norm1, queries);
             }
             // tokens → image
-            add(queries, query_pe, tok_in);
+            kern.add(queries, query_pe, tok_in);
             attention(
                 kern,
                 &b.cross_attn_token_to_image,
@@ -202,20 +202,20 @@ impl TwoWayTransformer {
                 o,
                 attn,
             );
-            add(queries, o, tok_tmp);
+            kern.add(queries, o, tok_tmp);
             norm(tok_tmp, &b.norm2, queries);
             // MLP (ReLU)
             let h = &mut hidden[..t * b.lin1.n()];
             b.lin1.forward(kern, t, queries, &mut attn.q8, h);
             relu(h);
             b.lin2.forward(kern, t, h, &mut attn.q8, o);
-            add(queries, o, tok_tmp);
+            kern.add(queries, o, tok_tmp);
             norm(tok_tmp, &b.norm3, queries);
             // image → tokens (img_in = keys + key_pe still: keys unchanged),
             // then a block of rows at a time while it is in cache: keys =
             // norm4(keys + o) and img_in = keys + key_pe for the next
             // attention
-            add(queries, query_pe, tok_in);
+            kern.add(queries, query_pe, tok_in);
             image_to_tokens_update(
                 kern,
                 &b.cross_attn_image_to_token,
@@ -226,13 +226,13 @@ impl TwoWayTransformer {
                 |rows, x, o| {
                     let k = &mut keys[rows.start * c..rows.end * c];
                     let tmp = &mut img_tmp[..k.len()];
-                    add(k, o, tmp);
+                    kern.add(k, o, tmp);
                     norm(tmp, &b.norm4, k);
-                    add(k, &key_pe[rows.start * c..rows.end * c], x);
+                    kern.add(k, &key_pe[rows.start * c..rows.end * c], x);
                 },
             );
         }
-        add(queries, query_pe, tok_in);
+        kern.add(queries, query_pe, tok_in);
         let o = &mut out[..t * c];
         attention(
             kern,
@@ -242,7 +242,7 @@ impl TwoWayTransformer {
             o,
             attn,
         );
-        add(queries, o, tok_tmp);
+        kern.add(queries, o, tok_tmp);
         norm(tok_tmp, &self.norm_final_attn, queries);
     }
 }

@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::avx2::Avx2Fma;
-use super::frame::RowOps;
+use super::frame::{self, RowOps};
 use super::math::*;
 use super::quant;
 
@@ -38,6 +38,74 @@ impl RowOps for Avx2Fma {
     row_op!(lerp, lerp_8n, (top: &[f32], bot: &[f32], fy: f32, out: &mut [f32]));
     row_op!(act_range, act_range_avx2, (x: &[f32]) -> (f32, f32));
     row_op!(act_codes, act_codes_avx2, (x: &[f32], scale: f32, zp: f32, q: &mut [i8]));
+    row_op!(add, add_avx2, (a: &[f32], b: &[f32], out: &mut [f32]));
+    row_op!(add_transposed, add_transposed_avx2, (src: &[f32], c: usize, hw: usize, dst: &mut [f32]));
+}
+
+/// The element-wise sum compiled for AVX2.
+#[target_feature(enable = "avx2,fma")]
+fn add_avx2(a: &[f32], b: &[f32], out: &mut [f32]) {
+    frame::add_body(a, b, out)
+}
+
+/// `dst[p][ch] += src[ch][p]`: 8 × 8 blocks transposed in registers (the
+/// usual unpack / shuffle / lane-permute network), the edges by
+/// [`frame::add_transposed_edges`].
+#[target_feature(enable = "avx2,fma")]
+fn add_transposed_avx2(src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
+    let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
+    let (c_full, hw_full) = (c - c % L, hw - hw % L);
+    for p0 in (0..hw_full).step_by(L) {
+        for ch0 in (0..c_full).step_by(L) {
+            let row = |i: usize| &src[(ch0 + i) * hw + p0..][..L];
+            let r = [
+                load(row(0)),
+                load(row(1)),
+                load(row(2)),
+                load(row(3)),
+                load(row(4)),
+                load(row(5)),
+                load(row(6)),
+                load(row(7)),
+            ];
+            let t = [
+                _mm256_unpacklo_ps(r[0], r[1]),
+                _mm256_unpackhi_ps(r[0], r[1]),
+                _mm256_unpacklo_ps(r[2], r[3]),
+                _mm256_unpackhi_ps(r[2], r[3]),
+                _mm256_unpacklo_ps(r[4], r[5]),
+                _mm256_unpackhi_ps(r[4], r[5]),
+                _mm256_unpacklo_ps(r[6], r[7]),
+                _mm256_unpackhi_ps(r[6], r[7]),
+            ];
+            let u = [
+                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+            ];
+            // column j of the block (pixel p0 + j, channels ch0..ch0 + 8)
+            let cols = [
+                _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+                _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+                _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+                _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+                _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+                _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+                _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+                _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+            ];
+            for (j, col) in cols.into_iter().enumerate() {
+                let d = &mut dst[(p0 + j) * c + ch0..][..L];
+                store(d, _mm256_add_ps(load(d), col));
+            }
+        }
+    }
+    frame::add_transposed_edges(src, c, hw, dst, (c_full, hw_full));
 }
 
 /// The quantization loops of `quant.rs` compiled for AVX2 (8 lanes).

@@ -148,6 +148,12 @@ impl RowOps for Avx512Vnni {
         // SAFETY: `self` proves AVX-512 F; the body is safe code.
         unsafe { act_codes_avx512(x, scale, zp, q) }
     }
+    fn add(self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        self.0.add(a, b, out)
+    }
+    fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
+        self.0.add_transposed(src, c, hw, dst)
+    }
 }
 
 /// The quantization loops of `quant.rs` compiled for AVX-512 (16 lanes).

@@ -109,13 +109,14 @@ pub(crate) fn f32_tile_fits(
 ) -> bool {
     let (b_len, ldb) = b;
     let (c_len, ldc) = c;
-    let last = |n: usize, s: usize| n.saturating_sub(1).checked_mul(s);
-    let a_last = last(rows, a.rs).zip(last(k, a.cs)).map(|(r, p)| r + p);
-    let b_last = last(k, ldb).map(|p| p + NR);
+    // saturating: an overflow reads as out of bounds
+    let last = |n: usize, s: usize| n.saturating_sub(1).saturating_mul(s);
+    let a_last = last(rows, a.rs).saturating_add(last(k, a.cs));
+    let b_end = last(k, ldb).saturating_add(NR);
     (1..=mr).contains(&rows)
-        && (k == 0 || a_last.is_some_and(|l| l < a.data.len()))
+        && (k == 0 || a_last < a.data.len())
         && ldb >= NR
-        && (k == 0 || b_last.is_some_and(|l| l <= b_len))
+        && (k == 0 || b_end <= b_len)
         && ldc >= NR
         && c_len >= (rows - 1) * ldc + NR
 }
@@ -217,6 +218,64 @@ pub(crate) trait RowOps: Copy {
     fn act_range(self, x: &[f32]) -> (f32, f32);
     /// [`super::quant::act_codes`] (any length; `q` as long as `x`).
     fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]);
+    /// `out = a + b` (any length; the three as long).
+    fn add(self, a: &[f32], b: &[f32], out: &mut [f32]);
+    /// `dst[p][ch] += src[ch][p]` for `src` `c × hw` and `dst` `hw × c`,
+    /// row-major (the image embedding from channel-major to pixel-major).
+    fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]);
+}
+
+/// [`RowOps::add`] as plain loops, for each level to compile at its width.
+#[inline(always)]
+pub(crate) fn add_body(a: &[f32], b: &[f32], out: &mut [f32]) {
+    assert!(
+        a.len() == out.len() && b.len() == out.len(),
+        "add: lengths differ"
+    );
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = x + y;
+    }
+}
+
+/// [`RowOps::add_transposed`] as plain loops: 8 × 8 blocks (eight 8-float
+/// rows read, eight 8-float rows added), the edges element by element.
+#[inline(always)]
+pub(crate) fn add_transposed_body(src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
+    const B: usize = 8;
+    let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
+    let (c_full, hw_full) = (c - c % B, hw - hw % B);
+    for p0 in (0..hw_full).step_by(B) {
+        for ch0 in (0..c_full).step_by(B) {
+            let mut block = [[0.0f32; B]; B];
+            for (i, row) in block.iter_mut().enumerate() {
+                row.copy_from_slice(&src[(ch0 + i) * hw + p0..][..B]);
+            }
+            for j in 0..B {
+                let d = &mut dst[(p0 + j) * c + ch0..][..B];
+                for (i, v) in d.iter_mut().enumerate() {
+                    *v += block[i][j];
+                }
+            }
+        }
+    }
+    add_transposed_edges(src, c, hw, dst, (c_full, hw_full));
+}
+
+/// The part of [`RowOps::add_transposed`] outside the whole blocks: channels
+/// from `c_full` on for the pixels below `hw_full`, every channel above.
+pub(crate) fn add_transposed_edges(
+    src: &[f32],
+    c: usize,
+    hw: usize,
+    dst: &mut [f32],
+    (c_full, hw_full): (usize, usize),
+) {
+    for p in 0..hw {
+        let chs = if p < hw_full { c_full..c } else { 0..c };
+        for ch in chs {
+            dst[p * c + ch] += src[ch * hw + p];
+        }
+    }
 }
 
 /// `C[m×n] (+)= A[m×k] · B + bias`, tiled over a [`F32Gemm`].

@@ -306,6 +306,23 @@ impl Kernels {
         dispatch!(self, t => frame::softmax_interleaved(t, x, groups, lanes))
     }
 
+    /// `out = a + b`, element-wise.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub(crate) fn add(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        dispatch!(self, t => t.add(a, b, out))
+    }
+
+    /// `dst[p][ch] += src[ch][p]` for `src` row-major `c × hw` and `dst`
+    /// row-major `hw × c`.
+    ///
+    /// # Panics
+    /// If either slice is shorter than `c · hw`.
+    pub(crate) fn add_transposed(&self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
+        dispatch!(self, t => t.add_transposed(src, c, hw, dst))
+    }
+
     /// The numerators of a softmax down the columns of row-major `x`
     /// (`rows × cols`), in place, max-subtracted per column; `sums[..cols]`
     /// gets the column sums (the softmax divides by them).

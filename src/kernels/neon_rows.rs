@@ -5,7 +5,7 @@
 
 use std::arch::aarch64::*;
 
-use super::frame::RowOps;
+use super::frame::{self, RowOps};
 use super::math::*;
 use super::neon::{Neon, NeonDot, NeonI8mm};
 use super::quant;
@@ -46,6 +46,12 @@ macro_rules! neon_rows {
             }
             fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
                 quant::act_codes(x, scale, zp, q)
+            }
+            fn add(self, a: &[f32], b: &[f32], out: &mut [f32]) {
+                frame::add_body(a, b, out)
+            }
+            fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
+                frame::add_transposed_body(src, c, hw, dst)
             }
         }
     };

@@ -2,7 +2,7 @@
 //! the fallback where no SIMD level runs. Plain safe Rust, the simplest
 //! summation order (sequential in `k` and along rows).
 
-use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, StridedA, MAX_MR};
+use super::frame::{self, f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, StridedA, MAX_MR};
 use super::math;
 use super::pack::{KB, NR};
 use super::quant;
@@ -154,5 +154,13 @@ impl RowOps for Scalar {
 
     fn act_codes(self, x: &[f32], scale: f32, zp: f32, q: &mut [i8]) {
         quant::act_codes(x, scale, zp, q)
+    }
+
+    fn add(self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        frame::add_body(a, b, out)
+    }
+
+    fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
+        frame::add_transposed_body(src, c, hw, dst)
     }
 }

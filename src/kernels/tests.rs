@@ -310,6 +310,44 @@ fn check_exp_columns(k: Kernels) {
 }
 level_tests!(exp_columns, check_exp_columns);
 
+/// Element-wise sum and the transposing sum: exact (one rounding each, as
+/// scalar), every length to 33, and transposes with whole 8 × 8 blocks,
+/// edges in either dimension, and both.
+fn check_add(k: Kernels) {
+    for len in TAIL_LENS {
+        let (a, b) = (vals(len, 10.0), vals(len + 1, 3.0));
+        let mut got = vec![f32::NAN; len];
+        k.add(&a, &b[1..], &mut got);
+        let want: Vec<f32> = a.iter().zip(&b[1..]).map(|(x, y)| x + y).collect();
+        assert_eq!(got, want, "add, len {len}");
+    }
+    for (c, hw) in [
+        (8, 8),
+        (16, 64),
+        (13, 19),
+        (3, 5),
+        (24, 17),
+        (9, 32),
+        (256, 24),
+    ] {
+        let src = vals(c * hw, 4.0);
+        let base = vals(c * hw + 3, 2.0);
+        let mut got = base[3..].to_vec();
+        k.add_transposed(&src, c, hw, &mut got);
+        for p in 0..hw {
+            for ch in 0..c {
+                let want = base[3 + p * c + ch] + src[ch * hw + p];
+                assert_eq!(
+                    got[p * c + ch],
+                    want,
+                    "add_transposed c {c} hw {hw} ({p}, {ch})"
+                );
+            }
+        }
+    }
+}
+level_tests!(add, check_add);
+
 /// Softmax over interleaved groups: against scalar and f64 at the 8- and
 /// 16-lane widths (fixed-size paths) and others (the generic path), with
 /// `-inf` entries, then random shapes.
