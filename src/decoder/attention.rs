@@ -18,13 +18,16 @@
 //! int8 layers keep the graph's form (projections on quantized inputs), as
 //! do the token self-attention and calls with more tokens; in a cross
 //! attention their heads run together, the few side spread
-//! block-diagonally ([`all_heads`]). The changing
-//! operands are repacked into buffers sized at load
-//! ([`PackedB::repack_rows`], [`PackedB::repack_transposed`]), except in
-//! tokens → image, whose softmax runs down the columns of the scores as
-//! computed and whose `P·Y` reads both operands in place
-//! ([`Kernels::gemm_f32_strided`]: `P` transposed, the values unpacked): a
-//! call allocates nothing.
+//! block-diagonally ([`all_heads`]).
+//!
+//! Tokens → image (both forms) runs its softmax down the columns of the
+//! scores as the GEMM wrote them (`E·E × 8T`) and reads both operands of
+//! `P·V` in place ([`Kernels::gemm_f32_strided`]: `P` transposed, the
+//! values unpacked); image → tokens orders its `8T` score columns (token,
+//! head), so each head's softmax over the tokens runs across the heads
+//! ([`Kernels::softmax_interleaved`]). The small operands are repacked into
+//! buffers sized at load ([`PackedB::repack_rows`],
+//! [`PackedB::repack_transposed`]): a call allocates nothing.
 
 use crate::kernels::{Kernels, PackedB, StridedA, NR};
 
@@ -139,8 +142,6 @@ pub(crate) struct AttnScratch {
     /// numerators in place; `col_sums` their sums.
     scores_t: Vec<f32>,
     col_sums: Vec<f32>,
-    /// The image rows packed as `Y` (`E·E × C`).
-    img: PackedB,
     /// Absorbed: `(q_h W_k,hᵀ)ᵀ` or `W_q,h k_hᵀ` (`C × 8T`), and `v_h
     /// W_out,h` (`8T × C`), packed.
     tok_a: PackedB,
@@ -170,7 +171,6 @@ impl AttnScratch {
             mixed: vec![0.0; th_pad * c],
             scores_t: vec![0.0; th_pad * hw],
             col_sums: vec![0.0; th_pad],
-            img: PackedB::zeros(hw, c),
             tok_a: PackedB::zeros(c, th_pad),
             tok_b: PackedB::zeros(th, c),
             bias: vec![0.0; th],
@@ -255,48 +255,68 @@ fn all_heads(
     let inv_scale = 1.0 / (dh as f32).sqrt();
     let (qp, kp, vp) = (&s.qp[..tq * ci], &s.kp[..tk * ci], &s.vp[..tk * ci]);
     let heads = &mut s.heads[..tq * ci];
-    // `spread(x, t)`: the `t × ci` rows of `x` as `(NUM_HEADS·t) × ci`
-    // block-diagonal rows, times `scale`
-    let spread = |x: &[f32], t: usize, scale: f32, dst: &mut [f32]| {
-        for (r, row) in dst[..NUM_HEADS * t * ci].chunks_exact_mut(ci).enumerate() {
-            let (h, i) = (r / t, r % t);
-            row.fill(0.0);
-            row[h * dh..][..dh]
-                .iter_mut()
-                .zip(&x[i * ci + h * dh..][..dh])
-                .for_each(|(d, &v)| *d = v * scale);
+    // `spread(x, t, row)`: the `t × ci` rows of `x` as `(NUM_HEADS·t) × ci`
+    // block-diagonal rows, times `scale`: row `row(h, i)` holds head `h` of
+    // row `i` in its head's columns, zeros elsewhere
+    let spread = |x: &[f32],
+                  t: usize,
+                  scale: f32,
+                  row: fn(usize, usize, usize) -> usize,
+                  dst: &mut [f32]| {
+        let dst = &mut dst[..NUM_HEADS * t * ci];
+        dst.fill(0.0);
+        for h in 0..NUM_HEADS {
+            for i in 0..t {
+                dst[row(h, i, t) * ci + h * dh..][..dh]
+                    .iter_mut()
+                    .zip(&x[i * ci + h * dh..][..dh])
+                    .for_each(|(d, &v)| *d = v * scale);
+            }
         }
     };
     if tq < tk {
-        // few queries: scoresᵀ = K · Q_bdᵀ (`tk × 8tq`), transposed to rows
-        // (h, i) for the softmax, then R = P · V (`8tq × ci`), whose
-        // diagonal blocks are the heads
+        // few queries: scoresᵀ = K · Q_bdᵀ (`tk × 8tq`, rows (h, i), padded
+        // with zero columns to whole panels), the softmax down its columns,
+        // then R = P · V with P read transposed and V in place (`8tq × ci`),
+        // divided by the softmax sums: its diagonal blocks are the heads
         let th = NUM_HEADS * tq;
-        let mixed = &mut s.mixed[..th * ci];
-        spread(qp, tq, inv_scale, mixed);
-        s.tok_a.repack_transposed(mixed, ci, ci, th);
-        let scores_t = &mut s.scores_t[..tk * th];
+        let th_pad = th.next_multiple_of(NR);
+        let mixed = &mut s.mixed[..th_pad * ci];
+        mixed[th * ci..].fill(0.0);
+        spread(qp, tq, inv_scale, |h, i, t| h * t + i, mixed);
+        s.tok_a.repack_transposed(mixed, ci, ci, th_pad);
+        let scores_t = &mut s.scores_t[..tk * th_pad];
         kern.gemm_f32(tk, kp, &s.tok_a, None, scores_t);
-        let scores = &mut s.scores[..th * tk];
-        transpose(scores_t, tk, th, scores);
-        kern.softmax_rows(scores, tk);
-        s.img.repack_rows(vp, ci, tk, ci);
-        kern.gemm_f32(th, scores, &s.img, None, mixed);
+        let sums = &mut s.col_sums[..th_pad];
+        kern.exp_columns(scores_t, th_pad, sums);
+        let p = StridedA {
+            data: scores_t,
+            rs: 1,
+            cs: th_pad,
+        };
+        let mixed = &mut mixed[..th * ci];
+        kern.gemm_f32_strided((th, tk, ci), p, (vp, ci), mixed);
         for (r, row) in mixed.chunks_exact(ci).enumerate() {
             let (h, i) = (r / tq, r % tq);
-            heads[i * ci + h * dh..][..dh].copy_from_slice(&row[h * dh..][..dh]);
+            let inv = 1.0 / sums[r];
+            heads[i * ci + h * dh..][..dh]
+                .iter_mut()
+                .zip(&row[h * dh..][..dh])
+                .for_each(|(d, &v)| *d = v * inv);
         }
     } else {
-        // few keys: scores = Q · K_bdᵀ (`tq × 8tk`, rows of `tk` per head),
-        // heads = P · V_bd
+        // few keys: scores = Q · K_bdᵀ (`tq × 8tk`, columns (i, h): each
+        // head's softmax over the keys runs across the heads), heads = P ·
+        // V_bd
         let th = NUM_HEADS * tk;
         let mixed = &mut s.mixed[..th * ci];
-        spread(kp, tk, inv_scale, mixed);
+        let token_major = |h, i, _| i * NUM_HEADS + h;
+        spread(kp, tk, inv_scale, token_major, mixed);
         s.tok_a.repack_transposed(mixed, ci, ci, th);
         let scores = &mut s.scores[..tq * th];
         kern.gemm_f32(tq, qp, &s.tok_a, None, scores);
-        kern.softmax_rows(scores, tk);
-        spread(vp, tk, 1.0, mixed);
+        kern.softmax_interleaved(scores, tk, NUM_HEADS);
+        spread(vp, tk, 1.0, token_major, mixed);
         s.tok_b.repack_rows(mixed, ci, th, ci);
         kern.gemm_f32(tq, scores, &s.tok_b, None, heads);
     }
@@ -523,20 +543,5 @@ pub(crate) fn image_to_tokens_update(
             o,
         );
         update(r0..r0 + rows, q, o);
-    }
-}
-
-/// `dst[c × r] = srcᵀ` for `src` row-major `r × c`, in blocks of 64 source
-/// rows (read strided within L1, written in order).
-fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32]) {
-    const BLOCK: usize = 64;
-    let (src, dst) = (&src[..r * c], &mut dst[..r * c]);
-    for i0 in (0..r).step_by(BLOCK) {
-        let i1 = (i0 + BLOCK).min(r);
-        for (j, row) in dst.chunks_exact_mut(r).enumerate() {
-            for (i, d) in (i0..i1).zip(&mut row[i0..i1]) {
-                *d = src[i * c + j];
-            }
-        }
     }
 }

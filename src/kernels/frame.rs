@@ -302,7 +302,7 @@ pub(crate) fn gemm_f32<K: F32Gemm>(
         a,
         |jp| (b.panel(jp), NR),
         bias,
-        c,
+        (c, n),
         accumulate,
     );
 }
@@ -310,8 +310,8 @@ pub(crate) fn gemm_f32<K: F32Gemm>(
 /// `C[m×n] = A · B` for `A` by strides (`m × k`, see [`StridedA`]) and `B`
 /// row-major `k × n` with rows `ldb` apart, read in place (no packing):
 /// for operands that change every call and would be copied only to be read
-/// once. `n` must be a multiple of [`NR`].
-#[allow(clippy::too_many_arguments)]
+/// once. Columns past the last whole panel of 16 go through a zero-padded
+/// stack copy, a block of `k` at a time.
 pub(crate) fn gemm_f32_strided<K: F32Gemm>(
     kern: K,
     (m, k, n): (usize, usize, usize),
@@ -319,29 +319,47 @@ pub(crate) fn gemm_f32_strided<K: F32Gemm>(
     (b, ldb): (&[f32], usize),
     c: &mut [f32],
 ) {
-    assert!(
-        n % NR == 0,
-        "gemm_f32_strided: n = {n} is not a multiple of {NR}"
-    );
     assert!(ldb >= n, "gemm_f32_strided: b rows overlap");
     assert!(
-        k == 0 || b.len() >= (k - 1) * ldb + n,
+        k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n,
         "gemm_f32_strided: b is not k×n"
     );
     assert_eq!(c.len(), m * n, "gemm_f32_strided: c is not m×n");
-    if k > 0 && m > 0 {
-        let fits = f32_tile_fits(1, 1, k, &a.skip_rows(m - 1), (ldb * k, ldb), (NR, NR));
-        assert!(fits, "gemm_f32_strided: a is not m×k");
+    if m == 0 || n == 0 {
+        return;
     }
-    tiles(
-        kern,
-        (m, k, n),
-        a,
-        |jp| (&b[(jp * NR).min(b.len())..], ldb),
-        None,
-        c,
-        false,
-    );
+    if k > 0 {
+        let last = (m - 1)
+            .saturating_mul(a.rs)
+            .saturating_add((k - 1).saturating_mul(a.cs));
+        assert!(last < a.data.len(), "gemm_f32_strided: a is not m×k");
+    }
+    let n_full = n - n % NR;
+    let whole = |jp: usize| (&b[(jp * NR).min(b.len())..], ldb);
+    tiles(kern, (m, k, n_full), a, whole, None, (&mut *c, n), false);
+    if n_full == n {
+        return;
+    }
+    let cols = n - n_full;
+    let mut panel = [0.0f32; KC * NR];
+    let mut p0 = 0;
+    loop {
+        let kc = KC.min(k - p0);
+        for p in 0..kc {
+            panel[p * NR..][..cols].copy_from_slice(&b[(p0 + p) * ldb + n_full..][..cols]);
+        }
+        let a_block = StridedA {
+            data: &a.data[(p0 * a.cs).min(a.data.len())..],
+            ..a
+        };
+        let tail = |_| (&panel[..], NR);
+        let c_tail = (&mut c[n_full..], n);
+        tiles(kern, (m, kc, cols), a_block, tail, None, c_tail, p0 > 0);
+        p0 += kc;
+        if p0 >= k {
+            break;
+        }
+    }
 }
 
 /// The tiling shared by the f32 GEMMs: `panel(jp)` gives columns `jp·NR..`
@@ -356,7 +374,7 @@ fn tiles<'b, K: F32Gemm>(
     a: StridedA<'_>,
     panel: impl Fn(usize) -> (&'b [f32], usize),
     bias: Option<&[f32]>,
-    c: &mut [f32],
+    (c, ldc): (&mut [f32], usize),
     accumulate: bool,
 ) {
     if m == 0 || n == 0 {
@@ -389,17 +407,17 @@ fn tiles<'b, K: F32Gemm>(
                     let rows = K::MR.min(block_end - i);
                     let a_tile = a_block.skip_rows(i);
                     if cols == NR {
-                        let c_tile = &mut c[i * n + j0..];
-                        kern.tile(rows, kc, a_tile, b, c_tile, n, bias_pad, acc);
+                        let c_tile = &mut c[i * ldc + j0..];
+                        kern.tile(rows, kc, a_tile, b, c_tile, ldc, bias_pad, acc);
                     } else {
                         let mut buf = [0.0f32; MAX_MR * NR];
                         for r in 0..rows {
-                            let src = &c[(i + r) * n + j0..][..cols];
+                            let src = &c[(i + r) * ldc + j0..][..cols];
                             buf[r * NR..][..cols].copy_from_slice(src);
                         }
                         kern.tile(rows, kc, a_tile, b, &mut buf, NR, bias_pad, acc);
                         for r in 0..rows {
-                            c[(i + r) * n + j0..][..cols].copy_from_slice(&buf[r * NR..][..cols]);
+                            c[(i + r) * ldc + j0..][..cols].copy_from_slice(&buf[r * NR..][..cols]);
                         }
                     }
                 }

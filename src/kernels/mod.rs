@@ -247,7 +247,7 @@ impl Kernels {
     /// to read them once.
     ///
     /// # Panics
-    /// If `n` is not a multiple of 16 or a slice is too short for its shape.
+    /// If a slice is too short for its shape or `ldb < n`.
     pub(crate) fn gemm_f32_strided(
         &self,
         mkn: (usize, usize, usize),

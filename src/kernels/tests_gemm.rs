@@ -136,11 +136,12 @@ fn check_gemm_f32(k: Kernels) {
 level_tests!(gemm_f32, check_gemm_f32);
 
 /// f32 GEMM with `A` by strides (row-major and transposed, rows padded)
-/// and `B` read in place with padded rows: every `m` to 13, `n` 16 to 48,
+/// and `B` read in place with padded rows: every `m` to 13, `n` 1 to 48
+/// (whole panels and a partial one),
 /// `k` 0 to 300 (over one block of 256), against scalar and f64 as [`check_gemm_f32`].
 fn check_gemm_f32_strided(kern: Kernels) {
     for m in 1..=13 {
-        for n in [16, 32, 48] {
+        for n in [16, 32, 48, 1, 5, 21] {
             for kk in [0, 1, 7, 33, 300] {
                 let seed = (m * 100 + n * 10 + kk) as u32;
                 let (a_rm, b) = (fill(m * kk, seed, 2.0), fill(kk * n, seed + 1, 2.0));
