@@ -285,24 +285,12 @@ fn all_heads(
         mixed[th * ci..].fill(0.0);
         spread(qp, tq, inv_scale, |h, i, t| h * t + i, mixed);
         s.tok_a.repack_transposed(mixed, ci, ci, th_pad);
-        let scores_t = &mut s.scores_t[..tk * th_pad];
-        kern.gemm_f32(tk, kp, &s.tok_a, None, scores_t);
-        let sums = &mut s.col_sums[..th_pad];
-        kern.exp_columns(scores_t, th_pad, sums);
-        let p = StridedA {
-            data: scores_t,
-            rs: 1,
-            cs: th_pad,
-        };
         let mixed = &mut mixed[..th * ci];
-        kern.gemm_f32_strided((th, tk, ci), p, (vp, ci), mixed);
+        let buffers = (&mut *s.scores_t, &mut *s.col_sums);
+        columns_attention(kern, &s.tok_a, (tk, kp), (vp, ci), th, buffers, mixed);
         for (r, row) in mixed.chunks_exact(ci).enumerate() {
             let (h, i) = (r / tq, r % tq);
-            let inv = 1.0 / sums[r];
-            heads[i * ci + h * dh..][..dh]
-                .iter_mut()
-                .zip(&row[h * dh..][..dh])
-                .for_each(|(d, &v)| *d = v * inv);
+            heads[i * ci + h * dh..][..dh].copy_from_slice(&row[h * dh..][..dh]);
         }
     } else {
         // few keys: scores = Q · K_bdᵀ (`tq × 8tk`, columns (i, h): each
@@ -359,24 +347,18 @@ fn tokens_to_image(
     s.mixed[th * c..th_pad * c].fill(0.0);
     s.tok_a
         .repack_transposed(&s.mixed[..th_pad * c], c, c, th_pad);
-    let scores_t = &mut s.scores_t[..tk * th_pad];
-    kern.gemm_f32(tk, &k[..tk * c], &s.tok_a, None, scores_t);
-    // the softmax runs down the columns; rows (h, i): P_h[i] · Y with P
-    // read transposed in place and Y (the values, rows of C) unpacked, then
-    // divided by the softmax sums, · W_v,h + b_v,h
-    let sums = &mut s.col_sums[..th_pad];
-    kern.exp_columns(scores_t, th_pad, sums);
-    let p = StridedA {
-        data: scores_t,
-        rs: 1,
-        cs: th_pad,
-    };
+    // rows (h, i): P_h[i] · Y, then · W_v,h + b_v,h
     let mixed = &mut s.mixed[..th * c];
-    kern.gemm_f32_strided((th, tk, c), p, (&v[..tk * c], c), mixed);
-    for (row, &sum) in mixed.chunks_exact_mut(c).zip(&*sums) {
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|x| *x *= inv);
-    }
+    let buffers = (&mut *s.scores_t, &mut *s.col_sums);
+    columns_attention(
+        kern,
+        &s.tok_a,
+        (tk, &k[..tk * c]),
+        (&v[..tk * c], c),
+        th,
+        buffers,
+        mixed,
+    );
     let heads = &mut s.heads[..tq * ci];
     let o_head = &mut s.o_head[..tq * dh];
     for (h, m) in mixed.chunks_exact(tq * c).enumerate() {
@@ -388,6 +370,40 @@ fn tokens_to_image(
     }
     a.out
         .forward(kern, tq, heads, &mut s.q8, &mut out[..tq * a.out.n()]);
+}
+
+/// The many-keys side of tokens → image, for `th` query rows packed in
+/// `tok_a` (`C × th_pad`, zero columns from `th` to the next whole panel):
+/// the scores `scoresᵀ = keys · tok_a` (`tk × th_pad`, the keys' rows as
+/// the GEMM's `A` as they are), the softmax numerators down its columns,
+/// then `out = P · values` (`th × n`) with `P` read transposed in place and
+/// the values (`tk × n`, row-major) unpacked, each row divided by its
+/// softmax sum.
+fn columns_attention(
+    kern: &Kernels,
+    tok_a: &PackedB,
+    (tk, keys): (usize, &[f32]),
+    (values, n): (&[f32], usize),
+    th: usize,
+    (scores_t, sums): (&mut [f32], &mut [f32]),
+    out: &mut [f32],
+) {
+    let th_pad = tok_a.n();
+    let scores_t = &mut scores_t[..tk * th_pad];
+    kern.gemm_f32(tk, keys, tok_a, None, scores_t);
+    let sums = &mut sums[..th_pad];
+    kern.exp_columns(scores_t, th_pad, sums);
+    let p = StridedA {
+        data: scores_t,
+        rs: 1,
+        cs: th_pad,
+    };
+    let out = &mut out[..th * n];
+    kern.gemm_f32_strided((th, tk, n), p, (&values[..tk * n], n), out);
+    for (row, &sum) in out.chunks_exact_mut(n).zip(&*sums) {
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
 }
 
 /// Many queries, few keys: the q and out projections folded into the keys
