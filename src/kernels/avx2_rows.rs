@@ -5,9 +5,9 @@
 use std::arch::x86_64::*;
 
 use super::avx2::Avx2Fma;
-use super::frame::{self, RowOps};
 use super::math::*;
 use super::quant;
+use super::rows::{self, RowOps};
 
 const L: usize = 8;
 
@@ -45,12 +45,12 @@ impl RowOps for Avx2Fma {
 /// The element-wise sum compiled for AVX2.
 #[target_feature(enable = "avx2,fma")]
 fn add_avx2(a: &[f32], b: &[f32], out: &mut [f32]) {
-    frame::add_body(a, b, out)
+    rows::add_body(a, b, out)
 }
 
 /// `dst[p][ch] += src[ch][p]`: 8 × 8 blocks transposed in registers (the
 /// usual unpack / shuffle / lane-permute network), the edges by
-/// [`frame::add_transposed_edges`].
+/// [`rows::add_transposed_edges`].
 #[target_feature(enable = "avx2,fma")]
 fn add_transposed_avx2(src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
     let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
@@ -105,7 +105,7 @@ fn add_transposed_avx2(src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
             }
         }
     }
-    frame::add_transposed_edges(src, c, hw, dst, (c_full, hw_full));
+    rows::add_transposed_edges(src, c, hw, dst, (c_full, hw_full));
 }
 
 /// The quantization loops of `quant.rs` compiled for AVX2 (8 lanes).

@@ -27,10 +27,11 @@ use std::arch::x86_64::*;
 
 use super::avx2::Avx2Fma;
 use super::frame::{
-    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, RowOps, StridedA, MAX_MR,
+    by_rows, f32_tile_args, i8_tile_fits, F32Args, F32Gemm, I8Gemm, StridedA, MAX_MR,
 };
 use super::pack::{KB, NR};
 use super::quant;
+use super::rows::RowOps;
 
 /// Proof of AVX2, FMA, AVX-512 VNNI and AVX-512 VL.
 #[derive(Debug, Clone, Copy)]

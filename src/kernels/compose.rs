@@ -2,8 +2,9 @@
 //! bilinear resize (scalar horizontal taps, SIMD vertical blend) and the 2×2
 //! stride-2 transposed convolution (transpose, GEMM, scatter).
 
-use super::frame::{self, F32Gemm, RowOps};
+use super::frame::{self, F32Gemm};
 use super::pack::ConvTranspose2x2;
+use super::rows::{self, RowOps};
 use crate::resize::Tap;
 
 /// Bilinear resize with [`crate::resize::bilinear`]'s taps and arithmetic:
@@ -51,7 +52,7 @@ pub(crate) fn resize_bilinear<K: RowOps>(
             (0, _) => (&**a, &**a),
             _ => (&**b, &**b),
         };
-        frame::lerp(kern, top, bot, ty.frac, out);
+        rows::lerp(kern, top, bot, ty.frac, out);
     }
     /// The slot holding `row`, or one filled with it (not `keep`).
     fn slot(cached: &mut [Option<usize>; 2], row: usize, keep: Option<usize>) -> (usize, bool) {

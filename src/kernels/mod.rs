@@ -24,6 +24,7 @@ mod level;
 mod math;
 mod pack;
 mod quant;
+mod rows;
 mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -55,7 +56,8 @@ pub(crate) use quant::round_for_codes;
 
 use crate::resize::Tap;
 pub(crate) use frame::StridedA;
-use frame::{F32Gemm, I8Gemm, RowOps};
+use frame::{F32Gemm, I8Gemm};
+use rows::RowOps;
 
 /// The kernel set of one level: a capability token for it, whose methods run
 /// that level's code. Cheap to copy.
@@ -293,7 +295,7 @@ impl Kernels {
     /// # Panics
     /// If `x` is not empty and `x.len()` is not a multiple of `row_len`.
     pub fn softmax_rows(&self, x: &mut [f32], row_len: usize) {
-        dispatch!(self, t => frame::softmax_rows(t, x, row_len))
+        dispatch!(self, t => rows::softmax_rows(t, x, row_len))
     }
 
     /// Softmax over interleaved groups, in place: each row of `x` holds
@@ -303,7 +305,7 @@ impl Kernels {
     /// # Panics
     /// If `groups · lanes` is 0 or does not divide `x.len()`.
     pub(crate) fn softmax_interleaved(&self, x: &mut [f32], groups: usize, lanes: usize) {
-        dispatch!(self, t => frame::softmax_interleaved(t, x, groups, lanes))
+        dispatch!(self, t => rows::softmax_interleaved(t, x, groups, lanes))
     }
 
     /// `out = a + b`, element-wise.
@@ -331,7 +333,7 @@ impl Kernels {
     /// If `cols` is 0 or does not divide `x.len()`, or `sums` is shorter
     /// than `cols`.
     pub(crate) fn exp_columns(&self, x: &mut [f32], cols: usize, sums: &mut [f32]) {
-        dispatch!(self, t => frame::exp_columns(t, x, cols, sums))
+        dispatch!(self, t => rows::exp_columns(t, x, cols, sums))
     }
 
     /// LayerNorm over rows of `gamma.len()`: `out = (x − mean) /
@@ -340,17 +342,17 @@ impl Kernels {
     /// # Panics
     /// If the lengths disagree.
     pub fn layer_norm(&self, x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]) {
-        dispatch!(self, t => frame::layer_norm(t, x, gamma, beta, eps, out))
+        dispatch!(self, t => rows::layer_norm(t, x, gamma, beta, eps, out))
     }
 
     /// `x ← erf(x)` in place (≤ 1.3e-7 absolute error).
     pub fn erf(&self, x: &mut [f32]) {
-        dispatch!(self, t => frame::erf(t, x))
+        dispatch!(self, t => rows::erf(t, x))
     }
 
     /// `x ← 0.5 · x · (1 + erf(x / √2))` in place (GELU, erf form).
     pub fn gelu(&self, x: &mut [f32]) {
-        dispatch!(self, t => frame::gelu(t, x))
+        dispatch!(self, t => rows::gelu(t, x))
     }
 
     /// ONNX `DynamicQuantizeLinear` of `x` into `q` (u8 codes stored as

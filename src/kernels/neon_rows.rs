@@ -5,10 +5,10 @@
 
 use std::arch::aarch64::*;
 
-use super::frame::{self, RowOps};
 use super::math::*;
 use super::neon::{Neon, NeonDot, NeonI8mm};
 use super::quant;
+use super::rows::{self, RowOps};
 
 const L: usize = 4;
 
@@ -48,10 +48,10 @@ macro_rules! neon_rows {
                 quant::act_codes(x, scale, zp, q)
             }
             fn add(self, a: &[f32], b: &[f32], out: &mut [f32]) {
-                frame::add_body(a, b, out)
+                rows::add_body(a, b, out)
             }
             fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
-                frame::add_transposed_body(src, c, hw, dst)
+                rows::add_transposed_body(src, c, hw, dst)
             }
         }
     };

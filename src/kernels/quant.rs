@@ -3,8 +3,8 @@
 //! [`act_codes`]) compiled for its own vector width (`RowOps::act_range`,
 //! `RowOps::act_codes`), so every level gives the same codes bit for bit.
 
-use super::frame::RowOps;
 use super::pack::ActQuant;
+use super::rows::RowOps;
 
 /// ONNX `DynamicQuantizeLinear` (u8), as tract 0.23.9 computes it, shifted
 /// to i8 for [`Kernels::gemm_i8`]: the range is `[min(0, min x), max(0, max

@@ -2,10 +2,11 @@
 //! the fallback where no SIMD level runs. Plain safe Rust, the simplest
 //! summation order (sequential in `k` and along rows).
 
-use super::frame::{self, f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, RowOps, StridedA, MAX_MR};
+use super::frame::{f32_tile_fits, i8_tile_fits, F32Gemm, I8Gemm, StridedA, MAX_MR};
 use super::math;
 use super::pack::{KB, NR};
 use super::quant;
+use super::rows::{self, RowOps};
 
 /// The scalar level's token (it needs no detection).
 #[derive(Debug, Clone, Copy)]
@@ -157,10 +158,10 @@ impl RowOps for Scalar {
     }
 
     fn add(self, a: &[f32], b: &[f32], out: &mut [f32]) {
-        frame::add_body(a, b, out)
+        rows::add_body(a, b, out)
     }
 
     fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
-        frame::add_transposed_body(src, c, hw, dst)
+        rows::add_transposed_body(src, c, hw, dst)
     }
 }
