@@ -45,13 +45,16 @@ def _table(lines: list[str], name: str, table: dict, comments: dict[str, str]) -
 
 COMMENTS = {
     "input.size": "S: classifier and encoder take 1×C×S×S",
-    "input.embedding_size": "E = S/16: image_embeddings are 1×256×E×E, mask_input 1×1×4E×4E",
+    "input.embedding_size": "E, the graphs': image_embeddings are 1×256×E×E, mask_input 1×1×4E×4E (4E divides S)",
     "input.resize": "frame → S×S, bilinear, align_corners = false, aspect not kept",
     "input.mean": "per channel, in 0..255 pixel units: x = (pixel - mean) / std",
     "prompt.cam_threshold": "fraction of the upsampled CAM's maximum",
     "prompt.min_component_px": "in S×S input pixels",
     "prompt.box_margin": "fraction of S added on each side",
     "prompt.dense_logit": "s: mask_input = s·(2f − 1), f the area fraction",
+    "prompt.max_boxes": "one box (decoder call) per kept CAM component, largest first, at most this many",
+    "prompt.refine_rounds": "per box: box from the mask, decoder again with its logits as mask_input",
+    "graphs.classifier.input": "the classifier reads the encoder's image_embeddings, not the image",
     "gate.presence_threshold": "sigmoid(logits) below this: no prompt, empty mask",
     "decoder.mask_tokens": "the mask chosen is the one of these with the best iou_predictions",
     "decoder.mask_threshold": "mask = upsampled low_res_masks logits > this",
@@ -70,7 +73,8 @@ def write_manifest(bundle: Path, meta: dict, graphs: dict[str, dict]) -> Path:
         _table(lines, section, meta[section], COMMENTS)
     for role in ("classifier", "encoder", "decoder"):
         g = graphs[role]
-        _table(lines, f"graphs.{role}", {"file": g["file"], "precision": g["precision"],
+        extra = {k: v for k, v in g.items() if k not in ("file", "precision")}
+        _table(lines, f"graphs.{role}", {"file": g["file"], "precision": g["precision"], **extra,
                                          "sha256": sha256(bundle / g["file"])}, COMMENTS)
     files = sorted(
         p.relative_to(bundle).as_posix()

@@ -21,6 +21,20 @@ The rule (the bundle manifest records its parameters under ``[prompt]``):
 Step 6 uses every kept component, not only the largest: with several lesions
 in view the box points at the largest and the dense prompt still shows the
 others to the decoder.
+
+Two later parts (``[prompt] max_boxes`` and ``refine_rounds``; 1 and 0 keep
+the rule above exactly):
+
+7. With ``max_boxes`` > 1, one box per kept component, largest first (ties:
+   the first in raster order), at most ``max_boxes``, each grown and clamped
+   as in step 5 (:func:`component_boxes`). Each box is a decoder call with the
+   same dense prompt; the frame's mask is the element-wise maximum of the
+   calls' chosen low-resolution logits, resized once.
+8. Refinement, ``refine_rounds`` times per box: the chosen low-resolution
+   logits L (n×n) → ``L > mask_threshold`` → its inclusive bounds, scaled by
+   S / n to input pixels (``x1 = (xmax + 1) * S / n - 1``), grown and clamped
+   as in step 5 (:func:`box_from_low_res`); a second decoder call on the same
+   embeddings with that box and ``mask_input = L``. An empty mask stops.
 """
 
 from __future__ import annotations
@@ -41,6 +55,8 @@ class PromptParams:
     min_component_px: int = 48
     box_margin: float = 0.03
     dense_logit: float = 8.0
+    max_boxes: int = 1
+    refine_rounds: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,3 +145,58 @@ def decoder_prompt(prompt: Prompt) -> tuple[np.ndarray, np.ndarray]:
     coords = prompt.box.reshape(1, 2, 2).astype(np.float32)
     labels = np.array([[2.0, 3.0]], dtype=np.float32)
     return coords, labels
+
+
+def _grow(x0, y0, x1, y1, input_size: int, box_margin: float) -> np.ndarray:
+    """Step 5's growth and clamp, in float32, of inclusive bounds."""
+    margin = np.float32(box_margin * input_size)
+    hi = np.float32(input_size - 1)
+    return np.array(
+        [
+            max(np.float32(x0) - margin, 0.0),
+            max(np.float32(y0) - margin, 0.0),
+            min(np.float32(x1) + margin, hi),
+            min(np.float32(y1) + margin, hi),
+        ],
+        dtype=np.float32,
+    )
+
+
+def component_boxes(cam: np.ndarray, input_size: int, params: PromptParams) -> list[np.ndarray]:
+    """Step 7: one box per kept component, largest first (ties: raster order), at most ``max_boxes``.
+
+    The first box is always :func:`cam_to_prompt`'s box; an empty list when the rule gives no prompt.
+    """
+    cam = np.maximum(np.asarray(cam, dtype=np.float32).reshape(cam.shape[-2:]), 0.0)
+    if not cam.max() > 0.0:
+        return []
+    up = upsample_bilinear(cam, input_size)
+    peak = up.max()
+    if not peak > 0.0:
+        return []
+    labels, n = ndimage.label(up >= np.float32(params.cam_threshold) * peak, structure=EIGHT_CONNECTED)
+    if n == 0:
+        return []
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    kept = [i for i in range(1, n + 1) if sizes[i] >= params.min_component_px]
+    kept.sort(key=lambda i: -sizes[i])  # stable: equal sizes stay in raster order
+    boxes = []
+    for i in kept[: params.max_boxes]:
+        ys, xs = np.nonzero(labels == i)
+        boxes.append(_grow(xs.min(), ys.min(), xs.max(), ys.max(), input_size, params.box_margin))
+    return boxes
+
+
+def box_from_low_res(low: np.ndarray, input_size: int, threshold: float, box_margin: float) -> np.ndarray | None:
+    """Step 8: the box of ``low > threshold`` (n×n logits) in input pixels, grown and clamped; None if empty."""
+    low = np.asarray(low, dtype=np.float32)
+    n = low.shape[-1]
+    ys, xs = np.nonzero(low.reshape(n, n) > np.float32(threshold))
+    if len(xs) == 0:
+        return None
+    scale = np.float32(input_size) / np.float32(n)
+    x0 = np.float32(xs.min()) * scale
+    y0 = np.float32(ys.min()) * scale
+    x1 = np.float32(xs.max() + 1) * scale - np.float32(1.0)
+    y1 = np.float32(ys.max() + 1) * scale - np.float32(1.0)
+    return _grow(x0, y0, x1, y1, input_size, box_margin)

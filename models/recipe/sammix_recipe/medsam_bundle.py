@@ -1,0 +1,381 @@
+"""Build the accurate bundle ``models/sammix-us-medsam`` from a LiteMedSAM SAM-Mix run.
+
+    python -m sammix_recipe.medsam_bundle --run runs/medsam-k50-s0 --out ../sammix-us-medsam
+
+1. Export the three graphs in f32: ``encoder.onnx`` (LiteMedSAM's TinyViT,
+   ``image`` 1×3×256×256 in [0, 1] → ``image_embeddings`` 1×256×64×64),
+   ``classifier.onnx`` (the presence/CAM head, ``image_embeddings`` →
+   ``logits`` 1×1, ``cam`` 1×1×64×64) and ``decoder.onnx`` (the official
+   ``SamOnnxModel`` interface, ``mask_input`` 1×1×256×256).
+2. Make each graph's int8-dynamic form and its f16-stored form (float
+   initializers stored as float16 behind a ``Cast``: half the bytes, f32
+   compute). On the pool's validation split (never the test set), in
+   onnxruntime, a graph ships int8 if that keeps Dice+ within 1 point of f32,
+   else f16-stored.
+3. Write the demo clip with masks, reference vectors, ``metrics.json`` and
+   ``sammix.toml``. The model card is written by ``medsam_card``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from .common import CLIP_SEED, log, save_json, setup_logging, ultrasound_set
+from .export import _export, _EncoderGraph, quantize_dynamic_graph, DECODER_INPUTS, DECODER_OUTPUTS
+from .manifest import verify_manifest, write_manifest
+from .medsam import EMBED_SIZE, INPUT_SIZE, load_foundation
+from .medsam_data import validation_indices
+from .medsam_eval import load_run
+from .medsam_ort import OrtMedSamMix
+from .metrics import dice, summarize
+from .prompt import PromptParams
+from .reference import F32_ATOL, F32_RTOL, INT8_REL_ATOL, is_int8, synthetic_cams
+from .prompt import box_from_low_res, cam_to_prompt, component_boxes
+
+ROLES = ("classifier", "encoder", "decoder")
+MAX_INT8_DICE_LOSS = 0.01
+CLIP_FRAMES = 160
+F16_MIN_ELEMENTS = 16  # smaller float initializers (shapes' scalars) stay f32
+
+
+def export_f32(run: Path, work: Path) -> None:
+    head, dec = load_run(run)
+    net = load_foundation()
+    net.prompt_encoder = dec.prompt_encoder
+    net.mask_decoder = dec.mask_decoder
+    f32 = work / "f32"
+    emb = torch.zeros(1, 256, EMBED_SIZE, EMBED_SIZE)
+    _export(copy.deepcopy(head).eval(), (emb,), f32 / "classifier.onnx", ["image_embeddings"], ["logits", "cam"])
+    x = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+    _export(_EncoderGraph(copy.deepcopy(net.image_encoder).eval()), (x,), f32 / "encoder.onnx", ["image"],
+            ["image_embeddings"])
+    from segment_anything.utils.onnx import SamOnnxModel
+
+    net.mask_threshold = 0.0
+    onnx_model = SamOnnxModel(net, return_single_mask=False)
+    e = EMBED_SIZE
+    dummy = (
+        torch.randn(1, 256, e, e),
+        torch.randint(0, INPUT_SIZE, (1, 2, 2), dtype=torch.float),
+        torch.tensor([[2.0, 3.0]]),
+        torch.randn(1, 1, 4 * e, 4 * e),
+        torch.tensor([1.0]),
+        torch.tensor([float(INPUT_SIZE), float(INPUT_SIZE)]),
+    )
+    axes = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
+    _export(onnx_model, dummy, f32 / "decoder.onnx", DECODER_INPUTS, DECODER_OUTPUTS, axes)
+    log.info("exported f32 graphs to %s", f32)
+
+
+def f16_stored(src: Path, dst: Path) -> None:
+    """Float initializers (≥ 16 elements) stored as float16, each behind a Cast back to float."""
+    model = onnx.load(str(src))
+    g = model.graph
+    casts, keep = [], []
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= F16_MIN_ELEMENTS:
+            arr = numpy_helper.to_array(init)
+            half = numpy_helper.from_array(arr.astype(np.float16), init.name + "__f16")
+            keep.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+        else:
+            keep.append(init)
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    nodes = []
+    for node in g.node:  # Constant nodes (the exporter's attention-bias tables) likewise
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        if (node.op_type == "Constant" and value is not None and value.t.data_type == TensorProto.FLOAT
+                and int(np.prod(value.t.dims)) >= F16_MIN_ELEMENTS):
+            arr = numpy_helper.to_array(value.t).astype(np.float16)
+            half = helper.make_node("Constant", [], [node.output[0] + "__f16"], value=numpy_helper.from_array(arr),
+                                    name=(node.name or node.output[0]) + "__f16")
+            nodes += [half, helper.make_node("Cast", [half.output[0]], [node.output[0]], to=TensorProto.FLOAT,
+                                             name=(node.name or node.output[0]) + "__cast")]
+        else:
+            nodes.append(node)
+    nodes = casts + nodes
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(model)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(dst))
+
+
+def int8_weights(src: Path, dst: Path) -> None:
+    """Weights of MatMul / Conv stored as int8 (symmetric, per output channel) behind a DequantizeLinear,
+    the other float tensors f16-stored: a quarter of the bytes, f32 compute (the engine folds both at load)."""
+    model = onnx.load(str(src))
+    g = model.graph
+    axis_of = {}
+    for node in g.node:
+        if node.op_type == "Conv" and len(node.input) > 1:
+            axis_of[node.input[1]] = 0
+        elif node.op_type == "MatMul":
+            axis_of[node.input[1]] = 1
+    inits, pre = [], []
+    for init in g.initializer:
+        arr = numpy_helper.to_array(init)
+        if init.data_type == TensorProto.FLOAT and init.name in axis_of and arr.ndim >= 2 and arr.size >= 1024:
+            axis = axis_of[init.name]
+            red = tuple(i for i in range(arr.ndim) if i != axis)
+            scale = (np.abs(arr).max(axis=red) / 127.0).astype(np.float32)
+            scale[scale == 0] = 1.0
+            shape = [1] * arr.ndim
+            shape[axis] = -1
+            q = np.clip(np.round(arr / scale.reshape(shape)), -127, 127).astype(np.int8)
+            qi = numpy_helper.from_array(q, init.name + "__i8")
+            si = numpy_helper.from_array(scale, init.name + "__scale")
+            zi = numpy_helper.from_array(np.zeros(scale.shape, np.int8), init.name + "__zero")
+            inits += [qi, si, zi]
+            pre.append(helper.make_node("DequantizeLinear", [qi.name, si.name, zi.name], [init.name], axis=axis,
+                                        name=init.name + "__dq"))
+        else:
+            inits.append(init)
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    nodes = pre + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    tmp = dst.with_suffix(".tmp.onnx")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(tmp))
+    f16_stored(tmp, dst)
+    tmp.unlink()
+
+
+def make_forms(work: Path) -> None:
+    for role in ROLES:
+        src = work / "f32" / f"{role}.onnx"
+        quantize_dynamic_graph(src, work / "dynamic" / f"{role}.onnx")
+        f16_stored(src, work / "f16" / f"{role}.onnx")
+        int8_weights(src, work / "i8w" / f"{role}.onnx")
+    log.info("int8-dynamic and f16-stored forms in %s", work)
+
+
+def pipeline(paths: dict[str, Path], chosen: dict) -> OrtMedSamMix:
+    return OrtMedSamMix(paths, INPUT_SIZE, EMBED_SIZE, PromptParams(**chosen["prompt"]), chosen["presence_threshold"])
+
+
+def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
+    """Dice+ on the validation split for f32, and each graph int8 alone; int8 where within a point."""
+    pool = ultrasound_set("pool")
+    idx = validation_indices(pool["present"])[:n_val]
+    images, masks = pool["images"][idx], pool["masks"][idx]
+    evals = {}
+    combos = {"f32": {}, **{f"{r}-int8": {r: "dynamic"} for r in ROLES}, "all-f16": {r: "f16" for r in ROLES}}
+    for name, forms in combos.items():
+        paths = {r: work / forms.get(r, "f32") / f"{r}.onnx" for r in ROLES}
+        pred, probs = pipeline(paths, chosen).run_set(images)
+        evals[name] = summarize(pred, masks, probs >= chosen["presence_threshold"])
+        log.info("onnxruntime val %-16s dice+ %.4f dice %.4f", name, evals[name]["dice_positive"],
+                 evals[name]["dice_all"])
+    base = evals["f32"]["dice_positive"]
+    forms = {r: "dynamic" if base - evals[f"{r}-int8"]["dice_positive"] <= MAX_INT8_DICE_LOSS else "f16" for r in ROLES}
+    return forms, evals
+
+
+def write_clip(bundle: Path, pipe: OrtMedSamMix, threshold: float) -> dict:
+    from .data.clip import generate_clip, write_y4m
+
+    frames, masks = generate_clip(CLIP_SEED, n_frames=CLIP_FRAMES, size=(256, 256))
+    demo = bundle / "demo"
+    if demo.exists():
+        shutil.rmtree(demo)
+    (demo / "masks").mkdir(parents=True)
+    write_y4m(demo / "clip.y4m", frames, fps=25)
+    for i, m in enumerate(masks):
+        Image.fromarray((m > 0).astype(np.uint8) * 255).save(demo / "masks" / f"{i:06d}.png", optimize=True)
+    pred, probs = pipe.run_set(frames)
+    res = summarize(pred, masks, probs >= threshold)
+    res["per_frame_dice"] = [round(dice(p, g), 4) for p, g in zip(pred, masks)]
+    diff = [int(np.logical_xor(a, b).sum()) for a, b in zip(pred[1:], pred[:-1])]
+    gdiff = [int(np.logical_xor(a > 0, b > 0).sum()) for a, b in zip(masks[1:], masks[:-1])]
+    res["flicker_px"] = float(np.mean(diff))
+    res["flicker_ground_truth_px"] = float(np.mean(gdiff))
+    return res
+
+
+def _save(folder: Path, rel: str, arr: np.ndarray) -> str:
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.ascontiguousarray(arr))
+    return rel
+
+
+def _tol(graph: Path, outs: list[np.ndarray]) -> tuple[float, float]:
+    if not is_int8(graph):
+        return F32_ATOL, F32_RTOL
+    scale = max(float(np.abs(o).max()) for o in outs)
+    return float(f"{INT8_REL_ATOL * scale:.3g}"), 0.0
+
+
+def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> None:
+    """Reference vectors in the format of ``reference.py`` (format 1), one positive and one negative frame,
+    plus ``prompt_parts_cases`` for the rule's steps 7 and 8 (component boxes, box from low-res logits)."""
+    ref = bundle / "reference"
+    if ref.exists():
+        shutil.rmtree(ref)
+    ref.mkdir(parents=True)
+    test = ultrasound_set("test")
+    index: dict = {"format": 1, "graph_cases": [], "frames": [], "prompt_cases": [], "prompt_parts_cases": [],
+                   "prompt_params": params.to_dict(), "input_size": INPUT_SIZE, "embedding_size": EMBED_SIZE}
+    picked, pos, neg = [], 0, 0
+    for i, img in enumerate(test["images"]):
+        if test["present"][i] and pos < 1:
+            r = pipe(img)
+            if len(r.boxes) >= 1 and r.mask.any():
+                picked.append(i)
+                pos += 1
+        elif not test["present"][i] and neg < 1:
+            picked.append(i)
+            neg += 1
+        if pos and neg:
+            break
+    for n, i in enumerate(picked):
+        name = f"frame_{n:03d}"
+        img = test["images"][i]
+        forced = pipe(img, force_segment=True)
+        t = dict(forced.tensors)
+        Image.fromarray(img).save(ref / f"{name}_frame.png")
+        keep = ["input", "logits", "cam"] + (["image_embeddings"] + [k for k in DECODER_INPUTS if k != "image_embeddings"]
+                                              + DECODER_OUTPUTS if n == 0 and "low_res_masks" in t else [])
+        if n == 0 and "low_res_masks" in t:
+            t["orig_im_size"] = np.array([128, 128], np.float32)  # a pinned orig_im_size exercises the Resize
+            feeds = {k: t[k] for k in DECODER_INPUTS}
+            t["masks"], t["iou_predictions"], t["low_res_masks"] = pipe.dec.run(DECODER_OUTPUTS, feeds)
+        files = {k: _save(ref, f"{name}/{k}.npy", t[k]) for k in keep}
+        if n == 0:
+            cases = [("encoder", {"image": "input"}, ["image_embeddings"]),
+                     ("classifier", {"image_embeddings": "image_embeddings"}, ["logits", "cam"])]
+            if "low_res_masks" in t:
+                cases.append(("decoder", {k: k for k in DECODER_INPUTS if k != "orig_im_size"}, DECODER_OUTPUTS))
+            for graph, ins, outs in cases:
+                atol, rtol = _tol(bundle / f"{graph}.onnx", [t[k] for k in outs])
+                index["graph_cases"].append({
+                    "name": f"{name}/{graph}", "graph": f"{graph}.onnx",
+                    "inputs": [{"name": k, "file": files[v]} for k, v in ins.items()],
+                    "constant_inputs": [{"name": "orig_im_size", "file": files["orig_im_size"]}] if graph == "decoder" else [],
+                    "outputs": [{"name": k, "file": files[k]} for k in outs],
+                    "atol": atol, "rtol": rtol,
+                })
+        gated = pipe(img)
+        index["frames"].append({
+            "name": name, "test_index": int(i), "frame": f"{name}_frame.png", "input": files["input"],
+            "present_ground_truth": bool(test["present"][i]), "presence": gated.presence,
+            "box": [float(v) for v in gated.boxes[0]] if gated.boxes else None,
+            "mask": _save(ref, f"{name}/final_mask.npy", gated.mask), "iou": gated.iou,
+        })
+    rng = np.random.default_rng(0)
+    cams = [(nm, c) for nm, c in synthetic_cams(rng, 16)]
+    cams = [(nm, np.kron(c, np.ones((4, 4), np.float32)) if c.shape[0] == 16 else c) for nm, c in cams]
+    cams.append(("frame_000_cam", np.load(ref / "frame_000" / "cam.npy")[0, 0]))
+    for name, cam in cams:
+        pr = cam_to_prompt(cam, INPUT_SIZE, EMBED_SIZE, params)
+        case = {"name": name, "cam": _save(ref, f"prompt/{name}_cam.npy", cam.astype(np.float32))}
+        if pr is None:
+            case["prompt"] = False
+        else:
+            case.update({"prompt": True, "box": [float(v) for v in pr.box],
+                         "mask": _save(ref, f"prompt/{name}_mask.npy", pr.mask),
+                         "dense": _save(ref, f"prompt/{name}_dense.npy", pr.dense)})
+        index["prompt_cases"].append(case)
+        for mb in (1, 2, 4):
+            p = PromptParams(**{**params.to_dict(), "max_boxes": mb})
+            index["prompt_parts_cases"].append({
+                "name": f"{name}_boxes{mb}", "kind": "component_boxes", "cam": case["cam"], "max_boxes": mb,
+                "boxes": [[float(v) for v in b] for b in component_boxes(cam, INPUT_SIZE, p)],
+            })
+    lows = [("frame_000_low", np.load(ref / "frame_000" / "low_res_masks.npy")[0, 1]) if (ref / "frame_000" / "low_res_masks.npy").exists() else None,
+            ("empty_low", np.full((4 * EMBED_SIZE,) * 2, -5.0, np.float32)),
+            ("corner_low", np.pad(np.full((3, 3), 2.0, np.float32), ((0, 253), (0, 253)), constant_values=-1.0)),
+            ("edge_low", np.pad(np.full((5, 9), 0.5, np.float32), ((251, 0), (100, 147)), constant_values=-0.5)),
+            ("noise_low", rng.normal(-2.0, 1.0, (4 * EMBED_SIZE,) * 2).astype(np.float32))]
+    for item in lows:
+        if item is None:
+            continue
+        name, low = item
+        b = box_from_low_res(low, INPUT_SIZE, 0.0, params.box_margin)
+        index["prompt_parts_cases"].append({
+            "name": name, "kind": "box_from_low_res", "low_res": _save(ref, f"prompt/{name}.npy", low),
+            "threshold": 0.0, "box": None if b is None else [float(v) for v in b],
+        })
+    (ref / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+
+def manifest_meta(chosen: dict) -> dict:
+    return {
+        "name": "sammix-us-medsam",
+        "description": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for lesions in procedural B-mode ultrasound",
+        "input": {"size": INPUT_SIZE, "channels": 3, "embedding_size": EMBED_SIZE, "mean": [0.0, 0.0, 0.0],
+                  "std": [255.0, 255.0, 255.0], "resize": "bilinear"},
+        "prompt": PromptParams(**chosen["prompt"]).to_dict(),
+        "gate": {"presence_threshold": chosen["presence_threshold"]},
+        "decoder": {"mask_tokens": [1, 2, 3], "mask_threshold": 0.0},
+    }
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "sammix-us-medsam"))
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--skip-export", action="store_true")
+    ap.add_argument("--forms", default=None, help="e.g. classifier=f16,encoder=dynamic,decoder=f16 (skip the choice)")
+    ap.add_argument("--n-val", type=int, default=100)
+    args = ap.parse_args(argv)
+    setup_logging()
+    run, bundle = Path(args.run), Path(args.out)
+    work = Path(args.work or run / "export")
+    chosen = json.loads((run / "chosen.json").read_text())
+    if not args.skip_export:
+        export_f32(run, work)
+        make_forms(work)
+    evals = None
+    if args.forms:
+        forms = dict(kv.split("=") for kv in args.forms.split(","))
+    else:
+        forms, evals = choose_forms(work, chosen, args.n_val)
+    log.info("shipping forms %s", forms)
+    bundle.mkdir(parents=True, exist_ok=True)
+    for old in bundle.glob("*.onnx"):
+        old.unlink()
+    graphs = {}
+    for role in ROLES:
+        shutil.copy(work / forms[role] / f"{role}.onnx", bundle / f"{role}.onnx")
+        precision = {"dynamic": "int8-dynamic", "f16": "f16-stored", "f32": "f32"}[forms[role]]
+        graphs[role] = {"file": f"{role}.onnx", "precision": precision}
+    graphs["classifier"]["input"] = "image_embeddings"
+    pipe = pipeline({r: bundle / f"{r}.onnx" for r in ROLES}, chosen)
+    clip = write_clip(bundle, pipe, chosen["presence_threshold"])
+    log.info("demo clip (onnxruntime): dice+ %.4f dice %.4f flicker %.0f px (gt %.0f)", clip["dice_positive"],
+             clip["dice_all"], clip["flicker_px"], clip["flicker_ground_truth_px"])
+    write_reference(bundle, pipe, PromptParams(**chosen["prompt"]))
+    metrics = {"bundle": {"run": run.name, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
+               "onnxruntime_demo_clip": clip}
+    for f in sorted(run.glob("eval_*.json")):
+        metrics[f"pytorch_{f.stem}"] = json.loads(f.read_text())
+    save_json(bundle / "metrics.json", metrics)
+    if not (bundle / "MODEL_CARD.md").exists():
+        (bundle / "MODEL_CARD.md").write_text("# sammix-us-medsam\n\n(written by sammix_recipe.medsam_card)\n")
+    write_manifest(bundle, manifest_meta(chosen), graphs)
+    problems = verify_manifest(bundle)
+    if problems:
+        raise SystemExit("bundle check failed:\n" + "\n".join(problems))
+    size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    log.info("bundle %s: %.1f MB", bundle, size / 1e6)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""SAM-Mix on LiteMedSAM, evaluated in PyTorch on cached embeddings: levers on validation, rows on test.
+
+What a frame goes through is what the runtime does (the same rule, the same
+order): head → presence gate → CAM → boxes (one per kept component, at most
+``max_boxes``) + dense prompt → a decoder call per box (+ ``refine_rounds``
+calls each, box from the mask, ``mask_input`` = its logits) → element-wise
+maximum of the chosen low-resolution logits → > ``mask_threshold``.
+
+    python -m sammix_recipe.medsam_eval --run runs/medsam-k50-s0 --split val --sweep
+    python -m sammix_recipe.medsam_eval --run runs/medsam-k50-s0 --split test
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from .common import log, save_json, setup_logging, ultrasound_set
+from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, load_foundation
+from .medsam_data import validation_indices
+from .medsam_train import CamHead, call_decoder, gt_boxes
+from .metrics import summarize
+from .model import DecoderHead
+from .prompt import EIGHT_CONNECTED, PromptParams, box_from_low_res, cam_to_prompt, component_boxes
+
+MASK_THRESHOLD = 0.0
+
+
+def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, DecoderHead]:
+    """A run's head and decoder (``foundation_decoder``: LiteMedSAM's own decoder, SAM-PP)."""
+    ck = torch.load(run / "medsam_sammix.pt", map_location="cpu", weights_only=False)
+    head = CamHead(ck["cam"])
+    head.load_state_dict(ck["head"])
+    sam = load_foundation()
+    dec = DecoderHead(sam)
+    if not foundation_decoder:
+        dec.load_state_dict({k: v.float() for k, v in ck["decoder"].items()})
+    return head.eval(), dec.eval()
+
+
+def split_data(split: str):
+    """(embeddings, masks, present) of ``val`` (the pool's validation split) or ``test``."""
+    name = "test" if split == "test" else "pool"
+    emb, idx = cached_embeddings(name)
+    data = ultrasound_set(name)
+    rows = np.arange(len(idx))
+    if split == "val":
+        val = set(int(i) for i in validation_indices(data["present"]))
+        rows = np.array([r for r, i in enumerate(idx) if int(i) in val])
+        if len(rows) < len(val):
+            raise RuntimeError(f"validation split: {len(rows)}/{len(val)} frames embedded so far")
+    return emb, rows, data["masks"][idx[rows]], data["present"][idx[rows]]
+
+
+@torch.no_grad()
+def head_outputs(head: CamHead, emb: np.ndarray, rows: np.ndarray, batch: int = 32):
+    probs, cams = [], []
+    for i in range(0, len(rows), batch):
+        x = torch.from_numpy(emb[rows[i : i + batch]].astype(np.float32))
+        logits, cam = head(x)
+        probs.append(torch.sigmoid(logits[:, 0]).numpy())
+        cams.append(cam.numpy())
+    return np.concatenate(probs), np.concatenate(cams)
+
+
+@torch.no_grad()
+def segment(
+    dec: DecoderHead, emb: np.ndarray, rows: np.ndarray, probs: np.ndarray, cams: np.ndarray,
+    params: PromptParams, presence_threshold: float, boxes_override: list | None = None, batch: int = 16,
+) -> np.ndarray:
+    """Masks (N,S,S) uint8 for the frames; ``boxes_override`` (per frame, a list of boxes) replaces the CAM's."""
+    n = len(rows)
+    e4 = 4 * EMBED_SIZE
+    jobs = []  # (frame, box, dense)
+    for f in range(n):
+        if boxes_override is None and probs[f] < presence_threshold:
+            continue
+        pr = cam_to_prompt(cams[f], INPUT_SIZE, EMBED_SIZE, params)
+        dense = pr.dense if pr is not None else np.full((e4, e4), -params.dense_logit, np.float32)
+        if boxes_override is not None:
+            boxes = boxes_override[f]
+        else:
+            boxes = component_boxes(cams[f], INPUT_SIZE, params)
+        jobs += [(f, b, dense) for b in boxes]
+    union = np.full((n, e4, e4), -np.inf, np.float32)
+    for i in range(0, len(jobs), batch):
+        part = jobs[i : i + batch]
+        x = torch.from_numpy(emb[rows[[f for f, _, _ in part]]].astype(np.float32))
+        boxes = np.stack([b for _, b, _ in part])
+        dense = np.stack([d for _, _, d in part])
+        low, _ = call_decoder(dec, x, boxes, dense)
+        low = low.numpy()
+        for _ in range(params.refine_rounds):
+            live = []
+            for j in range(len(part)):
+                b = box_from_low_res(low[j], INPUT_SIZE, MASK_THRESHOLD, params.box_margin)
+                if b is not None:
+                    live.append((j, b))
+            if not live:
+                break
+            js = [j for j, _ in live]
+            low2, _ = call_decoder(dec, x[js], np.stack([b for _, b in live]), low[js])
+            low[js] = low2.numpy()
+        for j, (f, _, _) in enumerate(part):
+            union[f] = np.maximum(union[f], low[j])
+    up = F.interpolate(torch.from_numpy(union)[:, None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
+                       align_corners=False)[:, 0]
+    return (up.numpy() > MASK_THRESHOLD).astype(np.uint8)
+
+
+def lesion_counts(masks: np.ndarray) -> np.ndarray:
+    return np.array([ndimage.label(m > 0, structure=EIGHT_CONNECTED)[1] for m in masks])
+
+
+def report(pred: np.ndarray, masks: np.ndarray, present_pred: np.ndarray | None) -> dict:
+    out = summarize(pred, masks, present_pred)
+    counts = lesion_counts(masks)
+    for name, sel in (("one_lesion", counts == 1), ("several_lesions", counts >= 2)):
+        if sel.any():
+            s = summarize(pred[sel], masks[sel])
+            out[f"dice_positive_{name}"] = s["dice_positive"]
+            out[f"frames_{name}"] = int(sel.sum())
+    return out
+
+
+def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: float, gt_box: bool = False) -> dict:
+    emb, rows, masks, present = split_data(split)
+    probs, cams = head_outputs(head, emb, rows)
+    override = None
+    if gt_box:  # the ceiling: every ground-truth lesion's box, no gate
+        override = [[np.clip(b + np.array([-1, -1, 1, 1]) * params.box_margin * INPUT_SIZE, 0, INPUT_SIZE - 1)
+                     .astype(np.float32) for b in gt_boxes(m)] for m in masks]
+    pred = segment(dec, emb, rows, probs, cams, params, presence_threshold, override)
+    gate = probs >= presence_threshold if not gt_box else masks.reshape(len(masks), -1).any(1)
+    return report(pred, masks, gate)
+
+
+SWEEP = {
+    "cam_threshold": [0.3, 0.4, 0.5, 0.6],
+    "max_boxes": [1, 2, 3],
+    "refine_rounds": [0, 1],
+    "dense_logit": [4.0, 8.0],
+    "box_margin": [0.0, 0.015, 0.03],
+}
+
+
+def sweep(head, dec, base: PromptParams, presence_threshold: float) -> tuple[PromptParams, float, list]:
+    """Coordinate ascent on the validation split's Dice (all frames), one field at a time, then the gate."""
+    emb, rows, masks, present = split_data("val")
+    probs, cams = head_outputs(head, emb, rows)
+    table = []
+
+    def score(p, t):
+        pred = segment(dec, emb, rows, probs, cams, p, t)
+        r = report(pred, masks, probs >= t)
+        table.append({**dataclasses.asdict(p), "presence_threshold": t, **r})
+        log.info("val %s gate %.2f: dice+ %.4f dice %.4f", {k: getattr(p, k) for k in SWEEP}, t,
+                 r["dice_positive"], r["dice_all"])
+        return r["dice_all"]
+
+    best, best_t = base, presence_threshold
+    best_s = score(best, best_t)
+    for field, values in SWEEP.items():
+        for v in values:
+            if getattr(best, field) == v:
+                continue
+            p = dataclasses.replace(best, **{field: v})
+            s = score(p, best_t)
+            if s > best_s + 1e-4:
+                best, best_s = p, s
+    for t in (0.3, 0.4, 0.6, 0.7):
+        s = score(best, t)
+        if s > best_s + 1e-4:
+            best_t, best_s = t, s
+    return best, best_t, table
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--sweep", action="store_true", help="choose the rule's parameters on the validation split")
+    ap.add_argument("--params", default=None, help="a chosen.json from --sweep (default: the run's own)")
+    ap.add_argument("--sam-pp", action="store_true", help="LiteMedSAM's own decoder (no training)")
+    ap.add_argument("--gt-box", action="store_true", help="ground-truth boxes (the ceiling row)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    setup_logging()
+    run = Path(args.run)
+    head, dec = load_run(run, foundation_decoder=args.sam_pp)
+    if args.sweep:
+        best, t, table = sweep(head, dec, PromptParams(), 0.5)
+        save_json(run / "chosen.json", {"prompt": best.to_dict(), "presence_threshold": t})
+        save_json(run / "sweep_val.json", table)
+        log.info("chosen on validation: %s gate %.2f", best, t)
+        return
+    chosen_path = Path(args.params) if args.params else run / "chosen.json"
+    chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
+    params = PromptParams(**chosen["prompt"])
+    r = evaluate(head, dec, args.split, params, chosen["presence_threshold"], gt_box=args.gt_box)
+    r.update({"run": run.name, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
+              "prompt": params.to_dict(), "presence_threshold": chosen["presence_threshold"]})
+    name = args.out or f"eval_{args.split}{'_sampp' if args.sam_pp else ''}{'_gtbox' if args.gt_box else ''}.json"
+    save_json(run / name, r)
+    log.info("%s %s: dice+ %.4f (one lesion %.4f, several %.4f) dice %.4f presence acc %.3f", run.name, args.split,
+             r["dice_positive"], r.get("dice_positive_one_lesion", float("nan")),
+             r.get("dice_positive_several_lesions", float("nan")), r["dice_all"], r.get("presence_accuracy", float("nan")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""SAM-Mix on LiteMedSAM: a presence/CAM head on the foundation's embeddings and the decoder, from K masks.
+
+Both train on cached embeddings of the frozen encoder (``python -m
+sammix_recipe.medsam --embed``), so a run fits this 2-core CPU:
+
+1. **Head** (:class:`CamHead`): two convolutions on the 256×64×64 embeddings,
+   global average pooling and a linear layer give the presence logit (focal
+   loss on every embedded training frame's image label); a 1×1 convolution of
+   the same features gives the CAM at 64×64 (4 input pixels a cell), trained
+   on the K masks (BCE + Dice on the mask area-averaged to 64×64). The graph's
+   ``cam`` is its sigmoid, so the prompt rule's ``cam_threshold × max`` is a
+   probability threshold when the target is clearly there. ``--cam gap``
+   trains the classic CAM instead (image labels only, ``ReLU(Σ w_k A_k)``), for
+   the model card's row without mask supervision.
+2. **Decoder** (prompt encoder + mask decoder): fine-tuned on the K frames with
+   the head's CAM prompts (box + dense, the rule the runtime replays) half the
+   time, and boxes of the ground-truth lesions jittered by ±``--jitter`` px with
+   the CAM's dense prompt the other half; SAM's loss (focal + Dice, the best of
+   the three masks, IoU head regression).
+
+    python -m sammix_recipe.medsam_train --k 50 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from .common import RUNS_DIR, cosine_lr, device_name, log, save_json, seed_everything, set_lr, setup_logging, ultrasound_set
+from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, load_foundation
+from .medsam_data import labeled_indices, validation_indices
+from .model import DecoderHead, focal_loss
+from .prompt import EIGHT_CONNECTED, PromptParams, cam_to_prompt
+from .segment import seg_loss
+
+HIDDEN = 64
+
+
+class CamHead(nn.Module):
+    """Presence logit and CAM from the image embeddings: ``(logits (B,1), cam (B,1,E,E))``."""
+
+    def __init__(self, cam: str = "pixel", hidden: int = HIDDEN):
+        super().__init__()
+        if cam not in ("pixel", "gap"):
+            raise ValueError(f"cam must be 'pixel' or 'gap', not {cam!r}")
+        self.kind = cam
+        self.reduce = nn.Conv2d(256, hidden, 1)
+        self.conv = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.fc = nn.Linear(hidden, 1)
+        self.pixel = nn.Conv2d(hidden, 1, 1)
+
+    def features(self, emb: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(F.relu(self.reduce(emb))))
+
+    def pixel_logits(self, f: torch.Tensor) -> torch.Tensor:
+        return self.pixel(f)
+
+    def forward(self, emb: torch.Tensor):
+        f = self.features(emb)
+        logits = self.fc(f.mean(dim=(2, 3)))
+        if self.kind == "pixel":
+            cam = torch.sigmoid(self.pixel(f))
+        else:
+            cam = F.relu(F.conv2d(f, self.fc.weight[:, :, None, None]))
+        return logits, cam
+
+
+def dense_target(masks: np.ndarray) -> np.ndarray:
+    """(N,S,S) masks → (N,1,E,E) area fractions."""
+    n, s, _ = masks.shape
+    k = s // EMBED_SIZE
+    return masks.astype(np.float32).reshape(n, EMBED_SIZE, k, EMBED_SIZE, k).mean(axis=(2, 4))[:, None]
+
+
+def train_head(
+    emb: np.ndarray, present: np.ndarray, mask_rows: np.ndarray, masks: np.ndarray, cam: str, steps: int,
+    batch: int, rng: np.random.Generator, lr: float = 1e-3,
+) -> CamHead:
+    """``emb`` (N,256,E,E) f16 with image labels ``present``; ``masks`` for the rows ``mask_rows``."""
+    head = CamHead(cam)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    for g in opt.param_groups:
+        g["base_lr"] = g["lr"]
+    target = torch.from_numpy(dense_target(masks))
+    labels = torch.from_numpy(present.astype(np.float32))
+    t0 = time.time()
+    for step in range(steps):
+        set_lr(opt, cosine_lr(step, steps, 1.0))
+        sel = rng.integers(0, len(emb), batch)
+        x = torch.from_numpy(emb[sel].astype(np.float32))
+        f = head.features(x)
+        logits = head.fc(f.mean(dim=(2, 3)))[:, 0]
+        loss = 10.0 * focal_loss(logits, labels[sel])
+        if cam == "pixel" and len(mask_rows):
+            msel = rng.integers(0, len(mask_rows), max(2, batch // 4))
+            px = head.pixel_logits(head.features(torch.from_numpy(emb[mask_rows[msel]].astype(np.float32))))
+            t = target[msel]
+            p = torch.sigmoid(px)
+            dice = 1 - (2 * (p * t).sum((1, 2, 3)) + 1) / (p.sum((1, 2, 3)) + t.sum((1, 2, 3)) + 1)
+            loss = loss + F.binary_cross_entropy_with_logits(px, t) + dice.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            log.info("head step %d/%d loss %.4f (%.0fs)", step, steps, loss.item(), time.time() - t0)
+    return head.eval()
+
+
+BOX_LABELS = torch.tensor([[2.0, 3.0]])
+
+
+def call_decoder(dec: DecoderHead, emb: torch.Tensor, boxes: np.ndarray, dense: np.ndarray):
+    """One box call per row: emb (B,256,E,E), boxes (B,4), dense (B,4E,4E) → chosen low-res (B,4E,4E), iou (B,)."""
+    b = emb.shape[0]
+    low, iou = dec(
+        emb,
+        torch.from_numpy(boxes.reshape(b, 2, 2).astype(np.float32)),
+        BOX_LABELS.expand(b, 2),
+        torch.from_numpy(dense.astype(np.float32))[:, None],
+        torch.ones(b),
+    )
+    best = iou[:, 1:4].argmax(dim=1) + 1
+    r = torch.arange(b)
+    return low[r, best], iou[r, best]
+
+
+def gt_boxes(mask: np.ndarray) -> list[np.ndarray]:
+    """Inclusive bounds of each 8-connected ground-truth lesion, largest first."""
+    labels, n = ndimage.label(mask > 0, structure=EIGHT_CONNECTED)
+    out = []
+    for sl in ndimage.find_objects(labels):
+        ys, xs = sl
+        out.append(np.array([xs.start, ys.start, xs.stop - 1, ys.stop - 1], np.float32))
+    out.sort(key=lambda b: -(b[2] - b[0] + 1) * (b[3] - b[1] + 1))
+    return out
+
+
+def train_decoder(
+    dec: DecoderHead, emb: np.ndarray, masks: np.ndarray, cams: np.ndarray, params: PromptParams, steps: int,
+    batch: int, jitter: float, rng: np.random.Generator, lr: float = 1e-4,
+) -> list[float]:
+    """Fine-tune on the K frames: CAM prompts half the time, jittered ground-truth boxes the other half."""
+    prompts = [cam_to_prompt(c, INPUT_SIZE, EMBED_SIZE, params) for c in cams]
+    boxes_gt = [gt_boxes(m) for m in masks]
+    params_t = [p for p in dec.parameters()]
+    opt = torch.optim.AdamW(params_t, lr=lr, weight_decay=0.01)
+    for g in opt.param_groups:
+        g["base_lr"] = g["lr"]
+    gts = torch.from_numpy(masks.astype(np.uint8))
+    losses, t0 = [], time.time()
+    dec.train()
+    for step in range(steps):
+        set_lr(opt, cosine_lr(step, steps, 1.0, warmup=20))
+        sel = rng.integers(0, len(emb), batch)
+        boxes = np.zeros((batch, 4), np.float32)
+        dense = np.full((batch, 4 * EMBED_SIZE, 4 * EMBED_SIZE), -params.dense_logit, np.float32)
+        for j, i in enumerate(sel):
+            pr = prompts[i]
+            if pr is not None:
+                dense[j] = pr.dense
+            if pr is not None and rng.random() < 0.5:
+                boxes[j] = pr.box
+            else:
+                b = boxes_gt[i][rng.integers(0, len(boxes_gt[i]))] if rng.random() < 0.3 else boxes_gt[i][0]
+                boxes[j] = np.clip(b + rng.uniform(-jitter, jitter, 4), 0, INPUT_SIZE - 1)
+        x = torch.from_numpy(emb[sel].astype(np.float32))
+        low, iou = dec(
+            x,
+            torch.from_numpy(boxes.reshape(batch, 2, 2)),
+            BOX_LABELS.expand(batch, 2),
+            torch.from_numpy(dense)[:, None],
+            torch.ones(batch),
+        )
+        loss = seg_loss(low, iou, gts[sel])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if step % 25 == 0 or step == steps - 1:
+            log.info("decoder step %d/%d loss %.4f (%.0fs)", step, steps, np.mean(losses[-25:]), time.time() - t0)
+    dec.eval()
+    return losses
+
+
+def load_split(name: str):
+    """Cached embeddings of a set with its images, masks and labels, in the cache's row order."""
+    emb, idx = cached_embeddings(name)
+    data = ultrasound_set(name)
+    return emb, idx, data["masks"][idx], data["present"][idx]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cam", default="pixel", choices=["pixel", "gap"])
+    ap.add_argument("--head-steps", type=int, default=800)
+    ap.add_argument("--head-batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=300, help="decoder steps (0: the foundation's decoder, SAM-PP)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--jitter", type=float, default=6.0)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    setup_logging()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rng = seed_everything(args.seed)
+    out = Path(args.out or RUNS_DIR / f"medsam-k{args.k}-s{args.seed}{'' if args.cam == 'pixel' else '-gap'}")
+    emb, idx, masks, present = load_split("pool")
+    pool = ultrasound_set("pool")
+    val = set(int(i) for i in validation_indices(pool["present"]))
+    lab = [int(i) for i in labeled_indices(pool["present"], args.k, args.seed)]
+    row = {int(i): r for r, i in enumerate(idx)}
+    missing = [i for i in lab if i not in row]
+    if missing:
+        raise RuntimeError(f"{len(missing)} labelled frames have no cached embedding yet: run medsam --embed")
+    train_rows = np.array([r for r, i in enumerate(idx) if int(i) not in val])
+    mask_rows_all = np.array([row[i] for i in lab])
+    log.info("pool: %d embedded frames for image labels (validation %d held out), K = %d masks",
+             len(train_rows), len(val), len(lab))
+    t0 = time.time()
+    emb_train = np.ascontiguousarray(emb[train_rows])
+    pos_in_train = {r: j for j, r in enumerate(train_rows)}
+    mask_rows = np.array([pos_in_train[r] for r in mask_rows_all])
+    head = train_head(emb_train, present[train_rows], mask_rows, masks[mask_rows_all], args.cam,
+                      args.head_steps, args.head_batch, rng)
+    head_s = time.time() - t0
+    sam = load_foundation()
+    dec = DecoderHead(sam)
+    params = PromptParams()
+    emb_k = np.ascontiguousarray(emb[mask_rows_all])
+    with torch.no_grad():
+        cams = head(torch.from_numpy(emb_k.astype(np.float32)))[1].numpy()
+    losses = []
+    if args.steps:
+        losses = train_decoder(dec, emb_k, masks[mask_rows_all], cams, params, args.steps, args.batch,
+                               args.jitter, rng)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {"head": head.state_dict(), "cam": args.cam, "decoder": {k: v.half() for k, v in dec.state_dict().items()}},
+        out / "medsam_sammix.pt",
+    )
+    save_json(out / "train.json", {
+        "k": args.k, "seed": args.seed, "cam": args.cam, "head_steps": args.head_steps,
+        "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
+        "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
+        "image_label_frames": len(train_rows), "labeled_pool_indices": lab,
+        "final_loss": float(np.mean(losses[-25:])) if losses else None,
+    })
+    log.info("saved %s (%.0f s)", out / "medsam_sammix.pt", time.time() - t0)
+
+
+if __name__ == "__main__":
+    main()
