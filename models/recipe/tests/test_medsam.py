@@ -1,0 +1,106 @@
+"""The LiteMedSAM foundation, the prompt rule's steps 7-8 and the accurate bundle's graph forms."""
+
+import hashlib
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from sammix_recipe.medsam import CHECKPOINT_SHA256, EMBED_SIZE, checkpoint_path, load_foundation, to_input
+from sammix_recipe.medsam_train import CamHead, dense_target, gt_boxes
+from sammix_recipe.prompt import PromptParams, box_from_low_res, cam_to_prompt, component_boxes
+
+
+def test_checkpoint_is_the_pinned_one():
+    path = checkpoint_path()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == CHECKPOINT_SHA256
+
+
+def test_foundation_loads_strictly_with_official_names_and_embeds_at_64():
+    net = load_foundation()
+    names = set(net.state_dict())
+    assert "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight" in names
+    assert "prompt_encoder.mask_downscaling.0.weight" in names
+    x = to_input(np.full((1, 256, 256), 128, np.uint8))
+    assert x.shape == (1, 3, 256, 256) and float(x.max()) == pytest.approx(128 / 255)
+    with torch.inference_mode():
+        emb = net.image_encoder(x)
+    assert emb.shape == (1, 256, EMBED_SIZE, EMBED_SIZE)
+    assert torch.isfinite(emb).all()
+
+
+def _two_blobs() -> np.ndarray:
+    cam = np.zeros((64, 64), np.float32)
+    cam[5:9, 5:9] = 1.0  # small, first in raster order
+    cam[30:40, 20:34] = 0.9  # large
+    cam[50:53, 50:53] = 0.8  # smallest
+    return cam
+
+
+def test_component_boxes_largest_first_and_first_is_the_rule_box():
+    p = PromptParams(cam_threshold=0.5, min_component_px=16, box_margin=0.0, max_boxes=3)
+    boxes = component_boxes(_two_blobs(), 256, p)
+    assert len(boxes) == 3
+    areas = [(b[2] - b[0] + 1) * (b[3] - b[1] + 1) for b in boxes]
+    assert areas == sorted(areas, reverse=True)
+    np.testing.assert_array_equal(boxes[0], cam_to_prompt(_two_blobs(), 256, 64, p).box)
+    two = component_boxes(_two_blobs(), 256, PromptParams(cam_threshold=0.5, min_component_px=16,
+                                                            box_margin=0.0, max_boxes=2))
+    assert len(two) == 2 and all(np.array_equal(a, b) for a, b in zip(two, boxes))
+
+
+def test_component_boxes_none_for_empty_cam():
+    assert component_boxes(np.zeros((64, 64), np.float32), 256, PromptParams(max_boxes=4)) == []
+
+
+def test_box_from_low_res_scales_grows_and_clamps():
+    low = np.full((256, 256), -3.0, np.float32)
+    low[10:20, 30:41] = 1.0
+    np.testing.assert_array_equal(box_from_low_res(low, 256, 0.0, 0.0), [30, 10, 40, 19])
+    # grown by 0.03·256 = 7.68 px, clamped at 0
+    np.testing.assert_allclose(box_from_low_res(low, 256, 0.0, 0.03), [22.32, 2.32, 47.68, 26.68], rtol=1e-6)
+    small = np.full((64, 64), -1.0, np.float32)
+    small[0, 63] = 0.5  # one low-res cell is 4 input pixels wide
+    np.testing.assert_array_equal(box_from_low_res(small, 256, 0.0, 0.0), [252, 0, 255, 3])
+    assert box_from_low_res(np.full((64, 64), -1.0, np.float32), 256, 0.0, 0.03) is None
+
+
+def test_head_shapes_and_dense_target():
+    head = CamHead("pixel")
+    logits, cam = head(torch.zeros(2, 256, EMBED_SIZE, EMBED_SIZE))
+    assert logits.shape == (2, 1) and cam.shape == (2, 1, EMBED_SIZE, EMBED_SIZE)
+    assert float(cam.min()) >= 0 and float(cam.max()) <= 1
+    m = np.zeros((1, 256, 256), np.uint8)
+    m[0, :4, :2] = 1
+    t = dense_target(m)
+    assert t.shape == (1, 1, 64, 64) and t[0, 0, 0, 0] == 0.5 and t.sum() == 0.5
+
+
+def test_gt_boxes_largest_first():
+    m = np.zeros((256, 256), np.uint8)
+    m[10:12, 10:12] = 1
+    m[100:150, 50:60] = 1
+    boxes = gt_boxes(m)
+    np.testing.assert_array_equal(boxes[0], [50, 100, 59, 149])
+    np.testing.assert_array_equal(boxes[1], [10, 10, 11, 11])
+
+
+@pytest.mark.parametrize("form", ["f16", "i8w"])
+def test_stored_forms_compute_like_f32(tmp_path, form):
+    from sammix_recipe.export import _export
+    from sammix_recipe.medsam_bundle import f16_stored, int8_weights
+
+    torch.manual_seed(0)
+    head = CamHead("pixel").eval()
+    src = tmp_path / "head.onnx"
+    _export(head, (torch.zeros(1, 256, EMBED_SIZE, EMBED_SIZE),), src, ["image_embeddings"], ["logits", "cam"])
+    dst = tmp_path / f"head_{form}.onnx"
+    (f16_stored if form == "f16" else int8_weights)(src, dst)
+    assert dst.stat().st_size < 0.6 * src.stat().st_size
+    x = np.random.default_rng(0).normal(size=(1, 256, EMBED_SIZE, EMBED_SIZE)).astype(np.float32)
+    a = ort.InferenceSession(str(src)).run(None, {"image_embeddings": x})
+    b = ort.InferenceSession(str(dst)).run(None, {"image_embeddings": x})
+    tol = 2e-3 if form == "f16" else 3e-2
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(v, u, atol=tol * max(1.0, float(np.abs(u).max())))
