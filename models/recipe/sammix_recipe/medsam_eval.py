@@ -190,6 +190,8 @@ def main(argv=None) -> None:
     ap.add_argument("--params", default=None, help="a chosen.json from --sweep (default: the run's own)")
     ap.add_argument("--sam-pp", action="store_true", help="LiteMedSAM's own decoder (no training)")
     ap.add_argument("--gt-box", action="store_true", help="ground-truth boxes (the ceiling row)")
+    ap.add_argument("--levers", action="store_true",
+                    help="the chosen rule and each lever undone, on --split (reported, not chosen on)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -204,6 +206,21 @@ def main(argv=None) -> None:
     chosen_path = Path(args.params) if args.params else run / "chosen.json"
     chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
     params = PromptParams(**chosen["prompt"])
+    if args.levers:
+        base = PromptParams()
+        variants = {"chosen": params}
+        for field in SWEEP:
+            if getattr(params, field) != getattr(base, field):
+                variants[f"{field} {getattr(params, field)} -> {getattr(base, field)}"] = dataclasses.replace(
+                    params, **{field: getattr(base, field)})
+        variants["all defaults (one box, no refinement)"] = base
+        out = {}
+        for name, p in variants.items():
+            out[name] = evaluate(head, dec, args.split, p, chosen["presence_threshold"])
+            log.info("%-40s dice+ %.4f several %.4f", name, out[name]["dice_positive"],
+                     out[name].get("dice_positive_several_lesions", float("nan")))
+        save_json(run / f"levers_{args.split}.json", out)
+        return
     r = evaluate(head, dec, args.split, params, chosen["presence_threshold"], gt_box=args.gt_box)
     r.update({"run": run.name, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
               "prompt": params.to_dict(), "presence_threshold": chosen["presence_threshold"]})

@@ -206,6 +206,8 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=300, help="decoder steps (0: the foundation's decoder, SAM-PP)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--jitter", type=float, default=6.0)
+    ap.add_argument("--decoder-from", default=None,
+                    help="start the decoder from this run's (with --steps 0: keep it, train only the head)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -233,6 +235,9 @@ def main(argv=None) -> None:
     head_s = time.time() - t0
     sam = load_foundation()
     dec = DecoderHead(sam)
+    if args.decoder_from:
+        ck = torch.load(Path(args.decoder_from) / "medsam_sammix.pt", map_location="cpu", weights_only=False)
+        dec.load_state_dict({k: v.float() for k, v in ck["decoder"].items()})
     params = PromptParams()
     emb_k = np.ascontiguousarray(emb[mask_rows_all])
     with torch.no_grad():
@@ -251,7 +256,7 @@ def main(argv=None) -> None:
         "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
         "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
         "image_label_frames": len(train_rows), "labeled_pool_indices": lab,
-        "final_loss": float(np.mean(losses[-25:])) if losses else None,
+        "final_loss": float(np.mean(losses[-25:])) if losses else None, "decoder_from": args.decoder_from,
     })
     log.info("saved %s (%.0f s)", out / "medsam_sammix.pt", time.time() - t0)
 
