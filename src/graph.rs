@@ -352,13 +352,24 @@ fn bind_symbols(
     symbols: &mut HashMap<Symbol, (usize, String)>,
 ) -> Result<(), GraphError> {
     let given = input.fixed_shape();
+    let declared: Vec<&GenericFactoid<TDim>> = fact.shape.dims().collect();
     let mismatch = || GraphError::ShapeMismatch {
         path: path.to_path_buf(),
         name: input.name.clone(),
         declared: format!("{fact:?}"),
+        declared_dims: if fact.shape.is_open() {
+            Vec::new()
+        } else {
+            declared
+                .iter()
+                .map(|d| match d {
+                    GenericFactoid::Only(TDim::Val(v)) => usize::try_from(*v).ok(),
+                    _ => None,
+                })
+                .collect()
+        },
         given: given.to_vec(),
     };
-    let declared: Vec<&GenericFactoid<TDim>> = fact.shape.dims().collect();
     let rank_ok = if fact.shape.is_open() {
         declared.len() <= given.len()
     } else {

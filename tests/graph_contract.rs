@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use prost::Message;
 use sammix::bundle::{sha256_file, Bundle, GraphRole, Manifest, MANIFEST};
 use sammix::decoder::DecoderError;
+use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::graph::GraphError;
-use sammix::pipeline::{DecoderKind, Pipeline, PipelineError, EMBED_DIM};
+use sammix::pipeline::{DecoderKind, Outcome, Pipeline, PipelineError, EMBED_DIM};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 
@@ -63,6 +64,18 @@ impl TestBundle {
 
     fn write_manifest(&self, text: &str) {
         fs::write(self.dir.join(MANIFEST), text).unwrap();
+    }
+
+    /// Sets the manifest's `input.embedding_size` to `e` (in the file and in
+    /// [`TestBundle::sizes`]).
+    fn set_embedding_size(&mut self, e: u32) -> &mut TestBundle {
+        let path = self.dir.join(MANIFEST);
+        let text = fs::read_to_string(&path).unwrap();
+        let old = format!("embedding_size = {}", self.manifest.input.embedding_size);
+        assert!(text.contains(&old), "no {old:?} in the manifest");
+        self.write_manifest(&text.replacen(&old, &format!("embedding_size = {e}"), 1));
+        self.manifest.input.embedding_size = e;
+        self
     }
 
     /// The path of a graph file in this bundle.
@@ -651,6 +664,128 @@ fn decoder_low_res_masks_of_another_size() {
             "output \"low_res_masks\"",
             &format!("is f32 1×4×{half}×{half}"),
             &format!("the contract expects f32 1×4×{n}×{n}"),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The embedding size E: the graphs', which the manifest must say
+
+/// LiteMedSAM's sizes: S = 256, E = 64 (a 256×256 dense prompt, one input
+/// pixel per cell). Graphs of that E and a manifest saying it load, and a
+/// frame runs through them (the hand-built graphs: a flat CAM, a prompt of
+/// the whole image, a decoder that pools the dense prompt).
+#[test]
+fn a_bundle_of_e_64_at_s_256_loads_and_runs() {
+    let mut b = TestBundle::new("e64");
+    b.set_embedding_size(64);
+    let z = b.sizes();
+    assert_eq!((z.s, z.e), (256, 64));
+    b.replace(
+        GraphRole::Classifier,
+        &classifier_named(z, "image").encode(),
+    )
+    .replace(GraphRole::Encoder, &encoder(z, EMBED_DIM as i64).encode())
+    .replace(GraphRole::Decoder, &decoder(z, 4, 4 * z.e).encode());
+    let bundle = Bundle::open(&b.dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bundle.manifest().input.embedding_size, 64);
+    let mut pipeline =
+        Pipeline::with_decoder(&bundle, DecoderKind::Tract).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pipeline.graphs().cam_size, (64, 64));
+    let frame = Frame::new(40, 30, PixelFormat::Gray8, vec![250; 40 * 30]).unwrap();
+    let mut mask = Mask::zeros(1, 1);
+    let r = pipeline
+        .process(&frame, &mut mask)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.outcome, Outcome::Segmented, "{r:?}");
+    assert_eq!(r.box_input, Some([0.0, 0.0, 255.0, 255.0]));
+    assert_eq!(r.mask_area, 40 * 30);
+}
+
+#[test]
+fn encoder_embeddings_of_another_grid() {
+    let b = TestBundle::new("embed-grid");
+    let z = b.sizes();
+    let big = Sizes { e: 2 * z.e, ..z };
+    b.replace(GraphRole::Encoder, &encoder(big, EMBED_DIM as i64).encode());
+    let path = b.graph_path(GraphRole::Encoder).display().to_string();
+    let (e, e2) = (z.e, big.e);
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::EmbeddingSize { path: p, tensor, .. }
+            if p.ends_with("encoder.onnx") && tensor == "output \"image_embeddings\"",
+        [
+            &path,
+            "output \"image_embeddings\"",
+            &format!("is 1×256×{e2}×{e2}"),
+            &format!("input.embedding_size = {e}"),
+            &format!("makes it 1×256×{e}×{e}"),
+        ]
+    );
+}
+
+/// The tract decoder's inputs of another E: `image_embeddings` is checked
+/// first; a decoder whose `mask_input` alone is off is named by it.
+#[test]
+fn decoder_inputs_of_another_grid() {
+    let b = TestBundle::new("decoder-grid");
+    let z = b.sizes();
+    let big = Sizes { e: 2 * z.e, ..z };
+    b.replace(GraphRole::Decoder, &decoder(big, 4, 4 * big.e).encode());
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    let (e, e2) = (z.e, big.e);
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::EmbeddingSize { tensor, .. } if tensor == "input \"image_embeddings\"",
+        [
+            &path,
+            &format!("is 1×256×{e2}×{e2}"),
+            &format!("input.embedding_size = {e}"),
+            &format!("makes it 1×256×{e}×{e}"),
+        ]
+    );
+
+    let mut g = decoder(z, 4, 4 * z.e);
+    let (n, n2) = (4 * z.e, 4 * big.e);
+    let mask_input = Onnx::default()
+        .input("mask_input", &[1, 1, n2, n2])
+        .graph
+        .input;
+    for i in &mut g.graph.input {
+        if i.name == "mask_input" {
+            *i = mask_input[0].clone();
+        }
+    }
+    b.replace(GraphRole::Decoder, &g.encode());
+    assert_err!(
+        b.pipeline_err(),
+        PipelineError::EmbeddingSize { tensor, .. } if tensor == "input \"mask_input\"",
+        [
+            &path,
+            &format!("is 1×1×{n2}×{n2}"),
+            &format!("input.embedding_size = {e}"),
+            &format!("makes it 1×1×{n}×{n}"),
+        ]
+    );
+}
+
+/// A manifest whose E (valid on its own: 4E divides S) is not the graphs':
+/// the native decoder names the field too.
+#[test]
+fn native_decoder_of_another_embedding_size() {
+    let mut b = TestBundle::new("native-grid");
+    let e = b.sizes().e;
+    b.set_embedding_size(2 * e as u32);
+    let z = b.sizes();
+    b.replace(GraphRole::Encoder, &encoder(z, EMBED_DIM as i64).encode());
+    let path = b.graph_path(GraphRole::Decoder).display().to_string();
+    assert_err!(
+        b.pipeline_err_with(DecoderKind::Native),
+        PipelineError::DecoderMismatch { field, .. } if *field == "input.embedding_size",
+        [
+            &path,
+            &format!("the graph has embedding size {e}"),
+            &format!("(input.embedding_size) says {}", 2 * e),
         ]
     );
 }

@@ -175,11 +175,15 @@ pub enum Invalid {
         /// The value found.
         found: u32,
     },
-    /// `input.embedding_size` is not `input.size / 16`.
-    #[error("expected input.size / 16 = {expected}, found {found}")]
+    /// `4 × input.embedding_size` does not divide `input.size`: the dense
+    /// prompt (4E×4E) averages the S×S prompt mask over whole blocks.
+    #[error(
+        "expected an E whose 4E divides input.size = {size} (the dense prompt averages \
+         S×S into 4E×4E blocks), found {found}"
+    )]
     EmbeddingSize {
-        /// `input.size / 16`.
-        expected: u32,
+        /// `input.size`.
+        size: u32,
         /// The value found.
         found: u32,
     },

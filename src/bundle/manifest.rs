@@ -44,7 +44,10 @@ pub struct InputParams {
     pub size: u32,
     /// C: 1 for grayscale (a 3-channel model gets the gray frame replicated).
     pub channels: u32,
-    /// E = S / 16: the encoder outputs 1×256×E×E.
+    /// E: the encoder outputs 1×256×E×E and the decoder takes a 4E×4E
+    /// dense prompt. It is the graphs' (SAM ViT-B: 1024 → 64; LiteMedSAM:
+    /// 256 → 64), checked against them at load; here at least 1, with 4E
+    /// dividing S.
     pub embedding_size: u32,
     /// Per channel, in 0..255 pixel units: `x = (pixel − mean) / std`.
     pub mean: Vec<f32>,

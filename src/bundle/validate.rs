@@ -76,11 +76,16 @@ impl Manifest {
             return Err(invalid("input.size", Invalid::Size { found: input.size }));
         }
         at_least("input.channels", input.channels, 1)?;
-        if input.embedding_size != input.size / 16 {
+        // E comes from the graphs (the contract checks it there); here only
+        // what the prompt needs: the dense prompt averages S×S into 4E×4E
+        // blocks of (S / 4E)² pixels.
+        at_least("input.embedding_size", input.embedding_size, 1)?;
+        let dense = 4 * u64::from(input.embedding_size);
+        if !u64::from(input.size).is_multiple_of(dense) {
             return Err(invalid(
                 "input.embedding_size",
                 Invalid::EmbeddingSize {
-                    expected: input.size / 16,
+                    size: input.size,
                     found: input.embedding_size,
                 },
             ));

@@ -22,11 +22,26 @@ fn input_values_are_checked() {
             Invalid::TooSmall { min: 1, found: 0 },
         ),
         (
-            with("input", "embedding_size", "embedding_size = 64"),
+            with("input", "embedding_size", "embedding_size = 0"),
+            "input.embedding_size",
+            Invalid::TooSmall { min: 1, found: 0 },
+        ),
+        (
+            // 4E = 192 does not divide S = 256.
+            with("input", "embedding_size", "embedding_size = 48"),
             "input.embedding_size",
             Invalid::EmbeddingSize {
-                expected: 16,
-                found: 64,
+                size: 256,
+                found: 48,
+            },
+        ),
+        (
+            // 4E = 512 is larger than S.
+            with("input", "embedding_size", "embedding_size = 128"),
+            "input.embedding_size",
+            Invalid::EmbeddingSize {
+                size: 256,
+                found: 128,
             },
         ),
         (
@@ -87,6 +102,34 @@ fn input_values_are_checked() {
         .replace("mean = [127.5]", "mean = [1, 2, 3]")
         .replace("std = [64.0]", "std = [1, 2, 3]");
     assert_eq!(parse(&text).unwrap().input.std, vec![1.0, 2.0, 3.0]);
+}
+
+/// E is the graphs' (the contract checks it at load): any E whose 4E
+/// divides S is a valid manifest, not only S / 16.
+#[test]
+fn any_embedding_size_whose_dense_prompt_tiles_the_input() {
+    // LiteMedSAM: S = 256, E = 64 (dense prompt 256×256, one pixel a cell).
+    for e in [64, 32, 16, 1] {
+        let m = parse(&with(
+            "input",
+            "embedding_size",
+            &format!("embedding_size = {e}"),
+        ))
+        .unwrap_or_else(|err| panic!("E = {e}: {err}"));
+        assert_eq!(m.input.embedding_size, e);
+    }
+    // SAM ViT-B: S = 1024, E = 64.
+    let text =
+        with("input", "size", "size = 1024").replace("embedding_size = 16", "embedding_size = 64");
+    assert_eq!(parse(&text).unwrap().input.embedding_size, 64);
+    // The message names the field, S and what 4E must do.
+    let text = err(&with("input", "embedding_size", "embedding_size = 48")).to_string();
+    assert!(
+        text.contains("`input.embedding_size`")
+            && text.contains("4E divides input.size = 256")
+            && text.contains("found 48"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub enum GraphError {
         name: String,
         /// The declared fact, as tract prints it.
         declared: String,
+        /// The declared dimensions, `None` where one is not a number (a
+        /// symbol, or unknown); empty when the rank is not fixed.
+        declared_dims: Vec<Option<usize>>,
         /// The given shape.
         given: Vec<usize>,
     },

@@ -14,6 +14,14 @@
 //! and the input named; an operator tract does not know fails there too; an
 //! output of the wrong shape fails here with [`PipelineError::Contract`].
 //!
+//! E is the graphs' (SAM ViT-B 1024 → 64, LiteMedSAM 256 → 64, a tiny ViT
+//! 256 → 16), not a ratio of S: the manifest's `input.embedding_size` must
+//! say it. A graph whose E×E (`image_embeddings`) or 4E×4E (`mask_input`)
+//! grid differs from the manifest's, and nothing else, fails with
+//! [`PipelineError::EmbeddingSize`] (the native decoder with
+//! [`PipelineError::DecoderMismatch`]), naming `input.embedding_size`, the
+//! file, the graph's shape and the manifest's.
+//!
 //! The decoder is loaded by the engine that runs it. The native decoder
 //! ([`DecoderKind::Native`], the default) reads its weights from the same
 //! file and checks its own inputs and outputs (a [`PipelineError::Decoder`]
@@ -68,7 +76,6 @@ pub fn load_graphs(
     let m = bundle.manifest();
     let s = m.input.size as usize;
     let c = m.input.channels as usize;
-    let e = m.input.embedding_size as usize;
     let image = || InputSpec::shape("image", vec![1, c, s, s]);
 
     let classifier_spec = GraphSpec {
@@ -87,7 +94,7 @@ pub fn load_graphs(
         ..GraphSpec::default()
     };
     let encoder = graph::load(bundle.graph_path(GraphRole::Encoder), &encoder_spec)?;
-    check(&encoder, 0, &[Some(1), Some(EMBED_DIM), Some(e), Some(e)])?;
+    check_embeddings(&encoder, 0, m)?;
 
     let path = bundle.graph_path(GraphRole::Decoder);
     let (decoder, native, mask_count) = match kind {
@@ -118,7 +125,7 @@ pub(crate) fn load_tract_decoder(
     m: &Manifest,
 ) -> Result<(Plan, usize), PipelineError> {
     let e = m.input.embedding_size as usize;
-    let decoder = graph::load(path, &decoder_spec(m))?;
+    let decoder = graph::load(path, &decoder_spec(m)).map_err(|err| name_embedding_size(err, m))?;
     let iou = check(&decoder, 0, &[Some(1), None])?;
     let mask_count = iou[1];
     check(
@@ -208,6 +215,77 @@ pub fn decoder_spec(m: &Manifest) -> GraphSpec {
         outputs: vec!["iou_predictions".into(), "low_res_masks".into()],
         ..GraphSpec::default()
     }
+}
+
+/// Checks output `ix` is `image_embeddings`-like: f32 1×256×E×E with the
+/// manifest's E. One that is so but for its E×E is an
+/// [`PipelineError::EmbeddingSize`], naming the manifest field.
+fn check_embeddings(plan: &Plan, ix: usize, m: &Manifest) -> Result<(), PipelineError> {
+    let e = m.input.embedding_size as usize;
+    let expected = [Some(1), Some(EMBED_DIM), Some(e), Some(e)];
+    let out = &plan.outputs()[ix];
+    if let Some(shape) = out.shape.as_deref() {
+        let dims: Vec<Option<usize>> = shape.iter().map(|&d| Some(d)).collect();
+        let want = [1, EMBED_DIM, e, e];
+        if out.datum_type == DatumType::F32 && grid_differs(&dims, &want) {
+            return Err(PipelineError::EmbeddingSize {
+                path: plan.path().to_path_buf(),
+                tensor: format!("output {:?}", out.name),
+                embedding_size: m.input.embedding_size,
+                expected: dims_text(&want.map(Some)),
+                got: dims_text(&dims),
+            });
+        }
+    }
+    check(plan, ix, &expected).map(drop)
+}
+
+/// A graph input refused for its shape that differs from the spec only in
+/// its last two (grid) dimensions, when the spec took them from E
+/// (`image_embeddings` E×E, `mask_input` 4E×4E): an
+/// [`PipelineError::EmbeddingSize`] naming `input.embedding_size`. Any
+/// other error is passed on.
+pub(crate) fn name_embedding_size(err: graph::GraphError, m: &Manifest) -> PipelineError {
+    if let graph::GraphError::ShapeMismatch {
+        path,
+        name,
+        declared_dims,
+        given,
+        ..
+    } = &err
+    {
+        let grid_input = name == "image_embeddings" || name == "mask_input";
+        if grid_input && grid_differs(declared_dims, given) {
+            return PipelineError::EmbeddingSize {
+                path: path.clone(),
+                tensor: format!("input {name:?}"),
+                embedding_size: m.input.embedding_size,
+                expected: dims_text(&given.iter().map(|&d| Some(d)).collect::<Vec<_>>()),
+                got: dims_text(declared_dims),
+            };
+        }
+    }
+    err.into()
+}
+
+/// Whether `dims` (a graph's, `None`: not a number) has `want`'s rank and
+/// leading dimensions, and differs from it in the last two.
+fn grid_differs(dims: &[Option<usize>], want: &[usize]) -> bool {
+    let r = want.len();
+    if r < 2 || dims.len() != r {
+        return false;
+    }
+    let fits = |(d, w): (&Option<usize>, &usize)| d.is_none_or(|d| d == *w);
+    dims[..r - 2].iter().zip(&want[..r - 2]).all(fits)
+        && !dims[r - 2..].iter().zip(&want[r - 2..]).all(fits)
+}
+
+/// `1×256×64×64`, `?` for a dimension that is not a number.
+fn dims_text(dims: &[Option<usize>]) -> String {
+    dims.iter()
+        .map(|d| d.map_or("?".to_string(), |v| v.to_string()))
+        .collect::<Vec<_>>()
+        .join("×")
 }
 
 /// Checks output `ix` is f32 with the expected shape (`None`: any size

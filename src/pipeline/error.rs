@@ -30,6 +30,27 @@ pub enum PipelineError {
         /// What the graph gives.
         got: String,
     },
+    /// A graph's embedding grid (the encoder's `image_embeddings` E×E, the
+    /// decoder's 4E×4E `mask_input`, ...) differs from what the manifest's
+    /// `input.embedding_size` makes it. E is the graphs': the manifest must
+    /// say theirs.
+    #[error(
+        "{}: {tensor} is {got}, but the manifest's input.embedding_size = {embedding_size} \
+         makes it {expected} (E comes from the graphs: the manifest must give theirs)",
+        path.display()
+    )]
+    EmbeddingSize {
+        /// The graph file.
+        path: PathBuf,
+        /// The tensor, as `input "mask_input"` or `output "image_embeddings"`.
+        tensor: String,
+        /// The manifest's `input.embedding_size`.
+        embedding_size: u32,
+        /// The shape the manifest makes it.
+        expected: String,
+        /// The shape in the graph (`?` for a dimension that is not a number).
+        got: String,
+    },
     /// The native decoder did not load `decoder.onnx`, or did not run.
     /// (The message includes the decoder's, so it is not also given as the
     /// error's `source()`: `{:#}` chains would print it twice.)
