@@ -42,8 +42,8 @@ mod validate;
 pub use error::{BundleError, FileProblem, Invalid, TextPos};
 pub use files::sha256_file;
 pub use manifest::{
-    DecoderParams, GateParams, GraphEntry, GraphRole, Graphs, InputParams, Manifest, Precision,
-    PromptParams, Resize,
+    ClassifierInput, DecoderParams, GateParams, GraphEntry, GraphRole, Graphs, InputParams,
+    Manifest, Precision, PromptParams, Resize,
 };
 
 /// The manifest's file name, at the bundle's root.

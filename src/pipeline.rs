@@ -14,6 +14,14 @@
 //!                  its low_res_masks logits bilinear to the frame size, > mask_threshold
 //! ```
 //!
+//! A classifier that reads the image embeddings (`graphs.classifier.input =
+//! "image_embeddings"`: a presence/CAM head trained on the foundation's
+//! embeddings) moves the encoder first; every frame then pays for it:
+//!
+//! ```text
+//! preprocess → encoder → classifier (on image_embeddings) → gate → prompt → decoder → postprocess
+//! ```
+//!
 //! This is what the recipe's `onnx_pipeline.OrtSamMix` does with
 //! onnxruntime; `tests/reference_pipeline.rs` checks the two agree on the
 //! bundle's reference frames. Every stage is timed.
@@ -23,7 +31,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tract_onnx::prelude::Tensor;
 
-use crate::bundle::{Bundle, GraphRole, Manifest};
+use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
 use crate::frame::{Frame, Mask, PixelFormat};
 use crate::graph::Session;
@@ -32,6 +40,7 @@ use crate::resize::{self, Tap};
 
 mod contract;
 mod decode;
+mod encode;
 mod error;
 mod postprocess;
 
@@ -41,12 +50,15 @@ pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};
 
 use decode::{f32_data, Decoders};
+use encode::{Embeddings, EncoderStage};
 
 /// What happened to a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// The classifier said the target is absent: no encoder, no decoder.
+    /// The classifier said the target is absent: no decoder, and no
+    /// encoder either when the classifier reads the image (the default).
+    /// A classifier that reads the image embeddings ran after the encoder.
     Absent,
     /// Present, but the CAM gave no prompt (nothing above the threshold
     /// large enough): empty mask.
@@ -132,7 +144,7 @@ pub struct Pipeline {
     manifest: Manifest,
     graphs: Graphs,
     classifier: Session,
-    encoder: Session,
+    encoder: EncoderStage,
     decoders: Decoders,
     prompt: PromptEngine,
     input: Vec<f32>,
@@ -142,9 +154,6 @@ pub struct Pipeline {
     stability: Option<Stability>,
     tracked_present: bool,
     tracked_box: Option<[f32; 4]>,
-    reuse: Option<f32>,
-    cached_input: Vec<f32>,
-    cached_embedding: Option<Tensor>,
     overlap: bool,
 }
 
@@ -169,7 +178,7 @@ impl Pipeline {
         let path = bundle.graph_path(GraphRole::Decoder);
         Ok(Pipeline {
             classifier: graphs.classifier.session()?,
-            encoder: graphs.encoder.session()?,
+            encoder: EncoderStage::new(graphs.encoder.session()?),
             decoders: Decoders::new(decoder, &path, &graphs, native, dense)?,
             graphs,
             manifest: m,
@@ -181,9 +190,6 @@ impl Pipeline {
             stability: None,
             tracked_present: false,
             tracked_box: None,
-            reuse: None,
-            cached_input: Vec::new(),
-            cached_embedding: None,
             overlap: false,
         })
     }
@@ -201,24 +207,27 @@ impl Pipeline {
     /// costs max(classifier, encoder) + decoder instead of the sum. When
     /// the classifier finds the target gone, that frame waits for (and
     /// discards) the encoder it started. Masks are the same either way.
-    /// Not combined with embedding reuse (reuse wins).
+    /// Not combined with embedding reuse (reuse wins). Ignored when the
+    /// classifier reads the image embeddings (`graphs.classifier.input`):
+    /// the encoder runs before it there, on every frame.
     pub fn set_overlap(&mut self, on: bool) {
         self.overlap = on;
     }
 
-    /// Whether the encoder overlaps the classifier ([`Pipeline::set_overlap`]).
+    /// Whether the encoder overlaps the classifier: set by
+    /// [`Pipeline::set_overlap`], and the classifier reads the image.
     pub fn overlap(&self) -> bool {
-        self.overlap
+        self.overlap && self.manifest.graphs.classifier_input == ClassifierInput::Image
     }
 
     /// Skips the encoder when the model input differs from the one whose
     /// embeddings are cached by less than `threshold` (mean absolute
     /// difference of the normalized input; `None`: always encode). For a
     /// probe held still. The cache is compared with the frame it was made
-    /// from, not the previous frame, so slow drift cannot pile up.
+    /// from, not the previous frame, so slow drift cannot pile up. A
+    /// classifier that reads the image embeddings reads the cached ones.
     pub fn set_embedding_reuse(&mut self, threshold: Option<f32>) {
-        self.reuse = threshold;
-        self.cached_embedding = None;
+        self.encoder.set_reuse(threshold);
     }
 
     /// Runs the mask decoder with `kind` from the next frame on. The first
@@ -278,36 +287,44 @@ impl Pipeline {
             Tensor::from_shape(&[1, c, s, s], &self.input).map_err(|e| tensor_err(frame, e))?;
         tick(&mut times.preprocess_ms);
 
-        // The encoder beside the classifier: its embeddings, or why not.
-        let mut early: Option<Result<Vec<Tensor>, PipelineError>> = None;
-        let outs = if self.overlap && self.tracked_present && self.reuse.is_none() {
-            let (classifier, encoder) = (&mut self.classifier, &mut self.encoder);
-            let enc_input = input.clone();
-            let t0 = Instant::now();
-            let (outs, classifier_ms, emb) = std::thread::scope(|scope| {
-                let enc = scope.spawn(move || encoder.run(vec![enc_input]));
-                let outs = classifier.run(vec![input.clone()]);
-                let classifier_ms = t0.elapsed().as_secs_f64() * 1e3;
-                let emb = match enc.join() {
-                    Ok(r) => r.map_err(PipelineError::from),
-                    Err(_) => Err(PipelineError::Frame {
-                        sequence: frame.sequence,
-                        problem: "the encoder thread panicked".into(),
-                    }),
-                };
-                (outs, classifier_ms, emb)
-            });
-            // The classifier's own time; the encoder's wait beyond it.
-            times.classifier_ms = classifier_ms;
-            tick(&mut times.encoder_ms);
-            times.encoder_ms = (times.encoder_ms - classifier_ms).max(0.0);
-            early = Some(emb);
-            outs?
-        } else {
-            let outs = self.classifier.run(vec![input.clone()])?;
-            tick(&mut times.classifier_ms);
-            outs
-        };
+        let mut reused = false;
+        let (outs, embeddings) =
+            if self.manifest.graphs.classifier_input == ClassifierInput::ImageEmbeddings {
+                // The classifier reads the embeddings: the encoder first.
+                let todo = Embeddings::ToEncode(input);
+                let emb = self.encoder.embeddings(&self.input, todo, &mut reused)?;
+                tick(&mut times.encoder_ms);
+                let outs = self.classifier.run(vec![emb.clone()])?;
+                tick(&mut times.classifier_ms);
+                (outs, Embeddings::Ready(emb))
+            } else if self.overlap() && self.tracked_present && !self.encoder.reuses() {
+                // The encoder beside the classifier: its embeddings, or why not.
+                let (classifier, encoder) = (&mut self.classifier, &mut self.encoder.session);
+                let enc_input = input.clone();
+                let t0 = Instant::now();
+                let (outs, classifier_ms, emb) = std::thread::scope(|scope| {
+                    let enc = scope.spawn(move || encoder.run(vec![enc_input]));
+                    let outs = classifier.run(vec![input]);
+                    let classifier_ms = t0.elapsed().as_secs_f64() * 1e3;
+                    let emb = match enc.join() {
+                        Ok(r) => r.map_err(PipelineError::from),
+                        Err(_) => Err(PipelineError::Frame {
+                            sequence: frame.sequence,
+                            problem: "the encoder thread panicked".into(),
+                        }),
+                    };
+                    (outs, classifier_ms, emb)
+                });
+                // The classifier's own time; the encoder's wait beyond it.
+                times.classifier_ms = classifier_ms;
+                tick(&mut times.encoder_ms);
+                times.encoder_ms = (times.encoder_ms - classifier_ms).max(0.0);
+                (outs?, Embeddings::Overlapped(emb))
+            } else {
+                let outs = self.classifier.run(vec![input.clone()])?;
+                tick(&mut times.classifier_ms);
+                (outs, Embeddings::ToEncode(input))
+            };
         let logit = f32_data(&outs[0], self.classifier.plan().path(), "logits")?[0];
         let presence = 1.0 / (1.0 + (-logit).exp());
 
@@ -320,7 +337,7 @@ impl Pipeline {
             mask_token: None,
             iou_prediction: None,
             mask_area: 0,
-            embedding_reused: false,
+            embedding_reused: reused,
             times,
         };
         // NaN presence counts as absent (every comparison is false).
@@ -360,40 +377,19 @@ impl Pipeline {
         let dense_size = 4 * self.manifest.input.embedding_size as usize;
         tick(&mut result.times.prompt_ms);
 
-        let reusable = match (self.reuse, &self.cached_embedding) {
-            (Some(t), Some(_)) if self.cached_input.len() == self.input.len() => {
-                let diff: f32 = self
-                    .cached_input
-                    .iter()
-                    .zip(&self.input)
-                    .map(|(a, b)| (a - b).abs())
-                    .sum();
-                diff / (self.input.len() as f32) < t
-            }
-            _ => false,
-        };
-        let emb = match &self.cached_embedding {
-            Some(cached) if reusable => {
-                result.embedding_reused = true;
-                cached.clone()
-            }
-            _ => {
-                let emb = match early.take() {
-                    Some(ran) => ran?.swap_remove(0),
-                    None => self.encoder.run(vec![input])?.swap_remove(0),
-                };
-                if self.reuse.is_some() {
-                    self.cached_input.clone_from(&self.input);
-                    self.cached_embedding = Some(emb.clone());
-                }
+        let emb = match embeddings {
+            Embeddings::Ready(emb) => emb,
+            todo => {
+                let reused = &mut result.embedding_reused;
+                let emb = self.encoder.embeddings(&self.input, todo, reused)?;
+                // Overlapped, the wait for the encoder after the classifier
+                // is in encoder_ms already: add, do not overwrite.
+                let waited = result.times.encoder_ms;
+                tick(&mut result.times.encoder_ms);
+                result.times.encoder_ms += waited;
                 emb
             }
         };
-        // Overlapped, the wait for the encoder after the classifier is in
-        // encoder_ms already: add, do not overwrite.
-        let waited = result.times.encoder_ms;
-        tick(&mut result.times.encoder_ms);
-        result.times.encoder_ms += waited;
 
         let (iou, low) = self
             .decoders

@@ -609,6 +609,7 @@ fn info_describes_the_bundle() {
             "native decoder: int8 weights, 4 masks of 64×64, kernels ",
             // E, the graphs' (any E whose 4E divides S).
             "embeddings 256×16×16, dense prompt 64×64",
+            "classifier input: image (the classifier gates the encoder)",
         ],
     );
     // The image input of the classifier and of the encoder.
@@ -633,6 +634,8 @@ fn info_json() {
     assert_eq!(low["shape"], serde_json::json!([1, 4, 64, 64]));
     assert_eq!(v["manifest"]["name"], "sammix-us-tiny");
     assert_eq!(v["manifest"]["input"]["embedding_size"], 16);
+    assert_eq!(v["graphs"]["classifier"]["input"], "image");
+    assert_eq!(v["manifest"]["graphs"]["classifier"]["input"], "image");
     assert_eq!(v["decoder_default"], "native");
     for role in ["classifier", "encoder", "decoder"] {
         assert!(v["graphs"][role]["sha256"].is_string(), "{role}");

@@ -98,8 +98,8 @@ pub struct PromptParams {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateParams {
-    /// `sigmoid(logits)` below this: no encoder, no decoder, empty mask; in
-    /// [0, 1].
+    /// `sigmoid(logits)` below this: no decoder (and no encoder when the
+    /// classifier reads the image), empty mask; in [0, 1].
     pub presence_threshold: f32,
 }
 
@@ -115,15 +115,103 @@ pub struct DecoderParams {
 }
 
 /// `[graphs]`: the three ONNX graphs.
+///
+/// In the file, the classifier's input is a key of its own table,
+/// `[graphs.classifier] input = "image"` (the default when absent) or
+/// `"image_embeddings"`; no other graph has that key.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "GraphsToml", into = "GraphsToml")]
 pub struct Graphs {
-    /// Image → logits, cam.
+    /// Image (or image embeddings) → logits, cam.
     pub classifier: GraphEntry,
+    /// `graphs.classifier.input`: what the classifier reads.
+    pub classifier_input: ClassifierInput,
     /// Image → image embeddings.
     pub encoder: GraphEntry,
     /// The official SAM decoder interface.
     pub decoder: GraphEntry,
+}
+
+/// `[graphs]` as written: the classifier's table has `input` besides the
+/// entry's keys.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct GraphsToml {
+    classifier: ClassifierToml,
+    encoder: GraphEntry,
+    decoder: GraphEntry,
+}
+
+/// `[graphs.classifier]` as written.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct ClassifierToml {
+    file: String,
+    precision: Precision,
+    #[serde(default)]
+    input: ClassifierInput,
+    sha256: String,
+}
+
+impl From<GraphsToml> for Graphs {
+    fn from(g: GraphsToml) -> Graphs {
+        let c = g.classifier;
+        Graphs {
+            classifier: GraphEntry {
+                file: c.file,
+                precision: c.precision,
+                sha256: c.sha256,
+            },
+            classifier_input: c.input,
+            encoder: g.encoder,
+            decoder: g.decoder,
+        }
+    }
+}
+
+impl From<Graphs> for GraphsToml {
+    fn from(g: Graphs) -> GraphsToml {
+        GraphsToml {
+            classifier: ClassifierToml {
+                file: g.classifier.file,
+                precision: g.classifier.precision,
+                input: g.classifier_input,
+                sha256: g.classifier.sha256,
+            },
+            encoder: g.encoder,
+            decoder: g.decoder,
+        }
+    }
+}
+
+/// What the classifier graph reads (`graphs.classifier.input`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassifierInput {
+    /// `image`, 1×C×S×S: the model input, as the encoder's. The classifier
+    /// runs first and gates the encoder.
+    #[default]
+    Image,
+    /// `image_embeddings`, 1×256×E×E: the encoder's output (a presence/CAM
+    /// head trained on the foundation's embeddings). The encoder runs
+    /// first, on every frame.
+    ImageEmbeddings,
+}
+
+impl ClassifierInput {
+    /// The manifest's spelling, which is also the graph input's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassifierInput::Image => "image",
+            ClassifierInput::ImageEmbeddings => "image_embeddings",
+        }
+    }
+}
+
+impl fmt::Display for ClassifierInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Graphs {

@@ -353,3 +353,69 @@ fn non_utf8_manifests_are_toml_errors() {
         other => panic!("expected Toml, got {other:?}"),
     }
 }
+
+#[test]
+fn the_classifier_reads_the_image_unless_told_otherwise() {
+    let m = parse(&valid()).unwrap();
+    assert_eq!(m.graphs.classifier_input, ClassifierInput::Image);
+    let with_input = |line: &str| {
+        valid().replace(
+            "[graphs.classifier]\n",
+            &format!("[graphs.classifier]\n{line}\n"),
+        )
+    };
+    let m = parse(&with_input(r#"input = "image_embeddings""#)).unwrap();
+    assert_eq!(m.graphs.classifier_input, ClassifierInput::ImageEmbeddings);
+    assert_eq!(m.graphs.classifier.file, "classifier.onnx");
+    let m = parse(&with_input(r#"input = "image""#)).unwrap();
+    assert_eq!(m.graphs.classifier_input, ClassifierInput::Image);
+
+    // Anything else: the field and the values allowed.
+    for (line, detail) in [
+        (
+            r#"input = "embeddings""#,
+            "expected `image` or `image_embeddings`",
+        ),
+        (
+            r#"input = "Image""#,
+            "expected `image` or `image_embeddings`",
+        ),
+        ("input = 1", "expected a string"),
+    ] {
+        match err(&with_input(line)) {
+            BundleError::WrongType {
+                field, detail: d, ..
+            } => {
+                assert_eq!(field, "graphs.classifier.input", "{line}");
+                assert!(d.contains(detail), "{line}: {d}");
+            }
+            other => panic!("{line}: expected WrongType, got {other:?}: {other}"),
+        }
+    }
+    // Only the classifier has the key.
+    let text = valid().replace(
+        "[graphs.encoder]\n",
+        "[graphs.encoder]\ninput = \"image\"\n",
+    );
+    match err(&text) {
+        BundleError::UnknownField { field, .. } => assert_eq!(field, "graphs.encoder.input"),
+        other => panic!("expected UnknownField, got {other:?}: {other}"),
+    }
+    // Unknown keys of the classifier's table are still named, with `input`
+    // among those allowed.
+    match err(&with_input("opset = 17")) {
+        BundleError::UnknownField {
+            field, expected, ..
+        } => {
+            assert_eq!(field, "graphs.classifier.opset");
+            assert!(expected.contains("`input`"), "{expected}");
+        }
+        other => panic!("expected UnknownField, got {other:?}: {other}"),
+    }
+    // Written back (`sammix info --json`) under the classifier's table.
+    let m = parse(&with_input(r#"input = "image_embeddings""#)).unwrap();
+    let v = serde_json::to_value(&m).unwrap();
+    assert_eq!(v["graphs"]["classifier"]["input"], "image_embeddings");
+    assert_eq!(v["graphs"]["classifier"]["file"], "classifier.onnx");
+    assert!(v["graphs"].get("classifier_input").is_none(), "{v}");
+}

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use sammix::bundle::GraphRole;
+use sammix::bundle::{ClassifierInput, GraphRole};
 use sammix::graph::Plan;
 use sammix::pipeline::DecoderKind;
 use serde_json::{json, Value};
@@ -101,6 +101,9 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         v["precision"] = entry.precision.as_str().into();
         v["bytes"] = bytes.into();
         v["sha256"] = entry.sha256.clone().into();
+        if role == GraphRole::Classifier {
+            v["input"] = m.graphs.classifier_input.as_str().into();
+        }
         graphs.insert(role.key().to_string(), v);
     }
     let total: u64 = m
@@ -160,6 +163,14 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     outln!(
         "decoder: {} by default (--decoder native|tract); {native}",
         DecoderKind::default()
+    );
+    outln!(
+        "classifier input: {}",
+        match m.graphs.classifier_input {
+            ClassifierInput::Image => "image (the classifier gates the encoder)",
+            ClassifierInput::ImageEmbeddings =>
+                "image_embeddings (the encoder runs first, on every frame)",
+        }
     );
     for (role, plan) in plans {
         let entry = m.graphs.get(role);

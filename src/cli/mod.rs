@@ -164,7 +164,8 @@ struct RunArgs {
     /// Run the encoder beside the classifier on a second core while the
     /// target stays in view (same masks; a segmented frame costs
     /// max(classifier, encoder) + decoder): auto when this process may use
-    /// two or more cores.
+    /// two or more cores. Ignored when the bundle's classifier reads the
+    /// image embeddings (the encoder runs first there).
     #[arg(long, value_enum, default_value_t = Toggle::Auto, value_name = "WHEN")]
     overlap: Toggle,
     /// Ground-truth masks (PNG, named like the frames: NNNNNN.png for a

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sammix::board::SystemdNotify;
+use sammix::bundle::ClassifierInput;
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
 use sammix::metrics::{ImageScores, RunningSummary, Summary};
@@ -256,6 +257,9 @@ struct RunSummary<'a> {
     stability: bool,
     reuse_embedding: Option<f32>,
     overlap: bool,
+    /// What the classifier reads (`graphs.classifier.input`): with
+    /// `image_embeddings`, absent frames ran the encoder too.
+    classifier_input: ClassifierInput,
     /// Frames whose encoder run was skipped.
     embeddings_reused: u64,
     #[serde(flatten)]
@@ -346,6 +350,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Toggle::Auto => std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
     };
     pipeline.set_overlap(overlap);
+    // Ignored when the classifier reads the image embeddings.
+    let overlap = pipeline.overlap();
     let verbose = !args.quiet && !args.json;
     if verbose {
         let truth_text = match &truth {
@@ -466,6 +472,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stability,
         reuse_embedding: args.reuse_embedding,
         overlap,
+        classifier_input: bundle.manifest().graphs.classifier_input,
         embeddings_reused: sink.reused,
         stream: &summary,
         accuracy: sink.truth.is_some().then(|| sink.scores.summary()),
@@ -537,9 +544,13 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         st.encoder.p50, st.encoder.p99, st.encoder.n, st.decoder.p50, st.decoder.p99, st.postprocess.p50, st.postprocess.p99
     );
     outln!(
-        "outcomes: {} segmented, {} absent (gated before the encoder), {} without a prompt; stability {}; encoder overlap {}",
+        "outcomes: {} segmented, {} absent (gated {} the encoder), {} without a prompt; stability {}; encoder overlap {}",
         s.segmented,
         s.absent,
+        match r.classifier_input {
+            ClassifierInput::Image => "before",
+            ClassifierInput::ImageEmbeddings => "after",
+        },
         s.no_prompt,
         if r.stability { "on" } else { "off" },
         if r.overlap {

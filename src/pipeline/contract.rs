@@ -2,7 +2,7 @@
 //!
 //! | graph | inputs (fixed here) | outputs used |
 //! |---|---|---|
-//! | classifier | `image` 1×C×S×S f32 | `logits` 1×1, `cam` 1×1×h×w |
+//! | classifier | `image` 1×C×S×S f32, or `image_embeddings` 1×256×E×E f32 (`graphs.classifier.input`) | `logits` 1×1, `cam` 1×1×h×w |
 //! | encoder | `image` 1×C×S×S f32 | `image_embeddings` 1×256×E×E |
 //! | decoder | `image_embeddings` 1×256×E×E, `point_coords` 1×2×2, `point_labels` 1×2, `mask_input` 1×1×4E×4E, `has_mask_input` 1; `orig_im_size` pinned to (S, S) | `iou_predictions` 1×T, `low_res_masks` 1×T×4E×4E |
 //!
@@ -38,7 +38,7 @@
 
 use std::path::Path;
 
-use crate::bundle::{Bundle, GraphRole, Manifest};
+use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
 use tract_onnx::prelude::tensor1;
 
@@ -52,7 +52,8 @@ pub const EMBED_DIM: usize = 256;
 /// The plans of a bundle, with the sizes they were checked against.
 #[derive(Debug, Clone)]
 pub struct Graphs {
-    /// Classifier: `image` → `logits`, `cam`.
+    /// Classifier: `image` (or `image_embeddings`, as the manifest's
+    /// `graphs.classifier.input` says) → `logits`, `cam`.
     pub classifier: Plan,
     /// Image encoder: `image` → `image_embeddings`.
     pub encoder: Plan,
@@ -76,14 +77,22 @@ pub fn load_graphs(
     let m = bundle.manifest();
     let s = m.input.size as usize;
     let c = m.input.channels as usize;
+    let e = m.input.embedding_size as usize;
     let image = || InputSpec::shape("image", vec![1, c, s, s]);
 
+    let classifier_input = match m.graphs.classifier_input {
+        ClassifierInput::Image => image(),
+        ClassifierInput::ImageEmbeddings => {
+            InputSpec::shape("image_embeddings", vec![1, EMBED_DIM, e, e])
+        }
+    };
     let classifier_spec = GraphSpec {
-        inputs: vec![image()],
+        inputs: vec![classifier_input],
         outputs: vec!["logits".into(), "cam".into()],
         ..GraphSpec::default()
     };
-    let classifier = graph::load(bundle.graph_path(GraphRole::Classifier), &classifier_spec)?;
+    let classifier = graph::load(bundle.graph_path(GraphRole::Classifier), &classifier_spec)
+        .map_err(|err| name_embedding_size(err, m))?;
     check(&classifier, 0, &[Some(1), Some(1)])?;
     let cam = check(&classifier, 1, &[Some(1), Some(1), None, None])?;
     let cam_size = (cam[2], cam[3]);
