@@ -6,12 +6,16 @@
 //!   → preprocess   luma or RGB, bilinear to S×S (align_corners = false), (x − mean) / std
 //!   → classifier   logits → presence = sigmoid; cam (h×w)
 //!   → gate         presence < gate.presence_threshold: empty mask, stop
-//!   → prompt       CAM → box + dense prompt (src/prompt.rs); none: empty mask, stop
+//!   → prompt       CAM → boxes (one per kept component, largest first, at most
+//!                  prompt.max_boxes) + dense prompt (src/prompt.rs); none: empty mask, stop
 //!   → encoder      image_embeddings
-//!   → decoder      box corners (labels 2, 3), dense prompt, has_mask_input = 1
-//!                  (native or tract: src/pipeline/decode.rs)
-//!   → postprocess  the mask of decoder.mask_tokens with the best predicted IoU:
-//!                  its low_res_masks logits bilinear to the frame size, > mask_threshold
+//!   → decoder      per box: box corners (labels 2, 3), dense prompt, has_mask_input = 1,
+//!                  then prompt.refine_rounds calls with the box of the last mask and its
+//!                  logits as mask_input; each call keeps the low_res_masks logits of the
+//!                  decoder.mask_tokens mask with the best predicted IoU, and the frame's
+//!                  logits are their maximum over the boxes (native or tract:
+//!                  src/pipeline/decode.rs)
+//!   → postprocess  those logits bilinear to the frame size, > mask_threshold
 //! ```
 //!
 //! A classifier that reads the image embeddings (`graphs.classifier.input =
@@ -35,7 +39,7 @@ use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
 use crate::frame::{Frame, Mask, PixelFormat};
 use crate::graph::Session;
-use crate::prompt::PromptEngine;
+use crate::prompt::{margin_px, PromptEngine};
 use crate::resize::{self, Tap};
 
 mod contract;
@@ -49,7 +53,7 @@ pub use decode::DecoderKind;
 pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};
 
-use decode::{f32_data, Decoders};
+use decode::{f32_data, Calls, Decoders};
 use encode::{Embeddings, EncoderStage};
 
 /// What happened to a frame.
@@ -78,9 +82,9 @@ pub struct StageTimes {
     pub prompt_ms: f64,
     /// Encoder graph.
     pub encoder_ms: f64,
-    /// Decoder graph.
+    /// Decoder: every call of the frame (boxes and refinements).
     pub decoder_ms: f64,
-    /// Mask choice and resize to the frame.
+    /// Resize to the frame.
     pub postprocess_ms: f64,
     /// The whole call.
     pub total_ms: f64,
@@ -95,14 +99,18 @@ pub struct FrameResult {
     pub presence: f32,
     /// What happened.
     pub outcome: Outcome,
-    /// The box prompt in encoder-input pixels (x0, y0, x1, y1).
+    /// The box prompt in encoder-input pixels (x0, y0, x1, y1): the largest
+    /// component's, as its last (refined) decoder call had it.
     pub box_input: Option<[f32; 4]>,
     /// The same box in frame pixels.
     pub box_frame: Option<[f32; 4]>,
-    /// Index of the chosen decoder mask.
+    /// Index of the decoder mask that call chose.
     pub mask_token: Option<usize>,
     /// Its predicted IoU.
     pub iou_prediction: Option<f32>,
+    /// Boxes the decoder was prompted with (0 unless segmented; at most
+    /// `prompt.max_boxes`).
+    pub prompts: usize,
     /// Target pixels in the mask (frame size).
     pub mask_area: usize,
     /// The encoder was skipped: the frame was close enough to the one whose
@@ -336,6 +344,7 @@ impl Pipeline {
             box_frame: None,
             mask_token: None,
             iou_prediction: None,
+            prompts: 0,
             mask_area: 0,
             embedding_reused: reused,
             times,
@@ -364,15 +373,16 @@ impl Pipeline {
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
             return Ok(result);
         };
-        let mut bbox = prompt.bbox;
-        if let Some(s) = self.stability {
+        let mut boxes = prompt.boxes;
+        if let (Some(s), Some(bbox)) = (self.stability, boxes.first_mut()) {
+            // The largest component's box is the one tracked.
             if let Some(prev) = self.tracked_box {
                 let w = s.box_smoothing;
                 for (b, p) in bbox.iter_mut().zip(prev) {
                     *b = w * p + (1.0 - w) * *b;
                 }
             }
-            self.tracked_box = Some(bbox);
+            self.tracked_box = Some(*bbox);
         }
         let dense_size = 4 * self.manifest.input.embedding_size as usize;
         tick(&mut result.times.prompt_ms);
@@ -391,24 +401,30 @@ impl Pipeline {
             }
         };
 
-        let (iou, low) = self
-            .decoders
-            .run(emb, bbox, &prompt.dense, frame.sequence)?;
+        let m = &self.manifest;
+        let calls = Calls {
+            boxes: boxes.as_slice(),
+            dense: &prompt.dense,
+            mask_tokens: &m.decoder.mask_tokens,
+            mask_threshold: m.decoder.mask_threshold,
+            refine_rounds: m.prompt.refine_rounds,
+            input_size: s,
+            margin: margin_px(m.prompt.box_margin, s),
+        };
+        let (first, logits) = self.decoders.run_boxes(&emb, &calls, frame.sequence)?;
         tick(&mut result.times.decoder_ms);
 
-        let best = best_token(&self.manifest.decoder.mask_tokens, iou);
-        let plane = dense_size * dense_size;
-        let chosen = &low[best * plane..(best + 1) * plane];
-        let threshold = self.manifest.decoder.mask_threshold;
+        let threshold = m.decoder.mask_threshold;
         self.mask_resizer
-            .resize(chosen, dense_size, threshold, mask);
+            .resize(logits, dense_size, threshold, mask);
         tick(&mut result.times.postprocess_ms);
 
         result.outcome = Outcome::Segmented;
-        result.box_input = Some(bbox);
-        result.box_frame = Some(box_to_frame(bbox, s, w, h));
-        result.mask_token = Some(best);
-        result.iou_prediction = Some(iou[best]);
+        result.box_input = Some(first.bbox);
+        result.box_frame = Some(box_to_frame(first.bbox, s, w, h));
+        result.mask_token = Some(first.token);
+        result.iou_prediction = Some(first.iou);
+        result.prompts = boxes.len();
         result.mask_area = mask.area();
         result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok(result)

@@ -15,6 +15,12 @@
 //!    and 3.
 //! 6. Dense prompt = the mask of *all* kept components, area-averaged to
 //!    4E×4E, mapped to logits `s × (2f − 1)`.
+//! 7. With `max_boxes` > 1: one box per kept component, largest first (ties:
+//!    the first in raster order), at most `max_boxes`, each grown and
+//!    clamped as in step 5 ([`component_boxes`]); every box is a decoder
+//!    call with the same dense prompt.
+//! 8. Refinement, `refine_rounds` per box, runs in the pipeline on the
+//!    decoder's output ([`box_from_low_res`]).
 //!
 //! Arithmetic is f32 in the same order as the recipe, so boxes and masks come
 //! out bit-identical. A [`PromptEngine`] owns every buffer it needs: once
@@ -22,6 +28,13 @@
 
 use crate::bundle::PromptParams;
 use crate::resize::{self, Tap};
+
+mod boxes;
+
+pub use boxes::{
+    box_from_low_res, component_boxes, grow_box, label_components, largest_components, margin_px,
+    Boxes, MAX_BOXES,
+};
 
 /// The labels of the box corners for the SAM decoder's `point_labels`.
 pub const BOX_LABELS: [f32; 2] = [2.0, 3.0];
@@ -43,8 +56,11 @@ pub struct CamShapeError {
 /// A prompt for the SAM decoder, in encoder-input pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
-    /// Box (x0, y0, x1, y1), inclusive pixel coordinates of the S×S input.
+    /// Box (x0, y0, x1, y1), inclusive pixel coordinates of the S×S input:
+    /// the largest kept component's (the first of `boxes`).
     pub bbox: [f32; 4],
+    /// One box per kept component, largest first, at most `max_boxes`.
+    pub boxes: Boxes,
     /// Pixels of the largest kept component (the one the box frames).
     pub box_component_px: usize,
     /// Kept components of the thresholded CAM, S×S, 0 or 1.
@@ -103,6 +119,7 @@ impl PromptEngine {
             axis_x: resize::axis(cam_w, input_size),
             prompt: Prompt {
                 bbox: [0.0; 4],
+                boxes: Boxes::new(),
                 box_component_px: 0,
                 mask: vec![0; n],
                 dense: vec![0.0; dense_size * dense_size],
@@ -155,20 +172,28 @@ impl PromptEngine {
         }
         // 3.–4. Threshold and label.
         let threshold = self.params.cam_threshold * peak;
-        let Some(largest) = self.label(threshold) else {
+        let up = &self.up;
+        label_components(
+            self.size,
+            |i| up[i] >= threshold,
+            &mut self.labels,
+            &mut self.sizes,
+            &mut self.stack,
+        );
+        // 5. (and 7.) Boxes from the largest kept components.
+        let min = self.params.min_component_px as usize;
+        let margin = margin_px(self.params.box_margin, self.size);
+        // The manifest keeps it in 1..=MAX_BOXES; unchecked params too.
+        let max_boxes = (self.params.max_boxes as usize).clamp(1, MAX_BOXES);
+        let boxes = component_boxes(&self.labels, &self.sizes, self.size, min, max_boxes, margin);
+        let Some(first) = boxes.first() else {
             return Ok(None);
         };
-        // 5. Box from the largest kept component; mask of all kept ones.
-        let (bounds, px) = self.bounds_and_mask(largest);
-        let margin = (f64::from(self.params.box_margin) * self.size as f64) as f32;
-        let hi = (self.size - 1) as f32;
-        self.prompt.bbox = [
-            (bounds[0] as f32 - margin).max(0.0),
-            (bounds[1] as f32 - margin).max(0.0),
-            (bounds[2] as f32 + margin).min(hi),
-            (bounds[3] as f32 + margin).min(hi),
-        ];
-        self.prompt.box_component_px = px;
+        let (largest, _) = largest_components(&self.sizes, min, 1);
+        self.prompt.bbox = first;
+        self.prompt.boxes = boxes;
+        self.prompt.box_component_px = self.sizes[largest[0] as usize];
+        self.keep_mask();
         // 6. Dense prompt.
         self.dense();
         Ok(Some(&self.prompt))
@@ -186,62 +211,12 @@ impl PromptEngine {
         );
     }
 
-    /// Labels 8-connected components of `up >= threshold` in raster order
-    /// (label k ≥ 1 in `labels`, 0 background; `sizes[k]` its pixel count)
-    /// and returns the label of the largest kept component.
-    fn label(&mut self, threshold: f32) -> Option<u32> {
-        let s = self.size;
-        self.labels.fill(0);
-        self.sizes.clear();
-        self.sizes.push(0);
-        for start in 0..s * s {
-            if self.labels[start] != 0 || self.up[start] < threshold {
-                continue;
-            }
-            let label = self.sizes.len() as u32;
-            let mut count = 0usize;
-            self.labels[start] = label;
-            self.stack.clear();
-            self.stack.push(start as u32);
-            while let Some(p) = self.stack.pop() {
-                count += 1;
-                let (py, px) = (p as usize / s, p as usize % s);
-                for ny in py.saturating_sub(1)..=(py + 1).min(s - 1) {
-                    for nx in px.saturating_sub(1)..=(px + 1).min(s - 1) {
-                        let q = ny * s + nx;
-                        if self.labels[q] == 0 && self.up[q] >= threshold {
-                            self.labels[q] = label;
-                            self.stack.push(q as u32);
-                        }
-                    }
-                }
-            }
-            self.sizes.push(count);
-        }
+    /// Writes the kept-components mask.
+    fn keep_mask(&mut self) {
         let min = self.params.min_component_px as usize;
-        let mut best: Option<(u32, usize)> = None;
-        for (k, &n) in self.sizes.iter().enumerate().skip(1) {
-            if n >= min && best.is_none_or(|(_, m)| n > m) {
-                best = Some((k as u32, n));
-            }
-        }
-        best.map(|(k, _)| k)
-    }
-
-    /// Writes the kept-components mask; returns the largest component's
-    /// inclusive bounds (x0, y0, x1, y1) and pixel count.
-    fn bounds_and_mask(&mut self, largest: u32) -> ([usize; 4], usize) {
-        let s = self.size;
-        let min = self.params.min_component_px as usize;
-        let mut b = [usize::MAX, usize::MAX, 0, 0];
-        for (i, (&l, m)) in self.labels.iter().zip(&mut self.prompt.mask).enumerate() {
+        for (&l, m) in self.labels.iter().zip(&mut self.prompt.mask) {
             *m = u8::from(l != 0 && self.sizes[l as usize] >= min);
-            if l == largest {
-                let (y, x) = (i / s, i % s);
-                b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
-            }
         }
-        (b, self.sizes[largest as usize])
     }
 
     fn dense(&mut self) {
@@ -274,6 +249,8 @@ mod tests {
             min_component_px: 48,
             box_margin: 0.03,
             dense_logit: 8.0,
+            max_boxes: 1,
+            refine_rounds: 0,
         }
     }
 
@@ -325,5 +302,20 @@ mod tests {
             .map(|i| u32::from(pr.mask[i]))
             .sum();
         assert!(right > 0, "the smaller component is in the dense prompt");
+        assert_eq!(pr.boxes.as_slice(), &[pr.bbox], "max_boxes = 1: one box");
+
+        // Step 7: a box per component, the larger first; the rest the same.
+        let mut p = params();
+        p.min_component_px = 1;
+        p.box_margin = 0.0;
+        p.max_boxes = 3;
+        let mut e = PromptEngine::new(p, 8, 8, 64, 16);
+        let two = e.compute(&cam).unwrap().unwrap().clone();
+        assert_eq!(two.boxes.len(), 2);
+        assert_eq!(two.boxes.first(), Some(pr.bbox));
+        assert_eq!(two.bbox, pr.bbox);
+        let right_box = two.boxes.as_slice()[1];
+        assert!(right_box[0] >= 40.0, "{right_box:?}");
+        assert_eq!((two.mask, two.dense), (pr.mask, pr.dense));
     }
 }

@@ -610,6 +610,8 @@ fn info_describes_the_bundle() {
             // E, the graphs' (any E whose 4E divides S).
             "embeddings 256×16×16, dense prompt 64×64",
             "classifier input: image (the classifier gates the encoder)",
+            // The prompt rule's later parts, at their defaults.
+            "dense_logit 8, max_boxes 1, refine_rounds 0",
         ],
     );
     // The image input of the classifier and of the encoder.
@@ -635,6 +637,8 @@ fn info_json() {
     assert_eq!(v["manifest"]["name"], "sammix-us-tiny");
     assert_eq!(v["manifest"]["input"]["embedding_size"], 16);
     assert_eq!(v["graphs"]["classifier"]["input"], "image");
+    assert_eq!(v["manifest"]["prompt"]["max_boxes"], 1);
+    assert_eq!(v["manifest"]["prompt"]["refine_rounds"], 0);
     assert_eq!(v["manifest"]["graphs"]["classifier"]["input"], "image");
     assert_eq!(v["decoder_default"], "native");
     for role in ["classifier", "encoder", "decoder"] {

@@ -66,6 +66,7 @@ impl Processor for Slow {
             box_frame: None,
             mask_token: None,
             iou_prediction: None,
+            prompts: 0,
             mask_area: mask.area(),
             embedding_reused: false,
             times: StageTimes::default(),

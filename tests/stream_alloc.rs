@@ -88,6 +88,7 @@ impl Processor for Threshold {
             box_frame: None,
             mask_token: None,
             iou_prediction: None,
+            prompts: 0,
             mask_area: 0,
             embedding_reused: false,
             times: StageTimes::default(),

@@ -195,6 +195,16 @@ pub enum Invalid {
         /// The value found.
         found: u32,
     },
+    /// An integer outside its range.
+    #[error("expected an integer in {min}..={max}, found {found}")]
+    IntOutOfRange {
+        /// The least value allowed.
+        min: u32,
+        /// The greatest value allowed.
+        max: u32,
+        /// The value found.
+        found: u32,
+    },
     /// A per-channel list whose length is not `input.channels`.
     #[error("expected {expected} value(s), one per input.channels, found {found}")]
     Length {

@@ -92,6 +92,18 @@ pub struct PromptParams {
     pub box_margin: f32,
     /// s: `mask_input = s·(2f − 1)`; positive.
     pub dense_logit: f32,
+    /// One box (one decoder call) per kept component, largest first, at
+    /// most this many; in 1..=4, 1 when absent (the single-box rule).
+    #[serde(default = "one")]
+    pub max_boxes: u32,
+    /// Per box, this many more decoder calls, each with the box of the last
+    /// call's mask and its logits as `mask_input`; in 0..=2, 0 when absent.
+    #[serde(default)]
+    pub refine_rounds: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `[gate]`: whether a frame is segmented at all.

@@ -11,6 +11,12 @@ use super::{BundleError, GraphRole, Invalid, Manifest, MANIFEST, SCHEMA};
 /// The mask tokens the official SAM decoder outputs.
 const MASK_TOKENS: u32 = 4;
 
+/// The most boxes a frame prompts with ([`crate::prompt::MAX_BOXES`]).
+const MAX_BOXES: u32 = crate::prompt::MAX_BOXES as u32;
+
+/// The most refinement rounds per box.
+const MAX_REFINE_ROUNDS: u32 = 2;
+
 /// A failed check, before the manifest path is attached.
 enum Failure {
     Invalid(String, Invalid),
@@ -129,6 +135,13 @@ impl Manifest {
             (0.0..0.5).contains(&v)
         })?;
         in_range("prompt.dense_logit", p.dense_logit, "> 0", |v| v > 0.0)?;
+        int_in("prompt.max_boxes", p.max_boxes, 1, MAX_BOXES)?;
+        int_in(
+            "prompt.refine_rounds",
+            p.refine_rounds,
+            0,
+            MAX_REFINE_ROUNDS,
+        )?;
         in_range(
             "gate.presence_threshold",
             self.gate.presence_threshold,
@@ -180,6 +193,20 @@ impl Manifest {
 fn at_least(field: &str, value: u32, min: u32) -> Result<(), Failure> {
     if value < min {
         return Err(invalid(field, Invalid::TooSmall { min, found: value }));
+    }
+    Ok(())
+}
+
+fn int_in(field: &str, value: u32, min: u32, max: u32) -> Result<(), Failure> {
+    if !(min..=max).contains(&value) {
+        return Err(invalid(
+            field,
+            Invalid::IntOutOfRange {
+                min,
+                max,
+                found: value,
+            },
+        ));
     }
     Ok(())
 }

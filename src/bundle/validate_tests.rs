@@ -329,3 +329,48 @@ fn the_first_failure_in_schema_order_is_reported() {
         .replace("presence_threshold = 0.5", "presence_threshold = 2.0");
     assert_eq!(invalid(&text).0, "input.size");
 }
+
+#[test]
+fn boxes_and_refinement_are_optional_and_bounded() {
+    let prompt = |lines: &str| {
+        valid().replace(
+            "dense_logit = 8.0\n",
+            &format!("dense_logit = 8.0\n{lines}"),
+        )
+    };
+    // Absent: the single-box rule, no refinement.
+    let m = parse(&valid()).unwrap();
+    assert_eq!((m.prompt.max_boxes, m.prompt.refine_rounds), (1, 0));
+    for (boxes, rounds) in [(1, 0), (4, 2), (2, 1)] {
+        let text = prompt(&format!("max_boxes = {boxes}\nrefine_rounds = {rounds}\n"));
+        let m = parse(&text).unwrap();
+        assert_eq!(
+            (m.prompt.max_boxes, m.prompt.refine_rounds),
+            (boxes, rounds)
+        );
+    }
+    for (line, field, min, max, found) in [
+        ("max_boxes = 0\n", "prompt.max_boxes", 1, 4, 0),
+        ("max_boxes = 5\n", "prompt.max_boxes", 1, 4, 5),
+        ("refine_rounds = 3\n", "prompt.refine_rounds", 0, 2, 3),
+    ] {
+        assert_eq!(
+            invalid(&prompt(line)),
+            (
+                field.to_string(),
+                Invalid::IntOutOfRange { min, max, found }
+            ),
+            "{line}"
+        );
+    }
+    let text = err(&prompt("max_boxes = 9\n")).to_string();
+    assert!(
+        text.contains("field `prompt.max_boxes`: expected an integer in 1..=4, found 9"),
+        "{text}"
+    );
+    // A negative count is a type error, named too.
+    match err(&prompt("refine_rounds = -1\n")) {
+        BundleError::WrongType { field, .. } => assert_eq!(field, "prompt.refine_rounds"),
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+}

@@ -148,11 +148,13 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     );
     let p = &m.prompt;
     outln!(
-        "prompt: cam_threshold {}, min_component_px {}, box_margin {}, dense_logit {}",
+        "prompt: cam_threshold {}, min_component_px {}, box_margin {}, dense_logit {}, max_boxes {}, refine_rounds {}",
         p.cam_threshold,
         p.min_component_px,
         p.box_margin,
-        p.dense_logit
+        p.dense_logit,
+        p.max_boxes,
+        p.refine_rounds
     );
     outln!(
         "gate: presence_threshold {}; decoder: mask_tokens {:?}, mask_threshold {}",

@@ -6,13 +6,22 @@
 //! | `image_embeddings` | the encoder's output (or the cached one), 1×256×E×E |
 //! | `point_coords` | the box corners (x0, y0), (x1, y1), encoder-input pixels; no padding point (SAM pads only prompts without a box) |
 //! | `point_labels` | [`BOX_LABELS`] (2, 3) |
-//! | `mask_input` | the dense prompt, 1×1×4E×4E logits |
+//! | `mask_input` | the dense prompt, 1×1×4E×4E logits (a refinement call: the call before's chosen logits) |
 //! | `has_mask_input` | 1 |
 //!
-//! Both give `iou_predictions` (T) and `low_res_masks` (T×4E×4E) to the same
-//! post-processing. The native decoder writes them into buffers sized at
-//! load, so its stage allocates nothing per frame; tract allocates its input
-//! and output tensors per run.
+//! Both give `iou_predictions` (T) and `low_res_masks` (T×4E×4E); the mask
+//! of `decoder.mask_tokens` with the best predicted IoU is taken.
+//!
+//! A frame makes one call per box (the prompt rule's step 7, `max_boxes`),
+//! each with the same dense prompt, and per box `refine_rounds` more (step
+//! 8): the box of the last chosen logits L (`L > mask_threshold`, scaled to
+//! the input, grown and clamped like the CAM's box), `mask_input = L`. The
+//! frame's logits are the element-wise maximum over the boxes of each box's
+//! last chosen logits. One box without refinement is one call, whose chosen
+//! logits are the frame's. The native decoder writes its outputs into
+//! buffers sized at load, and the chosen and union logits have theirs, so
+//! the stage allocates nothing per frame; tract allocates its input and
+//! output tensors per run.
 
 use std::path::{Path, PathBuf};
 
@@ -22,10 +31,10 @@ use tract_onnx::prelude::Tensor;
 use crate::bundle::Manifest;
 use crate::decoder::NativeDecoder;
 use crate::graph::{GraphError, Plan, Session};
-use crate::prompt::BOX_LABELS;
+use crate::prompt::{box_from_low_res, BOX_LABELS};
 
 use super::contract::{load_native_decoder, load_tract_decoder};
-use super::{Graphs, PipelineError};
+use super::{best_token, Graphs, PipelineError};
 
 /// Which engine runs the mask decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -71,6 +80,42 @@ pub(crate) struct Decoders {
     dense_size: usize,
     low: Vec<f32>,
     iou: Vec<f32>,
+    /// The chosen logits of the last call (4E×4E).
+    chosen: Vec<f32>,
+    /// A refinement call's `mask_input`: the call before's chosen logits.
+    previous: Vec<f32>,
+    /// The element-wise maximum over the boxes.
+    union: Vec<f32>,
+}
+
+/// The decoder calls of one frame: the prompt and the rule's parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Calls<'a> {
+    /// The boxes, largest component first.
+    pub boxes: &'a [[f32; 4]],
+    /// The dense prompt (4E×4E logits) of every box's first call.
+    pub dense: &'a [f32],
+    /// `decoder.mask_tokens`.
+    pub mask_tokens: &'a [u32],
+    /// `decoder.mask_threshold`.
+    pub mask_threshold: f32,
+    /// `prompt.refine_rounds`.
+    pub refine_rounds: u32,
+    /// S.
+    pub input_size: usize,
+    /// `prompt.box_margin × S`, in input pixels.
+    pub margin: f32,
+}
+
+/// What the first box's last call chose.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FirstBox {
+    /// Its box (after refinement).
+    pub bbox: [f32; 4],
+    /// The chosen mask token.
+    pub token: usize,
+    /// Its predicted IoU.
+    pub iou: f32,
 }
 
 impl Decoders {
@@ -94,6 +139,9 @@ impl Decoders {
             dense_size,
             low: vec![0.0; m * dense_size * dense_size],
             iou: vec![0.0; m],
+            chosen: vec![0.0; dense_size * dense_size],
+            previous: vec![0.0; dense_size * dense_size],
+            union: vec![0.0; dense_size * dense_size],
         })
     }
 
@@ -142,27 +190,111 @@ impl Decoders {
         Ok(())
     }
 
-    /// Runs the selected decoder on one box prompt; returns
-    /// (`iou_predictions`, `low_res_masks`).
-    pub(crate) fn run(
+    /// Runs the frame's decoder calls ([`Calls`]) on `embeddings`; returns
+    /// what the first box chose and the frame's logits (4E×4E).
+    pub(crate) fn run_boxes(
         &mut self,
-        embeddings: Tensor,
-        bbox: [f32; 4],
-        dense: &[f32],
+        embeddings: &Tensor,
+        calls: &Calls<'_>,
         sequence: u64,
-    ) -> Result<(&[f32], &[f32]), PipelineError> {
+    ) -> Result<(FirstBox, &[f32]), PipelineError> {
+        let n = self.dense_size;
+        let mut first = None;
+        self.union.fill(f32::NEG_INFINITY);
+        for &b in calls.boxes {
+            let mut bbox = b;
+            let mut pick = self.call(embeddings, bbox, calls.dense, calls, sequence)?;
+            for _ in 0..calls.refine_rounds {
+                let (thr, s) = (calls.mask_threshold, calls.input_size);
+                let Some(next) = box_from_low_res(&self.chosen, n, thr, s, calls.margin) else {
+                    break;
+                };
+                bbox = next;
+                // The last chosen logits become the mask input; taken out
+                // for the call (an empty Vec does not allocate).
+                std::mem::swap(&mut self.chosen, &mut self.previous);
+                let previous = std::mem::take(&mut self.previous);
+                let ran = self.call(embeddings, bbox, &previous, calls, sequence);
+                self.previous = previous;
+                pick = ran?;
+            }
+            for (u, &c) in self.union.iter_mut().zip(&self.chosen) {
+                *u = u.max(c);
+            }
+            first.get_or_insert(FirstBox {
+                bbox,
+                token: pick.0,
+                iou: pick.1,
+            });
+        }
+        let Some(first) = first else {
+            return Err(PipelineError::Frame {
+                sequence,
+                problem: "a prompt without a box reached the decoder".into(),
+            });
+        };
+        Ok((first, &self.union))
+    }
+
+    /// One decoder call; its chosen logits go to `self.chosen`. Returns the
+    /// chosen token and its predicted IoU.
+    fn call(
+        &mut self,
+        embeddings: &Tensor,
+        bbox: [f32; 4],
+        mask_input: &[f32],
+        calls: &Calls<'_>,
+        sequence: u64,
+    ) -> Result<(usize, f32), PipelineError> {
+        self.run(embeddings, bbox, mask_input, sequence)?;
+        let (iou, low): (&[f32], &[f32]) = match self.kind {
+            DecoderKind::Native => (&self.iou, &self.low),
+            DecoderKind::Tract => {
+                let path = &self.path;
+                let out = &self.tract_out;
+                let get = |i: usize, name| match out.get(i) {
+                    Some(t) => f32_data(t, path, name),
+                    None => Err(short_output(path, name)),
+                };
+                (get(0, "iou_predictions")?, get(1, "low_res_masks")?)
+            }
+        };
+        let plane = self.chosen.len();
+        // The contract checked the token count and the sizes at load.
+        let fits = calls.mask_tokens.iter().all(|&t| (t as usize) < iou.len())
+            && !calls.mask_tokens.is_empty()
+            && low.len() >= iou.len() * plane;
+        if !fits {
+            return Err(short_output(&self.path, "low_res_masks"));
+        }
+        let best = best_token(calls.mask_tokens, iou);
+        self.chosen
+            .copy_from_slice(&low[best * plane..(best + 1) * plane]);
+        Ok((best, iou[best]))
+    }
+
+    /// Runs the selected decoder on one box prompt, `has_mask_input = 1`;
+    /// the outputs stay in `self.iou` and `self.low` (native) or
+    /// `self.tract_out`.
+    fn run(
+        &mut self,
+        embeddings: &Tensor,
+        bbox: [f32; 4],
+        mask_input: &[f32],
+        sequence: u64,
+    ) -> Result<(), PipelineError> {
         match self.kind {
             DecoderKind::Native => {
                 let Some(native) = self.native.as_mut() else {
                     return Err(not_loaded(&self.path, self.kind));
                 };
-                let emb = f32_data(&embeddings, &self.path, "image_embeddings")?;
+                let emb = f32_data(embeddings, &self.path, "image_embeddings")?;
                 native
                     .run(
                         emb,
                         &bbox,
                         &BOX_LABELS,
-                        dense,
+                        mask_input,
                         1.0,
                         &mut self.low,
                         &mut self.iou,
@@ -171,7 +303,7 @@ impl Decoders {
                         path: self.path.clone(),
                         error: Box::new(error),
                     })?;
-                Ok((&self.iou, &self.low))
+                Ok(())
             }
             DecoderKind::Tract => {
                 let Some(session) = self.tract.as_mut() else {
@@ -185,20 +317,24 @@ impl Decoders {
                     })
                 };
                 let inputs = vec![
-                    embeddings,
+                    embeddings.clone(),
                     tensor(&[1, 2, 2], &bbox)?,
                     tensor(&[1, 2], &BOX_LABELS)?,
-                    tensor(&[1, 1, n, n], dense)?,
+                    tensor(&[1, 1, n, n], mask_input)?,
                     tensor(&[1], &[1.0])?,
                 ];
                 self.tract_out = session.run(inputs)?;
-                let path = session.plan().path();
-                let iou = f32_data(&self.tract_out[0], path, "iou_predictions")?;
-                let low = f32_data(&self.tract_out[1], path, "low_res_masks")?;
-                Ok((iou, low))
+                Ok(())
             }
         }
     }
+}
+
+fn short_output(path: &Path, name: &str) -> PipelineError {
+    PipelineError::Graph(GraphError::Run {
+        path: path.to_path_buf(),
+        detail: format!("output {name:?} is missing or smaller than the contract's"),
+    })
 }
 
 fn not_loaded(path: &Path, kind: DecoderKind) -> PipelineError {

@@ -69,6 +69,16 @@ impl TestBundle {
         self
     }
 
+    /// Replaces the first `old` in the manifest's text by `new` (the parsed
+    /// [`TestBundle::manifest`] is not updated).
+    pub fn edit_manifest(&self, old: &str, new: &str) -> &TestBundle {
+        let path = self.dir.join(MANIFEST);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(old), "no {old:?} in the manifest");
+        self.write_manifest(&text.replacen(old, new, 1));
+        self
+    }
+
     /// Writes `input = "<value>"` into `[graphs.classifier]` (and into
     /// [`TestBundle::manifest`] when it is a valid value).
     pub fn set_classifier_input(&mut self, value: &str) -> &mut TestBundle {
@@ -151,6 +161,7 @@ impl Drop for TestBundle {
 
 /// Checks the error's variant and that its message holds every one of the
 /// expected strings.
+#[allow(unused_macros)]
 macro_rules! assert_err {
     ($err:expr, $pattern:pat $(if $guard:expr)?, [$($needle:expr),* $(,)?]) => {{
         let err = $err;
