@@ -296,6 +296,14 @@ pub enum Precision {
     /// Static int8 as `QuantizeLinear` / `DequantizeLinear` pairs.
     #[serde(rename = "int8-qdq")]
     Int8Qdq,
+    /// Float initializers stored as float16, each behind a `Cast` to float:
+    /// half the bytes, f32 compute (the engine folds the casts at load).
+    #[serde(rename = "f16-stored")]
+    F16Stored,
+    /// `MatMul` weights stored as int8 per output channel behind a
+    /// `DequantizeLinear`, the other floats f16-stored: f32 compute.
+    #[serde(rename = "int8-weights")]
+    Int8Weights,
 }
 
 impl Precision {
@@ -305,6 +313,8 @@ impl Precision {
             Precision::F32 => "f32",
             Precision::Int8Dynamic => "int8-dynamic",
             Precision::Int8Qdq => "int8-qdq",
+            Precision::F16Stored => "f16-stored",
+            Precision::Int8Weights => "int8-weights",
         }
     }
 }

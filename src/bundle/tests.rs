@@ -419,3 +419,17 @@ fn the_classifier_reads_the_image_unless_told_otherwise() {
     assert_eq!(v["graphs"]["classifier"]["file"], "classifier.onnx");
     assert!(v["graphs"].get("classifier_input").is_none(), "{v}");
 }
+
+#[test]
+fn parses_the_stored_precisions() {
+    for (text, want) in [
+        ("f16-stored", Precision::F16Stored),
+        ("int8-weights", Precision::Int8Weights),
+    ] {
+        let manifest =
+            valid().replacen("precision = \"f32\"", &format!("precision = \"{text}\""), 1);
+        let m = parse(&manifest).unwrap();
+        assert_eq!(m.graphs.encoder.precision, want);
+        assert_eq!(want.as_str(), text);
+    }
+}
