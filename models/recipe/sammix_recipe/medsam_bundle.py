@@ -44,7 +44,7 @@ from .prompt import box_from_low_res, cam_to_prompt, component_boxes
 
 ROLES = ("classifier", "encoder", "decoder")
 MAX_INT8_DICE_LOSS = 0.01
-CLIP_FRAMES = 160
+CLIP_FRAMES = 120  # the same sweep through the phantom (seed 7 000 000) in 120 steps instead of 160: inside the 30 MB cap
 F16_MIN_ELEMENTS = 16  # smaller float initializers (shapes' scalars) stay f32
 
 
@@ -114,15 +114,15 @@ def f16_stored(src: Path, dst: Path) -> None:
 
 
 def int8_weights(src: Path, dst: Path) -> None:
-    """Weights of MatMul / Conv stored as int8 (symmetric, per output channel) behind a DequantizeLinear,
-    the other float tensors f16-stored: a quarter of the bytes, f32 compute (the engine folds both at load)."""
+    """MatMul weights stored as int8 (symmetric, per output channel) behind a DequantizeLinear, the other
+    float tensors f16-stored; compute stays f32 (the engine folds both at load). Conv weights stay f16:
+    int8 on TinyViT's convolutions (batch norm folded in) moved its embeddings by 15 % of their mean
+    magnitude, on its MatMuls by 7 % (one test frame, onnxruntime)."""
     model = onnx.load(str(src))
     g = model.graph
     axis_of = {}
     for node in g.node:
-        if node.op_type == "Conv" and len(node.input) > 1:
-            axis_of[node.input[1]] = 0
-        elif node.op_type == "MatMul":
+        if node.op_type == "MatMul":
             axis_of[node.input[1]] = 1
     inits, pre = [], []
     for init in g.initializer:
@@ -174,7 +174,9 @@ def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
     idx = validation_indices(pool["present"])[:n_val]
     images, masks = pool["images"][idx], pool["masks"][idx]
     evals = {}
-    combos = {"f32": {}, **{f"{r}-int8": {r: "dynamic"} for r in ROLES}, "all-f16": {r: "f16" for r in ROLES}}
+    # TinyViT's int8-dynamic form moves its embeddings by up to 0.6 (their largest is 0.65): not tried
+    combos = {"f32": {}, "decoder-int8-dynamic": {"decoder": "dynamic"}, "encoder-int8-weights": {"encoder": "i8w"},
+              "encoder-f16-stored": {"encoder": "f16"}, "decoder-f16-stored": {"decoder": "f16"}}
     for name, forms in combos.items():
         paths = {r: work / forms.get(r, "f32") / f"{r}.onnx" for r in ROLES}
         pred, probs = pipeline(paths, chosen).run_set(images)
@@ -182,7 +184,12 @@ def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
         log.info("onnxruntime val %-16s dice+ %.4f dice %.4f", name, evals[name]["dice_positive"],
                  evals[name]["dice_all"])
     base = evals["f32"]["dice_positive"]
-    forms = {r: "dynamic" if base - evals[f"{r}-int8"]["dice_positive"] <= MAX_INT8_DICE_LOSS else "f16" for r in ROLES}
+    ok = {name: base - r["dice_positive"] <= MAX_INT8_DICE_LOSS for name, r in evals.items()}
+    forms = {
+        "classifier": "f32",  # 0.2 MB: nothing to gain
+        "encoder": "i8w" if ok["encoder-int8-weights"] else "f16",
+        "decoder": "dynamic" if ok["decoder-int8-dynamic"] else "f16",
+    }
     return forms, evals
 
 
@@ -333,7 +340,7 @@ def main(argv=None) -> None:
     ap.add_argument("--work", default=None)
     ap.add_argument("--skip-export", action="store_true")
     ap.add_argument("--forms", default=None, help="e.g. classifier=f16,encoder=dynamic,decoder=f16 (skip the choice)")
-    ap.add_argument("--n-val", type=int, default=100)
+    ap.add_argument("--n-val", type=int, default=40, help="validation frames the forms are compared on")
     args = ap.parse_args(argv)
     setup_logging()
     run, bundle = Path(args.run), Path(args.out)
@@ -354,7 +361,7 @@ def main(argv=None) -> None:
     graphs = {}
     for role in ROLES:
         shutil.copy(work / forms[role] / f"{role}.onnx", bundle / f"{role}.onnx")
-        precision = {"dynamic": "int8-dynamic", "f16": "f16-stored", "f32": "f32"}[forms[role]]
+        precision = {"dynamic": "int8-dynamic", "f16": "f16-stored", "i8w": "int8-weights", "f32": "f32"}[forms[role]]
         graphs[role] = {"file": f"{role}.onnx", "precision": precision}
     graphs["classifier"]["input"] = "image_embeddings"
     pipe = pipeline({r: bundle / f"{r}.onnx" for r in ROLES}, chosen)

@@ -36,7 +36,7 @@ from torch import nn
 from .common import RUNS_DIR, cosine_lr, device_name, log, save_json, seed_everything, set_lr, setup_logging, ultrasound_set
 from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, load_foundation
 from .medsam_data import labeled_indices, validation_indices
-from .model import DecoderHead, focal_loss
+from .model import DecoderHead
 from .prompt import EIGHT_CONNECTED, PromptParams, cam_to_prompt
 from .segment import seg_loss
 
@@ -55,6 +55,8 @@ class CamHead(nn.Module):
         self.conv = nn.Conv2d(hidden, hidden, 3, padding=1)
         self.fc = nn.Linear(hidden, 1)
         self.pixel = nn.Conv2d(hidden, 1, 1)
+        # presence of the "pixel" head: a learned affine map of the CAM's largest pixel logit
+        self.presence = nn.Parameter(torch.tensor([1.0, 0.0]))
 
     def features(self, emb: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv(F.relu(self.reduce(emb))))
@@ -62,9 +64,16 @@ class CamHead(nn.Module):
     def pixel_logits(self, f: torch.Tensor) -> torch.Tensor:
         return self.pixel(f)
 
+    def presence_logit(self, f: torch.Tensor) -> torch.Tensor:
+        """(B,1): GAP + linear for the classic CAM; for the pixel head a·max(pixel logits) + b."""
+        if self.kind == "pixel":
+            peak = self.pixel(f).amax(dim=(2, 3))
+            return self.presence[0] * peak + self.presence[1]
+        return self.fc(f.mean(dim=(2, 3)))
+
     def forward(self, emb: torch.Tensor):
         f = self.features(emb)
-        logits = self.fc(f.mean(dim=(2, 3)))
+        logits = self.presence_logit(f)
         if self.kind == "pixel":
             cam = torch.sigmoid(self.pixel(f))
         else:
@@ -96,8 +105,8 @@ def train_head(
         sel = rng.integers(0, len(emb), batch)
         x = torch.from_numpy(emb[sel].astype(np.float32))
         f = head.features(x)
-        logits = head.fc(f.mean(dim=(2, 3)))[:, 0]
-        loss = 10.0 * focal_loss(logits, labels[sel])
+        logits = head.presence_logit(f)[:, 0]
+        loss = F.binary_cross_entropy_with_logits(logits, labels[sel])
         if cam == "pixel" and len(mask_rows):
             msel = rng.integers(0, len(mask_rows), max(2, batch // 4))
             px = head.pixel_logits(head.features(torch.from_numpy(emb[mask_rows[msel]].astype(np.float32))))
