@@ -109,10 +109,11 @@ def choose_precision(evals: dict, int8_form: str) -> dict[str, str]:
     }
 
 
-def write_clip(bundle: Path, pipe: OrtSamMix) -> dict:
+def write_clip(bundle: Path, pipe, threshold: float = PRESENCE_THRESHOLD, n_frames: int = CLIP_FRAMES) -> dict:
+    """The demo clip and its masks into ``bundle/demo``; ``pipe`` (any pipeline with ``run_set``) scored on it."""
     from .data.clip import generate_clip, write_y4m
 
-    frames, masks = generate_clip(CLIP_SEED, n_frames=CLIP_FRAMES, size=(256, 256))
+    frames, masks = generate_clip(CLIP_SEED, n_frames=n_frames, size=(256, 256))
     demo = bundle / "demo"
     if demo.exists():
         shutil.rmtree(demo)
@@ -121,8 +122,11 @@ def write_clip(bundle: Path, pipe: OrtSamMix) -> dict:
     for i, m in enumerate(masks):
         Image.fromarray((m > 0).astype(np.uint8) * 255).save(demo / "masks" / f"{i:06d}.png", optimize=True)
     pred, probs = pipe.run_set(frames)
-    res = summarize(pred, masks, probs >= PRESENCE_THRESHOLD)
+    res = summarize(pred, masks, probs >= threshold)
     res["per_frame_dice"] = [round(dice(p, g), 4) for p, g in zip(pred, masks)]
+    res["flicker_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(pred[1:], pred[:-1])]))
+    res["flicker_ground_truth_px"] = float(np.mean([np.logical_xor(a > 0, b > 0).sum()
+                                                    for a, b in zip(masks[1:], masks[:-1])]))
     return res
 
 

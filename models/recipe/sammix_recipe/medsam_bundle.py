@@ -23,6 +23,7 @@ import copy
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -30,16 +31,17 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from .common import CLIP_SEED, log, save_json, setup_logging, ultrasound_set
-from .export import _export, _EncoderGraph, quantize_dynamic_graph, DECODER_INPUTS, DECODER_OUTPUTS
+from .common import log, save_json, setup_logging, ultrasound_set
+from .export import DECODER_INPUTS, DECODER_OUTPUTS, _EncoderGraph, _export, export_decoder, quantize_dynamic_graph
 from .manifest import verify_manifest, write_manifest
 from .medsam import EMBED_SIZE, INPUT_SIZE, load_foundation
 from .medsam_data import validation_indices
 from .medsam_eval import load_run
 from .medsam_ort import OrtMedSamMix
-from .metrics import dice, summarize
+from .metrics import summarize
 from .prompt import PromptParams
-from .reference import F32_ATOL, F32_RTOL, INT8_REL_ATOL, is_int8, synthetic_cams
+from .bundle import write_clip
+from .reference import _save, synthetic_cams, tolerance
 from .prompt import box_from_low_res, cam_to_prompt, component_boxes
 
 ROLES = ("classifier", "encoder", "decoder")
@@ -59,21 +61,8 @@ def export_f32(run: Path, work: Path) -> None:
     x = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
     _export(_EncoderGraph(copy.deepcopy(net.image_encoder).eval()), (x,), f32 / "encoder.onnx", ["image"],
             ["image_embeddings"])
-    from segment_anything.utils.onnx import SamOnnxModel
-
     net.mask_threshold = 0.0
-    onnx_model = SamOnnxModel(net, return_single_mask=False)
-    e = EMBED_SIZE
-    dummy = (
-        torch.randn(1, 256, e, e),
-        torch.randint(0, INPUT_SIZE, (1, 2, 2), dtype=torch.float),
-        torch.tensor([[2.0, 3.0]]),
-        torch.randn(1, 1, 4 * e, 4 * e),
-        torch.tensor([1.0]),
-        torch.tensor([float(INPUT_SIZE), float(INPUT_SIZE)]),
-    )
-    axes = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
-    _export(onnx_model, dummy, f32 / "decoder.onnx", DECODER_INPUTS, DECODER_OUTPUTS, axes)
+    export_decoder(net, SimpleNamespace(embedding_size=EMBED_SIZE, img_size=INPUT_SIZE), f32 / "decoder.onnx")
     log.info("exported f32 graphs to %s", f32)
 
 
@@ -193,41 +182,6 @@ def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
     return forms, evals
 
 
-def write_clip(bundle: Path, pipe: OrtMedSamMix, threshold: float) -> dict:
-    from .data.clip import generate_clip, write_y4m
-
-    frames, masks = generate_clip(CLIP_SEED, n_frames=CLIP_FRAMES, size=(256, 256))
-    demo = bundle / "demo"
-    if demo.exists():
-        shutil.rmtree(demo)
-    (demo / "masks").mkdir(parents=True)
-    write_y4m(demo / "clip.y4m", frames, fps=25)
-    for i, m in enumerate(masks):
-        Image.fromarray((m > 0).astype(np.uint8) * 255).save(demo / "masks" / f"{i:06d}.png", optimize=True)
-    pred, probs = pipe.run_set(frames)
-    res = summarize(pred, masks, probs >= threshold)
-    res["per_frame_dice"] = [round(dice(p, g), 4) for p, g in zip(pred, masks)]
-    diff = [int(np.logical_xor(a, b).sum()) for a, b in zip(pred[1:], pred[:-1])]
-    gdiff = [int(np.logical_xor(a > 0, b > 0).sum()) for a, b in zip(masks[1:], masks[:-1])]
-    res["flicker_px"] = float(np.mean(diff))
-    res["flicker_ground_truth_px"] = float(np.mean(gdiff))
-    return res
-
-
-def _save(folder: Path, rel: str, arr: np.ndarray) -> str:
-    path = folder / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.ascontiguousarray(arr))
-    return rel
-
-
-def _tol(graph: Path, outs: list[np.ndarray]) -> tuple[float, float]:
-    if not is_int8(graph):
-        return F32_ATOL, F32_RTOL
-    scale = max(float(np.abs(o).max()) for o in outs)
-    return float(f"{INT8_REL_ATOL * scale:.3g}"), 0.0
-
-
 def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> None:
     """Reference vectors in the format of ``reference.py`` (format 1), one positive and one negative frame,
     plus ``prompt_parts_cases`` for the rule's steps 7 and 8 (component boxes, box from low-res logits)."""
@@ -269,7 +223,7 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> N
             if "low_res_masks" in t:
                 cases.append(("decoder", {k: k for k in DECODER_INPUTS if k != "orig_im_size"}, DECODER_OUTPUTS))
             for graph, ins, outs in cases:
-                atol, rtol = _tol(bundle / f"{graph}.onnx", [t[k] for k in outs])
+                atol, rtol = tolerance(bundle / f"{graph}.onnx", [t[k] for k in outs])
                 index["graph_cases"].append({
                     "name": f"{name}/{graph}", "graph": f"{graph}.onnx",
                     "inputs": [{"name": k, "file": files[v]} for k, v in ins.items()],
@@ -365,7 +319,7 @@ def main(argv=None) -> None:
         graphs[role] = {"file": f"{role}.onnx", "precision": precision}
     graphs["classifier"]["input"] = "image_embeddings"
     pipe = pipeline({r: bundle / f"{r}.onnx" for r in ROLES}, chosen)
-    clip = write_clip(bundle, pipe, chosen["presence_threshold"])
+    clip = write_clip(bundle, pipe, chosen["presence_threshold"], CLIP_FRAMES)
     log.info("demo clip (onnxruntime): dice+ %.4f dice %.4f flicker %.0f px (gt %.0f)", clip["dice_positive"],
              clip["dice_all"], clip["flicker_px"], clip["flicker_ground_truth_px"])
     write_reference(bundle, pipe, PromptParams(**chosen["prompt"]))
