@@ -3,15 +3,16 @@
 Both train on cached embeddings of the frozen encoder (``python -m
 sammix_recipe.medsam --embed``), so a run fits this 2-core CPU:
 
-1. **Head** (:class:`CamHead`): two convolutions on the 256×64×64 embeddings,
-   global average pooling and a linear layer give the presence logit (focal
-   loss on every embedded training frame's image label); a 1×1 convolution of
-   the same features gives the CAM at 64×64 (4 input pixels a cell), trained
-   on the K masks (BCE + Dice on the mask area-averaged to 64×64). The graph's
-   ``cam`` is its sigmoid, so the prompt rule's ``cam_threshold × max`` is a
+1. **Head** (:class:`CamHead`): two convolutions on the 256×64×64 embeddings;
+   a 1×1 convolution of them gives the CAM at 64×64 (4 input pixels a cell),
+   trained on the K masks (BCE + Dice on the mask area-averaged to 64×64);
+   the presence logit is a learned affine map of the CAM's largest logit,
+   trained with BCE on every embedded training frame's image label (GAP +
+   linear under focal loss had collapsed to "always present"). The graph's
+   ``cam`` is the sigmoid, so the prompt rule's ``cam_threshold × max`` is a
    probability threshold when the target is clearly there. ``--cam gap``
-   trains the classic CAM instead (image labels only, ``ReLU(Σ w_k A_k)``), for
-   the model card's row without mask supervision.
+   trains the classic CAM instead (image labels only, GAP + linear presence,
+   ``ReLU(Σ w_k A_k)``), for the model card's row without mask supervision.
 2. **Decoder** (prompt encoder + mask decoder): fine-tuned on the K frames with
    the head's CAM prompts (box + dense, the rule the runtime replays) half the
    time, and boxes of the ground-truth lesions jittered by ±``--jitter`` px with
