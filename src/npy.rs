@@ -1,10 +1,12 @@
-//! Reading and writing NumPy `.npy` files, without dependencies.
+//! Reading and writing NumPy `.npy` files.
 //!
 //! Only what the runtime and its test vectors need: format versions 1.0, 2.0
 //! and 3.0, C order (`fortran_order: False`; a Fortran-ordered array is
 //! accepted only when at most one dimension exceeds 1, so that both layouts
 //! coincide), little-endian element types `<f4`, `<i8`, `<i4` and `|u1` (see
-//! [`DType`]), at most [`MAX_RANK`] dimensions. Everything else is refused
+//! [`DType`]), at most [`MAX_RANK`] dimensions. Half precision (`<f2`) is read
+//! only: it is widened to f32 (exactly) into [`NpyData::F32`], so that
+//! reference vectors can be stored at half the size. Everything else is refused
 //! with an [`NpyError`] that names the file and says what was expected;
 //! malformed input never panics.
 //!
@@ -38,6 +40,8 @@ pub enum DType {
     I32,
     /// Unsigned byte (`|u1`).
     U8,
+    /// 16-bit IEEE float, little-endian (`<f2`): read only, widened to f32.
+    F16,
 }
 
 impl DType {
@@ -48,6 +52,7 @@ impl DType {
             DType::I64 => "<i8",
             DType::I32 => "<i4",
             DType::U8 => "|u1",
+            DType::F16 => "<f2",
         }
     }
 
@@ -57,6 +62,7 @@ impl DType {
             DType::F32 | DType::I32 => 4,
             DType::I64 => 8,
             DType::U8 => 1,
+            DType::F16 => 2,
         }
     }
 
@@ -68,6 +74,7 @@ impl DType {
             "<i8" => Some(DType::I64),
             "<i4" => Some(DType::I32),
             "|u1" | "<u1" | "=u1" | ">u1" => Some(DType::U8),
+            "<f2" => Some(DType::F16),
             _ => None,
         }
     }
@@ -80,7 +87,7 @@ impl fmt::Display for DType {
 }
 
 /// The supported types, as written in error messages.
-const SUPPORTED: &str = "<f4, <i8, <i4 or |u1";
+const SUPPORTED: &str = "<f4, <f2, <i8, <i4 or |u1";
 
 /// The elements of an array, in C order.
 #[derive(Debug, Clone, PartialEq)]
@@ -417,6 +424,9 @@ impl NpyArray {
             DType::I64 => NpyData::I64(decode(body, i64::from_le_bytes)),
             DType::I32 => NpyData::I32(decode(body, i32::from_le_bytes)),
             DType::U8 => NpyData::U8(body.to_vec()),
+            DType::F16 => NpyData::F32(decode(body, |b: [u8; 2]| {
+                half::f16::from_le_bytes(b).to_f32()
+            })),
         };
         Ok(NpyArray { shape, data })
     }

@@ -5,7 +5,8 @@
 //! box, the kept-components mask (S×S) and the dense prompt (4E×4E). The two
 //! implementations do the same f32 arithmetic in the same order, so the
 //! mask must be identical, the box within 1e-4 px and the dense prompt
-//! within 1e-6.
+//! within 1e-6 (where the case stores it: the LiteMedSAM bundle keeps the
+//! 4E×4E dense prompt for a few cases only, inside its size cap).
 //!
 //! The bundle is `$SAMMIX_REFERENCE_BUNDLE`, by default
 //! `models/sammix-us-tiny`.
@@ -66,6 +67,7 @@ fn prompt_rule_replays_the_recipe_vectors() {
     let s = index.input_size;
     let d = 4 * index.embedding_size;
     let mut failures = Vec::new();
+    let mut dense_checked = 0;
     for case in &index.prompt_cases {
         let (shape, cam) = npy::read_typed::<f32>(dir.join(&case.cam)).unwrap();
         let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
@@ -94,18 +96,22 @@ fn prompt_rule_replays_the_recipe_vectors() {
                 if differ != 0 {
                     failures.push(format!("{}: {differ} mask pixels differ", case.name));
                 }
-                let (_, dense) =
-                    npy::read_typed::<f32>(dir.join(case.dense.as_ref().unwrap())).unwrap();
-                let worst = dense
-                    .iter()
-                    .zip(&p.dense)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
-                if worst > 1e-6 {
-                    failures.push(format!("{}: dense prompt off by {worst}", case.name));
+                // a bundle may store the dense prompt for a few cases only (size cap)
+                if let Some(file) = &case.dense {
+                    let (_, dense) = npy::read_typed::<f32>(dir.join(file)).unwrap();
+                    let worst = dense
+                        .iter()
+                        .zip(&p.dense)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f32, f32::max);
+                    if worst > 1e-6 {
+                        failures.push(format!("{}: dense prompt off by {worst}", case.name));
+                    }
+                    dense_checked += 1;
                 }
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(dense_checked > 0, "no prompt case stores its dense prompt");
 }

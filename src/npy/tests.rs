@@ -226,8 +226,34 @@ fn refuses_malformed_dictionaries() {
 }
 
 #[test]
+fn widens_half_precision_to_f32_exactly() {
+    // 0, 1, -2, 65504 (largest), 2^-24 (smallest subnormal), 0.333251953125 (nearest to 1/3), +inf
+    let bits: [u16; 7] = [0x0000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555, 0x7c00];
+    let body: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+    let dict = "{'descr': '<f2', 'fortran_order': False, 'shape': (7,), }";
+    let a = NpyArray::from_bytes(&file(1, dict, &body)).unwrap();
+    assert_eq!(a.dtype(), DType::F32);
+    let v = a.into_vec::<f32>().unwrap();
+    let want = [
+        0.0,
+        1.0,
+        -2.0,
+        65504.0,
+        2f32.powi(-24),
+        0.333_251_95,
+        f32::INFINITY,
+    ];
+    assert_eq!(v, want);
+    // a half-precision body one element short is refused as truncated, not misread
+    assert!(matches!(
+        kind(&file(1, dict, &body[..12])),
+        NpyErrorKind::TruncatedData { .. }
+    ));
+}
+
+#[test]
 fn refuses_unsupported_dtypes_and_fortran_order() {
-    for descr in ["<f8", ">f4", "<f2", "|b1", "<c8", "|O", "<U5", ">i8", "f4"] {
+    for descr in ["<f8", ">f4", ">f2", "|b1", "<c8", "|O", "<U5", ">i8", "f4"] {
         let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (1,), }}");
         match kind(&file(1, &dict, &[0; 8])) {
             NpyErrorKind::UnsupportedDtype { descr: d } => assert_eq!(d, descr),

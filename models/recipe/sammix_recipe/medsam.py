@@ -165,6 +165,12 @@ def embed_set(net: LiteMedSam, name: str, images: np.ndarray, indices: np.ndarra
             log.info("%s: %d/%d embedded (%.2f s/frame)", name, j, n, (time.time() - t) / max(1, j - done))
 
 
+def embed_augmented(net: LiteMedSam, name: str, images: np.ndarray) -> np.ndarray:
+    """Embeddings (N,256,E,E) f16 of augmented frames, cached under ``name`` (which must say how they were made)."""
+    embed_set(net, name, images, np.arange(len(images)))
+    return np.asarray(cached_embeddings(name)[0])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="cache LiteMedSAM embeddings of the pool and the test set")
     ap.add_argument("--embed", action="store_true")

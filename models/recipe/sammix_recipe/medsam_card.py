@@ -42,13 +42,16 @@ def runtime_subsets(report: dict) -> dict:
     }
 
 
-def pytorch_rows(runs: Path) -> list[dict]:
-    rows = []
+def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
+    """The rows whose JSON exists, and the names of those not run yet."""
+    rows, missing = [], []
 
     def add(method, k, run, name):
         r = _load(runs / run / name)
         if r:
             rows.append({"method": method, "k": k, "run": run, **r})
+        else:
+            missing.append(f"{method} (`{run}/{name}`)")
 
     for k, seeds in ((5, [0]), (50, [0, 1, 2]), (100, [0])):
         for s in seeds:
@@ -56,13 +59,13 @@ def pytorch_rows(runs: Path) -> list[dict]:
     add("SAM-Mix-50, CAM from image labels only", 50, "medsam-k50-s0-gap", "eval_test.json")
     add("SAM-PP-0 (LiteMedSAM, CAM prompts, no training)", 0, "medsam-k50-s0", "eval_test_sampp.json")
     add("ceiling: SAM-Mix-50 decoder, ground-truth boxes", 50, "medsam-k50-s0", "eval_test_gtbox.json")
-    return rows
+    return rows, missing
 
 
 def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip: dict | None) -> None:
     m = json.loads((bundle / "metrics.json").read_text())
     chosen = m["bundle"]["chosen"]
-    rows = pytorch_rows(runs)
+    rows, missing = pytorch_rows(runs)
     tiny = _load(TINY_METRICS) or {}
     lines = ["# sammix-us-medsam: SAM-Mix on LiteMedSAM", ""]
     rt = runtime_test["summary"] if runtime_test else None
@@ -80,8 +83,9 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
         "  `79d8c9dc…` checked by the recipe). The encoder is frozen (no LoRA: its forward costs ~1.5 s a frame on",
         "  the 2-core CPU the recipe ran on; LoRA on it is left for a GPU).",
         "- **Presence / CAM head** (`classifier.onnx`, input `image_embeddings`): two convolutions on the",
-        "  embeddings; GAP + linear gives the presence logit (focal loss on every training frame's image label);",
-        "  a 1×1 convolution gives the CAM at 64×64 (4 px a cell), trained on the K masks; `cam` is its sigmoid.",
+        "  embeddings and a 1×1 convolution give the CAM at 64×64 (4 px a cell; `cam` is its sigmoid), trained",
+        "  on the K masks and on every frame labelled absent (all background); the presence logit is a learned",
+        "  affine map of the CAM's largest logit (BCE on every training frame's image label).",
         "- **Decoder**: LiteMedSAM's prompt encoder and mask decoder, fine-tuned on the K masks with the CAM's box",
         "  and dense prompt (the rule the runtime replays) half the time, jittered ground-truth boxes the other half.",
         "- **Prompt rule** chosen on the pool's validation split (100 frames, never trained on, never the test set):",
@@ -137,6 +141,8 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
             lines.append(f"| U-Net-{k} (tiny recipe, PyTorch) | {k} | seeds {u.get('seeds')} | "
                          f"{d['mean']:.3f} ± {d['std']:.3f} | | | | |")
     lines.append("")
+    if missing:
+        lines += ["Not run yet (no result file): " + "; ".join(missing) + ".", ""]
     sweep = _load(runs / "medsam-k50-s0" / "sweep_val.json")
     if sweep:
         lines += [
@@ -160,6 +166,25 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
         for name, r in lev.items():
             lines.append(f"| {name} | {_f(r['dice_positive'])} | {_f(r.get('dice_positive_one_lesion'))} | "
                          f"{_f(r.get('dice_positive_several_lesions'))} |")
+        lines.append("")
+    diag = _load(runs / "medsam-k50-s0" / "diagnosis_val.json")
+    if diag:
+        lines += [
+            "## Where the CAM prompt loses Dice+ (validation split, SAM-Mix-50 seed 0, chosen rule)",
+            "",
+            "`python -m sammix_recipe.medsam_eval --run runs/medsam-k50-s0 --split val --diagnose`: "
+            f"{diag['positive_frames']} positive and {diag['negative_frames']} negative frames; the gate misses "
+            f"{diag['gate_missed_positives']} positives and passes {diag['gate_false_positives']} negatives. "
+            f"Dice+ {_f(diag['dice_positive_gated'])} as gated, {_f(diag['dice_positive_true_gate'])} with the true "
+            f"presence, {_f(diag['dice_positive_ground_truth_boxes'])} with the ground-truth boxes instead of the "
+            "CAM's (same decoder, same dense prompt). By the IoU of the first CAM box with the nearest lesion's box:",
+            "",
+            "| first CAM box | frames | Dice+ (CAM prompt) | Dice+ (ground-truth boxes) | mean lesion area (px) |",
+            "|---|---|---|---|---|",
+        ]
+        for b in diag["bins"]:
+            lines.append(f"| {b['bin']} | {b['frames']} | {_f(b['dice_cam_prompt'])} | "
+                         f"{_f(b['dice_ground_truth_box'])} | {_f(b['mean_lesion_px'], 0)} |")
         lines.append("")
     clip = m.get("onnxruntime_demo_clip") or {}
     lines += ["## Demo clip", "", "`demo/clip.y4m`: a probe sweeping through a 3-D phantom (seed 7 000 000).", ""]

@@ -142,6 +142,59 @@ def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: fl
     return report(pred, masks, gate)
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two inclusive pixel boxes (x0, y0, x1, y1)."""
+    w = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    h = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    inter = max(0.0, w) * max(0.0, h)
+    area = lambda c: (c[2] - c[0] + 1) * (c[3] - c[1] + 1)  # noqa: E731
+    return float(inter / (area(a) + area(b) - inter))
+
+
+IOU_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 1.01))
+
+
+def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: float) -> dict:
+    """Where the CAM prompt loses Dice+ on positive frames: the gate (ground-truth presence instead), and the
+    first CAM box's IoU with the nearest ground-truth lesion box, binned, each bin with Dice+ from the CAM
+    prompt and from the ground-truth boxes (same decoder, same dense prompt)."""
+    emb, rows, masks, present = split_data(split)
+    probs, cams = head_outputs(head, emb, rows)
+    pos = masks.reshape(len(masks), -1).any(1)
+    gated = report(segment(dec, emb, rows, probs, cams, params, presence_threshold), masks, probs >= presence_threshold)
+    oracle = pos.astype(np.float32)
+    pred_cam = segment(dec, emb, rows, oracle, cams, params, 0.5)
+    gtb = [[np.clip(b + np.array([-1, -1, 1, 1]) * params.box_margin * INPUT_SIZE, 0, INPUT_SIZE - 1)
+            .astype(np.float32) for b in gt_boxes(m)] for m in masks]
+    pred_gt = segment(dec, emb, rows, oracle, cams, params, 0.5, gtb)
+    from .metrics import dice
+
+    per = []
+    for f in np.nonzero(pos)[0]:
+        boxes = component_boxes(cams[f], INPUT_SIZE, params)
+        best = max((box_iou(boxes[0], g) for g in gt_boxes(masks[f])), default=0.0) if boxes else None
+        per.append((best, dice(pred_cam[f], masks[f]), dice(pred_gt[f], masks[f]), int(masks[f].sum())))
+    bins = [{"bin": "no box", "sel": [p for p in per if p[0] is None]}]
+    bins += [{"bin": f"box IoU {lo:.1f}-{min(hi, 1.0):.1f}", "sel": [p for p in per if p[0] is not None and lo <= p[0] < hi]}
+             for lo, hi in IOU_BINS]
+    out_bins = []
+    for b in bins:
+        sel = b["sel"]
+        out_bins.append({"bin": b["bin"], "frames": len(sel),
+                         "dice_cam_prompt": float(np.mean([p[1] for p in sel])) if sel else None,
+                         "dice_ground_truth_box": float(np.mean([p[2] for p in sel])) if sel else None,
+                         "mean_lesion_px": float(np.mean([p[3] for p in sel])) if sel else None})
+    return {
+        "split": split, "positive_frames": int(pos.sum()), "negative_frames": int((~pos).sum()),
+        "gate_missed_positives": int((pos & (probs < presence_threshold)).sum()),
+        "gate_false_positives": int((~pos & (probs >= presence_threshold)).sum()),
+        "dice_positive_gated": gated["dice_positive"],
+        "dice_positive_true_gate": report(pred_cam, masks, pos)["dice_positive"],
+        "dice_positive_ground_truth_boxes": report(pred_gt, masks, pos)["dice_positive"],
+        "bins": out_bins,
+    }
+
+
 SWEEP = {
     "cam_threshold": [0.3, 0.4, 0.5, 0.6],
     "max_boxes": [1, 2, 3],
@@ -192,6 +245,8 @@ def main(argv=None) -> None:
     ap.add_argument("--gt-box", action="store_true", help="ground-truth boxes (the ceiling row)")
     ap.add_argument("--levers", action="store_true",
                     help="the chosen rule and each lever undone, on --split (reported, not chosen on)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="where the CAM prompt loses Dice+ on --split (the gate, the box), with the chosen rule")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -206,6 +261,11 @@ def main(argv=None) -> None:
     chosen_path = Path(args.params) if args.params else run / "chosen.json"
     chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
     params = PromptParams(**chosen["prompt"])
+    if args.diagnose:
+        d = diagnose(head, dec, args.split, params, chosen["presence_threshold"])
+        save_json(run / f"diagnosis_{args.split}.json", d)
+        log.info("%s", json.dumps(d, indent=1))
+        return
     if args.levers:
         base = PromptParams()
         variants = {"chosen": params}

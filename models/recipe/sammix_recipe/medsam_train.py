@@ -35,8 +35,8 @@ from scipy import ndimage
 from torch import nn
 
 from .common import RUNS_DIR, cosine_lr, device_name, log, save_json, seed_everything, set_lr, setup_logging, ultrasound_set
-from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, load_foundation
-from .medsam_data import labeled_indices, validation_indices
+from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, embed_augmented, load_foundation
+from .medsam_data import AUG_VERSION, augment_labeled, labeled_indices, validation_indices
 from .model import DecoderHead
 from .prompt import EIGHT_CONNECTED, PromptParams, cam_to_prompt
 from .segment import seg_loss
@@ -91,7 +91,7 @@ def dense_target(masks: np.ndarray) -> np.ndarray:
 
 def train_head(
     emb: np.ndarray, present: np.ndarray, mask_rows: np.ndarray, masks: np.ndarray, cam: str, steps: int,
-    batch: int, rng: np.random.Generator, lr: float = 1e-3,
+    batch: int, rng: np.random.Generator, lr: float = 1e-3, negative_pixels: bool = True,
 ) -> CamHead:
     """``emb`` (N,256,E,E) f16 with image labels ``present``; ``masks`` for the rows ``mask_rows``."""
     head = CamHead(cam)
@@ -108,8 +108,13 @@ def train_head(
         f = head.features(x)
         logits = head.presence_logit(f)[:, 0]
         loss = F.binary_cross_entropy_with_logits(logits, labels[sel])
+        neg = labels[sel] == 0
+        if cam == "pixel" and negative_pixels and neg.any():
+            # an image label "absent" is a full mask too: every cell of a negative frame is background
+            px_neg = head.pixel_logits(f[neg])
+            loss = loss + F.binary_cross_entropy_with_logits(px_neg, torch.zeros_like(px_neg))
         if cam == "pixel" and len(mask_rows):
-            msel = rng.integers(0, len(mask_rows), max(2, batch // 4))
+            msel = rng.integers(0, len(mask_rows), max(8, batch // 4))
             px = head.pixel_logits(head.features(torch.from_numpy(emb[mask_rows[msel]].astype(np.float32))))
             t = target[msel]
             p = torch.sigmoid(px)
@@ -218,6 +223,10 @@ def main(argv=None) -> None:
     ap.add_argument("--jitter", type=float, default=6.0)
     ap.add_argument("--decoder-from", default=None,
                     help="start the decoder from this run's (with --steps 0: keep it, train only the head)")
+    ap.add_argument("--no-negative-pixels", action="store_true",
+                    help="the head's CAM learns from the K masks only, not also from the frames labelled absent")
+    ap.add_argument("--aug", type=int, default=4,
+                    help="augmented copies of each labelled frame (flip, zoom, gamma; embedded once and cached)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -237,25 +246,36 @@ def main(argv=None) -> None:
     log.info("pool: %d embedded frames for image labels (validation %d held out), K = %d masks",
              len(train_rows), len(val), len(lab))
     t0 = time.time()
-    emb_train = np.ascontiguousarray(emb[train_rows])
-    pos_in_train = {r: j for j, r in enumerate(train_rows)}
-    mask_rows = np.array([pos_in_train[r] for r in mask_rows_all])
-    head = train_head(emb_train, present[train_rows], mask_rows, masks[mask_rows_all], args.cam,
-                      args.head_steps, args.head_batch, rng)
-    head_s = time.time() - t0
     sam = load_foundation()
+    emb_k = np.ascontiguousarray(emb[mask_rows_all])
+    masks_k = masks[mask_rows_all]
+    if args.aug:
+        aug_img, aug_masks = augment_labeled(pool["images"][lab], pool["masks"][lab], np.array(lab), args.aug)
+        emb_aug = embed_augmented(sam, f"aug{args.aug}v{AUG_VERSION}_k{args.k}_s{args.seed}", aug_img)
+        emb_k = np.concatenate([emb_k, emb_aug])
+        masks_k = np.concatenate([masks_k, aug_masks])
+        log.info("%d augmented copies of the %d labelled frames", len(emb_aug), len(lab))
+    # the head sees every training frame's image label; the labelled frames (and their copies) also as masks
+    emb_train = np.concatenate([emb[train_rows], emb_k[len(lab):]])
+    present_train = np.concatenate([present[train_rows], np.ones(len(emb_k) - len(lab), present.dtype)])
+    pos_in_train = {r: j for j, r in enumerate(train_rows)}
+    mask_rows = np.array([pos_in_train[r] for r in mask_rows_all]
+                         + list(range(len(train_rows), len(emb_train))))
+    head = train_head(emb_train, present_train, mask_rows, masks_k, args.cam,
+                      args.head_steps, args.head_batch, rng, negative_pixels=not args.no_negative_pixels)
+    del emb_train
+    head_s = time.time() - t0
     dec = DecoderHead(sam)
     if args.decoder_from:
         ck = torch.load(Path(args.decoder_from) / "medsam_sammix.pt", map_location="cpu", weights_only=False)
         dec.load_state_dict({k: v.float() for k, v in ck["decoder"].items()})
     params = PromptParams()
-    emb_k = np.ascontiguousarray(emb[mask_rows_all])
     with torch.no_grad():
-        cams = head(torch.from_numpy(emb_k.astype(np.float32)))[1].numpy()
+        cams = np.concatenate([head(torch.from_numpy(emb_k[i : i + 32].astype(np.float32)))[1].numpy()
+                               for i in range(0, len(emb_k), 32)])
     losses = []
     if args.steps:
-        losses = train_decoder(dec, emb_k, masks[mask_rows_all], cams, params, args.steps, args.batch,
-                               args.jitter, rng)
+        losses = train_decoder(dec, emb_k, masks_k, cams, params, args.steps, args.batch, args.jitter, rng)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(
         {"head": head.state_dict(), "cam": args.cam, "decoder": {k: v.half() for k, v in dec.state_dict().items()}},
@@ -267,6 +287,7 @@ def main(argv=None) -> None:
         "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
         "image_label_frames": len(train_rows), "labeled_pool_indices": lab,
         "final_loss": float(np.mean(losses[-25:])) if losses else None, "decoder_from": args.decoder_from,
+        "negative_pixels": not args.no_negative_pixels, "aug": args.aug, "aug_version": AUG_VERSION,
     })
     log.info("saved %s (%.0f s)", out / "medsam_sammix.pt", time.time() - t0)
 

@@ -104,3 +104,36 @@ def test_stored_forms_compute_like_f32(tmp_path, form):
     tol = 2e-3 if form == "f16" else 3e-2
     for u, v in zip(a, b):
         np.testing.assert_allclose(v, u, atol=tol * max(1.0, float(np.abs(u).max())))
+
+
+def _lesion_frames():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    masks = np.zeros((3, 64, 64), np.uint8)
+    masks[0, 10:20, 5:15] = 1
+    masks[1, 40:60, 44:63] = 1  # touches the right edge
+    masks[2, 0:8, 0:8] = 1  # a corner
+    masks[2, 50:55, 30:40] = 1  # and a second lesion
+    return images, masks
+
+
+def test_augmented_copies_keep_every_lesion_and_are_reproducible():
+    from sammix_recipe.medsam_data import augment_labeled
+
+    images, masks = _lesion_frames()
+    frames = np.array([7, 11, 13])
+    a_img, a_mask = augment_labeled(images, masks, frames, 4)
+    assert a_img.shape == (12, 64, 64) and a_img.dtype == np.uint8
+    assert a_mask.shape == (12, 64, 64) and set(np.unique(a_mask)) <= {0, 1}
+    for n in range(12):
+        lesions = gt_boxes(a_mask[n])
+        assert len(lesions) == len(gt_boxes(masks[n // 4])), f"copy {n} lost a lesion"
+        area = int(a_mask[n].sum())
+        src = int(masks[n // 4].sum())
+        assert src <= area <= src * 1.3**2 * 1.3, f"copy {n}: area {area} from {src} (zoom 1-1.3x)"
+    # every other copy is flipped: the lesion of frame 0 (columns 5-14) moves to the right half
+    assert a_mask[0][:, 32:].sum() > a_mask[0][:, :32].sum()
+    # the copies depend on the frame's pool index only: the same frame gives the same copies in a smaller draw
+    b_img, b_mask = augment_labeled(images[1:2], masks[1:2], frames[1:2], 4)
+    np.testing.assert_array_equal(b_img, a_img[4:8])
+    np.testing.assert_array_equal(b_mask, a_mask[4:8])
