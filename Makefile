@@ -12,6 +12,9 @@ test: test-rust test-recipe
 
 test-rust:
 	cargo test
+	# the accurate bundle's reference vectors (LiteMedSAM, E = 64, classifier on embeddings)
+	SAMMIX_REFERENCE_BUNDLE=models/sammix-us-medsam cargo test --test reference_graphs \
+		--test reference_pipeline --test reference_prompt
 
 test-recipe: venv
 	cd models/recipe && $(PY) -m pytest

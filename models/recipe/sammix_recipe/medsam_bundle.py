@@ -47,7 +47,7 @@ from .prompt import box_from_low_res, cam_to_prompt, component_boxes
 ROLES = ("classifier", "encoder", "decoder")
 MAX_INT8_DICE_LOSS = 0.01
 CLIP_FRAMES = 100  # the same sweep through the phantom (seed 7 000 000) in 100 steps instead of 160: inside the 30 MB cap
-DENSE_CASES = ("single_blob", "two_blobs_unequal", "edge_touching", "frame_000_cam")
+DENSE_CASES = ("single_blob", "two_blobs_unequal", "frame_000_cam")
 F16_MIN_ELEMENTS = 16  # smaller float initializers (shapes' scalars) stay f32
 
 
@@ -192,7 +192,11 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> N
     ref.mkdir(parents=True)
     test = ultrasound_set("test")
     index: dict = {"format": 1, "graph_cases": [], "frames": [], "prompt_cases": [], "prompt_parts_cases": [],
-                   "prompt_params": params.to_dict(), "input_size": INPUT_SIZE, "embedding_size": EMBED_SIZE}
+                   "prompt_params": params.to_dict(), "input_size": INPUT_SIZE, "embedding_size": EMBED_SIZE,
+                   # the int8-dynamic E = 64 decoder: tract's plan and the native decoder both reach mask IoU 0.978
+                   # against onnxruntime's on frame_000 (4,171 px, up to three boxes united), every differing pixel
+                   # within two of the boundary; the encoder (int8 weights, f32 compute) agrees to 1e-4
+                   "mask_boundary_px": 2}
     picked, pos, neg = [], 0, 0
     for i, img in enumerate(test["images"]):
         if test["present"][i] and pos < 1:
@@ -246,6 +250,9 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> N
             "box": [float(v) for v in gated.boxes[0]] if gated.boxes else None,
             "mask": _save(ref, f"{name}/final_mask.npy", gated.mask), "iou": gated.iou,
         })
+        if "low_res_union" in gated.tensors:  # the rule's calls united: the runtime's resize must give the mask
+            index["frames"][-1]["low_res_union"] = _save(ref, f"{name}/low_res_union.npy",
+                                                         gated.tensors["low_res_union"].astype(np.float16))
     rng = np.random.default_rng(0)
     cams = [(nm, c) for nm, c in synthetic_cams(rng, 16)]
     cams = [(nm, np.kron(c, np.ones((4, 4), np.float32)) if c.shape[0] == 16 else c) for nm, c in cams]
@@ -282,6 +289,24 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> N
             "threshold": 0.0, "box": None if b is None else [float(v) for v in b],
         })
     (ref / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+
+def graph_entries(forms: dict) -> dict:
+    graphs = {}
+    for role in ROLES:
+        precision = {"dynamic": "int8-dynamic", "f16": "f16-stored", "i8w": "int8-weights", "f32": "f32"}[forms[role]]
+        graphs[role] = {"file": f"{role}.onnx", "precision": precision}
+    graphs["classifier"]["input"] = "image_embeddings"
+    return graphs
+
+
+def refresh_manifest(bundle: Path) -> None:
+    """Rewrites ``sammix.toml`` (checksums included) after the card or metrics changed."""
+    m = json.loads((bundle / "metrics.json").read_text())
+    write_manifest(bundle, manifest_meta(m["bundle"]["chosen"]), graph_entries(m["bundle"]["forms"]))
+    problems = verify_manifest(bundle)
+    if problems:
+        raise SystemExit("bundle check failed:\n" + "\n".join(problems))
 
 
 def manifest_meta(chosen: dict) -> dict:
@@ -321,12 +346,9 @@ def main(argv=None) -> None:
     bundle.mkdir(parents=True, exist_ok=True)
     for old in bundle.glob("*.onnx"):
         old.unlink()
-    graphs = {}
     for role in ROLES:
         shutil.copy(work / forms[role] / f"{role}.onnx", bundle / f"{role}.onnx")
-        precision = {"dynamic": "int8-dynamic", "f16": "f16-stored", "i8w": "int8-weights", "f32": "f32"}[forms[role]]
-        graphs[role] = {"file": f"{role}.onnx", "precision": precision}
-    graphs["classifier"]["input"] = "image_embeddings"
+    graphs = graph_entries(forms)
     pipe = pipeline({r: bundle / f"{r}.onnx" for r in ROLES}, chosen)
     clip = write_clip(bundle, pipe, chosen["presence_threshold"], CLIP_FRAMES)
     log.info("demo clip (onnxruntime): dice+ %.4f dice %.4f flicker %.0f px (gt %.0f)", clip["dice_positive"],

@@ -36,9 +36,10 @@ class MedFrameResult:
 class OrtMedSamMix:
     def __init__(self, paths: dict[str, Path], size: int, embed: int, params: PromptParams,
                  presence_threshold: float, mask_threshold: float = 0.0):
-        self.clf = ort_session(paths["classifier"])
-        self.enc = ort_session(paths["encoder"])
-        self.dec = ort_session(paths["decoder"])
+        # weight-only int8 (DequantizeLinear) computes in f32, as in tract; see ort_session
+        self.clf = ort_session(paths["classifier"], qdq_fusion=False)
+        self.enc = ort_session(paths["encoder"], qdq_fusion=False)
+        self.dec = ort_session(paths["decoder"], qdq_fusion=False)
         self.size, self.embed = size, embed
         self.params = params
         self.presence_threshold = presence_threshold
@@ -92,6 +93,7 @@ class OrtMedSamMix:
             if n == 0:
                 first_iou = iou
             union = low if union is None else np.maximum(union, low)
+        tensors["low_res_union"] = union
         up = resize_bilinear(union, h, w)
         return MedFrameResult((up > self.mask_threshold).astype(np.uint8), presence, boxes, first_iou, tensors)
 
