@@ -348,7 +348,6 @@ def main(argv=None) -> None:
         old.unlink()
     for role in ROLES:
         shutil.copy(work / forms[role] / f"{role}.onnx", bundle / f"{role}.onnx")
-    graphs = graph_entries(forms)
     pipe = pipeline({r: bundle / f"{r}.onnx" for r in ROLES}, chosen)
     clip = write_clip(bundle, pipe, chosen["presence_threshold"], CLIP_FRAMES)
     log.info("demo clip (onnxruntime): dice+ %.4f dice %.4f flicker %.0f px (gt %.0f)", clip["dice_positive"],
@@ -361,10 +360,7 @@ def main(argv=None) -> None:
     save_json(bundle / "metrics.json", metrics)
     if not (bundle / "MODEL_CARD.md").exists():
         (bundle / "MODEL_CARD.md").write_text("# sammix-us-medsam\n\n(written by sammix_recipe.medsam_card)\n")
-    write_manifest(bundle, manifest_meta(chosen), graphs)
-    problems = verify_manifest(bundle)
-    if problems:
-        raise SystemExit("bundle check failed:\n" + "\n".join(problems))
+    refresh_manifest(bundle)
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     log.info("bundle %s: %.1f MB", bundle, size / 1e6)
 

@@ -130,13 +130,16 @@ def report(pred: np.ndarray, masks: np.ndarray, present_pred: np.ndarray | None)
     return out
 
 
+def ground_truth_prompt_boxes(masks: np.ndarray, params: PromptParams) -> list:
+    """Per frame, every ground-truth lesion's box with the rule's margin: the ceiling's prompts."""
+    return [[np.clip(b + np.array([-1, -1, 1, 1]) * params.box_margin * INPUT_SIZE, 0, INPUT_SIZE - 1)
+             .astype(np.float32) for b in gt_boxes(m)] for m in masks]
+
+
 def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: float, gt_box: bool = False) -> dict:
     emb, rows, masks, present = split_data(split)
     probs, cams = head_outputs(head, emb, rows)
-    override = None
-    if gt_box:  # the ceiling: every ground-truth lesion's box, no gate
-        override = [[np.clip(b + np.array([-1, -1, 1, 1]) * params.box_margin * INPUT_SIZE, 0, INPUT_SIZE - 1)
-                     .astype(np.float32) for b in gt_boxes(m)] for m in masks]
+    override = ground_truth_prompt_boxes(masks, params) if gt_box else None  # the ceiling: no gate
     pred = segment(dec, emb, rows, probs, cams, params, presence_threshold, override)
     gate = probs >= presence_threshold if not gt_box else masks.reshape(len(masks), -1).any(1)
     return report(pred, masks, gate)
@@ -164,9 +167,7 @@ def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: fl
     gated = report(segment(dec, emb, rows, probs, cams, params, presence_threshold), masks, probs >= presence_threshold)
     oracle = pos.astype(np.float32)
     pred_cam = segment(dec, emb, rows, oracle, cams, params, 0.5)
-    gtb = [[np.clip(b + np.array([-1, -1, 1, 1]) * params.box_margin * INPUT_SIZE, 0, INPUT_SIZE - 1)
-            .astype(np.float32) for b in gt_boxes(m)] for m in masks]
-    pred_gt = segment(dec, emb, rows, oracle, cams, params, 0.5, gtb)
+    pred_gt = segment(dec, emb, rows, oracle, cams, params, 0.5, ground_truth_prompt_boxes(masks, params))
     from .metrics import dice
 
     per = []
