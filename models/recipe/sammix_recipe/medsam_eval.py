@@ -36,7 +36,7 @@ MASK_THRESHOLD = 0.0
 def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, DecoderHead]:
     """A run's head and decoder (``foundation_decoder``: LiteMedSAM's own decoder, SAM-PP)."""
     ck = torch.load(run / "medsam_sammix.pt", map_location="cpu", weights_only=False)
-    head = CamHead(ck["cam"])
+    head = CamHead(ck["cam"], arch=ck.get("arch", "small"))
     head.load_state_dict(ck["head"])
     sam = load_foundation()
     dec = DecoderHead(sam)

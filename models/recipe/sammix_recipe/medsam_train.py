@@ -45,22 +45,44 @@ HIDDEN = 64
 
 
 class CamHead(nn.Module):
-    """Presence logit and CAM from the image embeddings: ``(logits (B,1), cam (B,1,E,E))``."""
+    """Presence logit and CAM from the image embeddings: ``(logits (B,1), cam (B,1,E,E))``.
 
-    def __init__(self, cam: str = "pixel", hidden: int = HIDDEN):
+    ``arch="small"``: two convolutions at 64×64 (a 3×3 cell field, 12 input pixels).
+    ``arch="context"``: the same start, then a branch at 32×32 with dilated convolutions
+    (a field of ~60 cells, most of the frame) added back at 64×64: a lesion is told from a
+    vessel or a shadow by what lies around it, not only by its own texture.
+    """
+
+    def __init__(self, cam: str = "pixel", hidden: int = HIDDEN, arch: str = "small"):
         super().__init__()
         if cam not in ("pixel", "gap"):
             raise ValueError(f"cam must be 'pixel' or 'gap', not {cam!r}")
+        if arch not in ("small", "context"):
+            raise ValueError(f"arch must be 'small' or 'context', not {arch!r}")
         self.kind = cam
+        self.arch = arch
         self.reduce = nn.Conv2d(256, hidden, 1)
         self.conv = nn.Conv2d(hidden, hidden, 3, padding=1)
+        if arch == "context":
+            wide = hidden + hidden // 2
+            self.down = nn.Conv2d(hidden, wide, 3, stride=2, padding=1)
+            self.ctx = nn.ModuleList([nn.Conv2d(wide, wide, 3, padding=d, dilation=d) for d in (2, 4, 8)])
+            self.up = nn.Conv2d(wide, hidden, 1)
+            self.fuse = nn.Conv2d(hidden, hidden, 3, padding=1)
         self.fc = nn.Linear(hidden, 1)
         self.pixel = nn.Conv2d(hidden, 1, 1)
         # presence of the "pixel" head: a learned affine map of the CAM's largest pixel logit
         self.presence = nn.Parameter(torch.tensor([1.0, 0.0]))
 
     def features(self, emb: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv(F.relu(self.reduce(emb))))
+        f = F.relu(self.conv(F.relu(self.reduce(emb))))
+        if self.arch == "small":
+            return f
+        g = F.relu(self.down(f))
+        for c in self.ctx:
+            g = F.relu(g + c(g))
+        g = F.interpolate(self.up(g), scale_factor=2.0, mode="nearest")
+        return F.relu(self.fuse(F.relu(f + g)))
 
     def pixel_logits(self, f: torch.Tensor) -> torch.Tensor:
         return self.pixel(f)
@@ -91,10 +113,10 @@ def dense_target(masks: np.ndarray) -> np.ndarray:
 
 def train_head(
     emb: np.ndarray, present: np.ndarray, mask_rows: np.ndarray, masks: np.ndarray, cam: str, steps: int,
-    batch: int, rng: np.random.Generator, lr: float = 1e-3, negative_pixels: bool = True,
+    batch: int, rng: np.random.Generator, lr: float = 1e-3, negative_pixels: bool = True, arch: str = "small",
 ) -> CamHead:
     """``emb`` (N,256,E,E) f16 with image labels ``present``; ``masks`` for the rows ``mask_rows``."""
-    head = CamHead(cam)
+    head = CamHead(cam, arch=arch)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     for g in opt.param_groups:
         g["base_lr"] = g["lr"]
@@ -216,6 +238,8 @@ def main(argv=None) -> None:
     ap.add_argument("--k", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cam", default="pixel", choices=["pixel", "gap"])
+    ap.add_argument("--head-arch", default="small", choices=["small", "context"],
+                    help="the head's convolutions: 'small' (a 3×3 field) or 'context' (+ a dilated 32×32 branch)")
     ap.add_argument("--head-steps", type=int, default=800)
     ap.add_argument("--head-batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=300, help="decoder steps (0: the foundation's decoder, SAM-PP)")
@@ -262,7 +286,8 @@ def main(argv=None) -> None:
     mask_rows = np.array([pos_in_train[r] for r in mask_rows_all]
                          + list(range(len(train_rows), len(emb_train))))
     head = train_head(emb_train, present_train, mask_rows, masks_k, args.cam,
-                      args.head_steps, args.head_batch, rng, negative_pixels=not args.no_negative_pixels)
+                      args.head_steps, args.head_batch, rng, negative_pixels=not args.no_negative_pixels,
+                      arch=args.head_arch)
     del emb_train
     head_s = time.time() - t0
     dec = DecoderHead(sam)
@@ -278,11 +303,11 @@ def main(argv=None) -> None:
         losses = train_decoder(dec, emb_k, masks_k, cams, params, args.steps, args.batch, args.jitter, rng)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(
-        {"head": head.state_dict(), "cam": args.cam, "decoder": {k: v.half() for k, v in dec.state_dict().items()}},
+        {"head": head.state_dict(), "cam": args.cam, "arch": args.head_arch, "decoder": {k: v.half() for k, v in dec.state_dict().items()}},
         out / "medsam_sammix.pt",
     )
     save_json(out / "train.json", {
-        "k": args.k, "seed": args.seed, "cam": args.cam, "head_steps": args.head_steps,
+        "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
         "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
         "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
         "image_label_frames": len(train_rows), "labeled_pool_indices": lab,

@@ -66,8 +66,9 @@ def test_box_from_low_res_scales_grows_and_clamps():
     assert box_from_low_res(np.full((64, 64), -1.0, np.float32), 256, 0.0, 0.03) is None
 
 
-def test_head_shapes_and_dense_target():
-    head = CamHead("pixel")
+@pytest.mark.parametrize("arch", ["small", "context"])
+def test_head_shapes_and_dense_target(arch):
+    head = CamHead("pixel", arch=arch)
     logits, cam = head(torch.zeros(2, 256, EMBED_SIZE, EMBED_SIZE))
     assert logits.shape == (2, 1) and cam.shape == (2, 1, EMBED_SIZE, EMBED_SIZE)
     assert float(cam.min()) >= 0 and float(cam.max()) <= 1
@@ -75,6 +76,21 @@ def test_head_shapes_and_dense_target():
     m[0, :4, :2] = 1
     t = dense_target(m)
     assert t.shape == (1, 1, 64, 64) and t[0, 0, 0, 0] == 0.5 and t.sum() == 0.5
+
+
+def test_context_head_sees_beyond_its_neighbours():
+    """A change 24 cells away moves the context head's CAM at a cell; the small head's (3×3 field) stays."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 256, EMBED_SIZE, EMBED_SIZE)
+    y = x.clone()
+    y[..., 40, 40] += 5.0
+    for arch, moves in (("small", False), ("context", True)):
+        head = CamHead("pixel", arch=arch).eval()
+        with torch.no_grad():
+            d = (head(x)[1] - head(y)[1])[0, 0, 16, 16].abs().item()
+        assert (d > 0) == moves, f"{arch}: {d}"
+    with pytest.raises(ValueError, match="arch"):
+        CamHead("pixel", arch="wide")
 
 
 def test_gt_boxes_largest_first():
@@ -86,13 +102,14 @@ def test_gt_boxes_largest_first():
     np.testing.assert_array_equal(boxes[1], [10, 10, 11, 11])
 
 
+@pytest.mark.parametrize("arch", ["small", "context"])
 @pytest.mark.parametrize("form", ["f16", "i8w"])
-def test_stored_forms_compute_like_f32(tmp_path, form):
+def test_stored_forms_compute_like_f32(tmp_path, form, arch):
     from sammix_recipe.export import _export
     from sammix_recipe.medsam_bundle import f16_stored, int8_weights
 
     torch.manual_seed(0)
-    head = CamHead("pixel").eval()
+    head = CamHead("pixel", arch=arch).eval()
     src = tmp_path / "head.onnx"
     _export(head, (torch.zeros(1, 256, EMBED_SIZE, EMBED_SIZE),), src, ["image_embeddings"], ["logits", "cam"])
     dst = tmp_path / f"head_{form}.onnx"
