@@ -29,10 +29,12 @@ use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid, ShapeFactoid};
 use crate::npy::NpyArray;
 
 mod error;
+mod guard;
 mod plan;
 mod tensors;
 
 pub use error::GraphError;
+pub use guard::MAX_NODES;
 pub use plan::{OutputInfo, Plan, Session, TensorInfo};
 pub use tensors::{npy_to_tensor, tensor_to_npy};
 pub use tract_onnx::prelude::{DatumType, Tensor};
@@ -132,19 +134,35 @@ pub fn load(path: impl AsRef<Path>, spec: &GraphSpec) -> Result<Plan, GraphError
     if !path.is_file() {
         return Err(load_err("no such file".to_string()));
     }
-    let mut model = tract_onnx::onnx()
-        .with_ignore_value_info(spec.strip_value_info)
-        .model_for_path(path)
-        .map_err(|e| load_err(format!("{e:#}")))?;
-    let output_names = select_outputs(&mut model, path, &spec.outputs)?;
-    fix_inputs(&mut model, path, spec)?;
-    let typed = model
-        .into_typed()
-        .map_err(|e| optimize_error(path, "shape and type analysis", e))?;
-    let optimized = typed
-        .into_optimized()
-        .map_err(|e| optimize_error(path, "optimization", e))?;
-    Plan::new(path, optimized, output_names)
+    let onnx = tract_onnx::onnx().with_ignore_value_info(spec.strip_value_info);
+    let proto = guard::contain(path, "reading", || {
+        onnx.proto_model_for_path(path)
+            .map_err(|e| load_err(format!("{e:#}")))
+    })?;
+    guard::precheck(path, &proto)?;
+    guard::contain(path, "loading", || {
+        let dir = path.parent().and_then(Path::to_str);
+        let parsed = onnx
+            .parse(&proto, dir)
+            .map_err(|e| load_err(format!("{e:#}")))?;
+        if !parsed.unresolved_inputs.is_empty() {
+            return Err(load_err(format!(
+                "inputs no node or initializer defines: {:?}",
+                parsed.unresolved_inputs
+            )));
+        }
+        drop(proto);
+        let mut model = parsed.model;
+        let output_names = select_outputs(&mut model, path, &spec.outputs)?;
+        fix_inputs(&mut model, path, spec)?;
+        let typed = model
+            .into_typed()
+            .map_err(|e| optimize_error(path, "shape and type analysis", e))?;
+        let optimized = typed
+            .into_optimized()
+            .map_err(|e| optimize_error(path, "optimization", e))?;
+        Plan::new(path, optimized, output_names)
+    })
 }
 
 /// The graph's input names, in order.

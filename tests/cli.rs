@@ -863,6 +863,27 @@ fn bundle_graph_that_is_not_onnx() {
 }
 
 #[test]
+fn bundle_graph_on_which_tract_panics() {
+    // a constant Gather index out of range: tract 0.23.9 panics in constant folding
+    let hostile = root().join("tests/data/hostile/classifier_that_panics.onnx");
+    let b = BrokenBundle::new("tract-panic");
+    b.replace("classifier", &fs::read(hostile).unwrap());
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            arg(&b.path("classifier.onnx")),
+            "contained panic",
+            "index out of bounds",
+        ],
+    );
+    assert!(
+        !err.contains("panicked at"),
+        "the panic hook printed:\n{err}"
+    );
+}
+
+#[test]
 fn bundle_with_classifier_and_encoder_swapped() {
     let b = BrokenBundle::new("swapped");
     let real = real_bundle();

@@ -112,6 +112,26 @@ pub enum GraphError {
         /// A hint on the likely cause, empty or starting with a newline.
         hint: String,
     },
+    /// The graph holds something tract would not come back from (see
+    /// `graph::guard`); refused before tract reads it.
+    #[error("{}: refused: {reason}", path.display())]
+    Refused {
+        /// The graph file.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// tract panicked on this graph (an assumption it does not check); the
+    /// panic was contained.
+    #[error("{}: tract failed while {stage} (contained panic: {message})", path.display())]
+    Panicked {
+        /// The graph file.
+        path: PathBuf,
+        /// What tract was doing: loading, running.
+        stage: &'static str,
+        /// The panic's message.
+        message: String,
+    },
     /// The inputs given to a run do not match the plan.
     #[error("{}: {problem}", path.display())]
     BadRunInputs {

@@ -227,10 +227,20 @@ impl Session {
     pub fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, GraphError> {
         self.plan.check_inputs(&inputs)?;
         let values: TVec<TValue> = inputs.into_iter().map(|t| t.into_tvalue()).collect();
-        let outputs = self.state.run(values).map_err(|e| GraphError::Run {
-            path: self.plan.path.clone(),
-            detail: format!("{e:#}"),
-        })?;
-        Ok(outputs.into_iter().map(|v| v.into_tensor()).collect())
+        let path = &self.plan.path;
+        let state = &mut self.state;
+        let outputs = super::guard::contain(path, "running", || {
+            state.run(values).map_err(|e| GraphError::Run {
+                path: path.clone(),
+                detail: format!("{e:#}"),
+            })
+        });
+        if let Err(GraphError::Panicked { .. }) = &outputs {
+            // the panicked state may hold half-written buffers: the next run starts from a fresh one
+            if let Ok(fresh) = TypedSimplePlan::spawn(&self.plan.runnable) {
+                self.state = fresh;
+            }
+        }
+        Ok(outputs?.into_iter().map(|v| v.into_tensor()).collect())
     }
 }

@@ -1,0 +1,215 @@
+//! What stands between a graph file's bytes and tract.
+//!
+//! tract 0.23.9 assumes more about a graph than it checks. Fed hostile or
+//! malformed ONNX (`tests/data/hostile/`, made by
+//! `models/recipe/scripts/hostile_graphs.py`), its loader and optimizer
+//! *panic* on a constant `Gather` index out of range, a `Slice` step or a
+//! `Range` delta of 0, an empty `Resize` scales tensor, pads that crop more
+//! than the axis holds, or a `Transpose` axis out of range; and a
+//! `Transpose` whose `perm` repeats an axis sends it into unbounded memory
+//! growth (20 GB before the kernel's OOM killer stopped it here).
+//!
+//! Two defences, both here:
+//!
+//! - [`precheck`] refuses, before tract sees the graph, what would not
+//!   return at all: a `Transpose` `perm` that is not a permutation, and a
+//!   graph larger than [`MAX_NODES`] nodes (subgraphs included).
+//! - [`contain`] runs a tract step with unwinding caught: a panic becomes
+//!   [`GraphError::Panicked`], naming the file and the step, and the caller
+//!   goes on (the CLI exits with a message, the stream stops cleanly).
+//!
+//! What tract already refuses cleanly is left to it (raw data shorter than
+//! its dims, negative dims, external data outside the model's directory,
+//! cycles, unresolved inputs, unknown operators).
+
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Once;
+
+use tract_onnx::pb::{GraphProto, ModelProto, NodeProto};
+
+use super::GraphError;
+
+/// The most nodes a graph may have, subgraphs included: LiteMedSAM's int8
+/// encoder, the largest graph a bundle ships, has 1,244.
+pub const MAX_NODES: usize = 200_000;
+
+thread_local! {
+    /// How many [`contain`] calls this thread is inside.
+    static CONTAINING: Cell<u32> = const { Cell::new(0) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+/// Wraps the process's panic hook once: a panic inside [`contain`] is not
+/// printed (it comes back as an error, which the caller reports); any other
+/// panic goes to the hook that was there before.
+fn install_quiet_hook() {
+    QUIET_HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if CONTAINING.with(Cell::get) == 0 {
+                previous(info);
+            } else {
+                log::debug!("contained panic: {info}");
+            }
+        }));
+    });
+}
+
+/// Runs one tract step, turning a panic inside it into an error.
+pub(crate) fn contain<T>(
+    path: &Path,
+    stage: &'static str,
+    f: impl FnOnce() -> Result<T, GraphError>,
+) -> Result<T, GraphError> {
+    install_quiet_hook();
+    CONTAINING.with(|c| c.set(c.get() + 1));
+    // AssertUnwindSafe: after a panic nothing the closure touched is used
+    // again: a failed load drops its half-built model, and a failed run
+    // replaces its session state (Session::run).
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(c.get() - 1));
+    match result {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            log::debug!(
+                "{}: tract panicked while {stage} ({message}); contained",
+                path.display()
+            );
+            Err(GraphError::Panicked {
+                path: path.to_path_buf(),
+                stage,
+                message,
+            })
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Refuses what tract would not come back from; see the module docs.
+pub(crate) fn precheck(path: &Path, model: &ModelProto) -> Result<(), GraphError> {
+    let refuse = |reason: String| GraphError::Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Some(graph) = &model.graph else {
+        return Err(refuse("the model has no graph".to_string()));
+    };
+    let mut nodes = 0usize;
+    check_graph(graph, &mut nodes).map_err(refuse)?;
+    Ok(())
+}
+
+fn check_graph(graph: &GraphProto, nodes: &mut usize) -> Result<(), String> {
+    for (i, node) in graph.node.iter().enumerate() {
+        *nodes += 1;
+        if *nodes > MAX_NODES {
+            return Err(format!("more than {MAX_NODES} nodes"));
+        }
+        if node.op_type == "Transpose" {
+            check_transpose(node)
+                .map_err(|e| format!("node #{i} {:?} (Transpose): {e}", node.name))?;
+        }
+        for attr in &node.attribute {
+            for sub in attr.g.iter().chain(&attr.graphs) {
+                check_graph(sub, nodes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `perm`, when given, must hold each axis 0..n exactly once.
+fn check_transpose(node: &NodeProto) -> Result<(), String> {
+    let Some(perm) = node.attribute.iter().find(|a| a.name == "perm") else {
+        return Ok(());
+    };
+    let n = perm.ints.len();
+    let mut seen = vec![false; n];
+    for &axis in &perm.ints {
+        let ok =
+            usize::try_from(axis).is_ok_and(|a| a < n && !std::mem::replace(&mut seen[a], true));
+        if !ok {
+            return Err(format!(
+                "perm {:?} is not a permutation of 0..{n}",
+                perm.ints
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::AttributeProto;
+
+    fn transpose(perm: Vec<i64>) -> NodeProto {
+        NodeProto {
+            name: "t".to_string(),
+            op_type: "Transpose".to_string(),
+            attribute: vec![AttributeProto {
+                name: "perm".to_string(),
+                ints: perm,
+                ..AttributeProto::default()
+            }],
+            ..NodeProto::default()
+        }
+    }
+
+    #[test]
+    fn transpose_perm_must_be_a_permutation() {
+        assert!(check_transpose(&transpose(vec![0, 2, 1])).is_ok());
+        assert!(check_transpose(&transpose(vec![])).is_ok());
+        for bad in [vec![0, 0], vec![0, 5], vec![-1, 0], vec![1, 1, 0]] {
+            let e = check_transpose(&transpose(bad.clone())).unwrap_err();
+            assert!(e.contains("not a permutation"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn node_count_includes_subgraphs() {
+        let leaf = GraphProto {
+            node: vec![NodeProto::default(); 3],
+            ..GraphProto::default()
+        };
+        let parent = GraphProto {
+            node: vec![NodeProto {
+                op_type: "If".to_string(),
+                attribute: vec![AttributeProto {
+                    name: "then_branch".to_string(),
+                    g: Some(leaf),
+                    ..AttributeProto::default()
+                }],
+                ..NodeProto::default()
+            }],
+            ..GraphProto::default()
+        };
+        let mut n = 0;
+        check_graph(&parent, &mut n).unwrap();
+        assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn a_panic_becomes_an_error_naming_the_file_and_step() {
+        let r: Result<(), GraphError> = contain(Path::new("x.onnx"), "loading", || {
+            panic!("index out of bounds: the len is 4 but the index is 7")
+        });
+        let e = r.unwrap_err().to_string();
+        assert!(e.starts_with("x.onnx: "), "{e}");
+        assert!(e.contains("loading") && e.contains("the index is 7"), "{e}");
+    }
+}
