@@ -45,8 +45,24 @@ def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, Deco
     return head.eval(), dec.eval()
 
 
+def clip_data():
+    """The medsam bundle's demo clip (embedded once, cached): (embeddings, rows, masks, present)."""
+    from .common import CLIP_SEED
+    from .data.clip import generate_clip
+    from .medsam import embed_augmented
+    from .medsam_bundle import CLIP_FRAMES
+
+    frames, masks = generate_clip(CLIP_SEED, n_frames=CLIP_FRAMES, size=(INPUT_SIZE, INPUT_SIZE))
+    masks = (masks > 0).astype(np.uint8)
+    emb = embed_augmented(load_foundation(), f"clip{CLIP_SEED}_{CLIP_FRAMES}", frames)
+    return emb, np.arange(len(frames)), masks, masks.reshape(len(masks), -1).any(1)
+
+
 def split_data(split: str):
-    """(embeddings, masks, present) of ``val`` (the pool's validation split) or ``test``."""
+    """(embeddings, rows, masks, present) of ``val`` (the pool's validation split), ``test``, or ``clip``
+    (the demo clip: another phantom, never trained or chosen on)."""
+    if split == "clip":
+        return clip_data()
     name = "test" if split == "test" else "pool"
     emb, idx = cached_embeddings(name)
     data = ultrasound_set(name)
@@ -142,7 +158,15 @@ def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: fl
     override = ground_truth_prompt_boxes(masks, params) if gt_box else None  # the ceiling: no gate
     pred = segment(dec, emb, rows, probs, cams, params, presence_threshold, override)
     gate = probs >= presence_threshold if not gt_box else masks.reshape(len(masks), -1).any(1)
-    return report(pred, masks, gate)
+    out = report(pred, masks, gate)
+    if split == "clip":  # frames in order: how much the mask changes from one to the next
+        out["flicker_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(pred[1:], pred[:-1])]))
+        out["flicker_ground_truth_px"] = float(np.mean([np.logical_xor(a, b).sum()
+                                                        for a, b in zip(masks[1:], masks[:-1])]))
+        pos = masks.reshape(len(masks), -1).any(1)
+        out["dice_positive_true_gate"] = report(
+            segment(dec, emb, rows, pos.astype(np.float32), cams, params, 0.5), masks, pos)["dice_positive"]
+    return out
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -239,7 +263,7 @@ def sweep(head, dec, base: PromptParams, presence_threshold: float) -> tuple[Pro
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
-    ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--split", default="val", choices=["val", "test", "clip"])
     ap.add_argument("--sweep", action="store_true", help="choose the rule's parameters on the validation split")
     ap.add_argument("--params", default=None, help="a chosen.json from --sweep (default: the run's own)")
     ap.add_argument("--sam-pp", action="store_true", help="LiteMedSAM's own decoder (no training)")
