@@ -74,6 +74,8 @@ pub struct Pipeline {
     tracked_present: bool,
     tracked_box: Option<[f32; 4]>,
     overlap: bool,
+    /// Invalid frames in a row so far (logged once per burst).
+    invalid_run: u64,
 }
 
 impl Pipeline {
@@ -110,6 +112,7 @@ impl Pipeline {
             tracked_present: false,
             tracked_box: None,
             overlap: false,
+            invalid_run: 0,
         })
     }
 
@@ -183,7 +186,53 @@ impl Pipeline {
     }
 
     /// Runs one frame; the mask (frame size) goes to `mask`.
+    ///
+    /// A graph output holding NaN or ±Inf makes the frame
+    /// [`Outcome::Invalid`] (empty mask, nothing tracked from it), logged
+    /// once per burst of such frames; the next frame runs as usual.
     pub fn process(
+        &mut self,
+        frame: &Frame,
+        mask: &mut Mask,
+    ) -> Result<FrameResult, PipelineError> {
+        let result = self.process_frame(frame, mask)?;
+        match (result.outcome, self.invalid_run) {
+            (Outcome::Invalid, 0) => log::warn!(
+                "frame {}: {} holds NaN or Inf: frame marked invalid (empty mask); \
+                 logged once until a frame is valid again",
+                frame.sequence,
+                result.invalid_output.unwrap_or("a graph output")
+            ),
+            (Outcome::Invalid, _) => {}
+            (_, 0) => {}
+            (_, n) => log::warn!(
+                "frame {}: valid again after {n} invalid frame(s)",
+                frame.sequence
+            ),
+        }
+        self.invalid_run = match result.outcome {
+            Outcome::Invalid => self.invalid_run + 1,
+            _ => 0,
+        };
+        Ok(result)
+    }
+
+    /// `result` marked invalid because of `what`; nothing is tracked from it.
+    fn invalid(
+        &mut self,
+        mut result: FrameResult,
+        what: &'static str,
+        start: Instant,
+    ) -> FrameResult {
+        self.tracked_present = false;
+        self.tracked_box = None;
+        result.outcome = Outcome::Invalid;
+        result.invalid_output = Some(what);
+        result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
+        result
+    }
+
+    fn process_frame(
         &mut self,
         frame: &Frame,
         mask: &mut Mask,
@@ -258,8 +307,12 @@ impl Pipeline {
             prompts: 0,
             mask_area: 0,
             embedding_reused: reused,
+            invalid_output: None,
             times,
         };
+        if !logit.is_finite() {
+            return Ok(self.invalid(result, "classifier logits", start));
+        }
         // NaN presence counts as absent (every comparison is false).
         let threshold = match self.stability {
             Some(s) if self.tracked_present => self.manifest.gate.presence_threshold - s.hysteresis,
@@ -273,6 +326,9 @@ impl Pipeline {
             return Ok(result);
         }
         let cam = f32_data(&outs[1], self.classifier.plan().path(), "cam")?;
+        if !all_finite(cam) {
+            return Ok(self.invalid(result, "classifier cam", start));
+        }
         let prompt = self.prompt.compute(cam).map_err(|e| PipelineError::Frame {
             sequence: frame.sequence,
             problem: e.to_string(),
@@ -312,6 +368,11 @@ impl Pipeline {
             }
         };
 
+        let encoder_path = self.encoder.session.plan().path();
+        if !all_finite(f32_data(&emb, encoder_path, "image_embeddings")?) {
+            return Ok(self.invalid(result, "encoder image_embeddings", start));
+        }
+
         let m = &self.manifest;
         let calls = Calls {
             boxes: boxes.as_slice(),
@@ -324,6 +385,9 @@ impl Pipeline {
         };
         let (first, logits) = self.decoders.run_boxes(&emb, &calls, frame.sequence)?;
         tick(&mut result.times.decoder_ms);
+        if !all_finite(logits) {
+            return Ok(self.invalid(result, "decoder logits", start));
+        }
 
         let threshold = m.decoder.mask_threshold;
         self.mask_resizer
@@ -380,6 +444,11 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// No NaN and no ±Inf.
+fn all_finite(values: &[f32]) -> bool {
+    values.iter().all(|v| v.is_finite())
 }
 
 fn tensor_err(frame: &Frame, e: impl std::fmt::Display) -> PipelineError {

@@ -208,6 +208,8 @@ pub struct StreamSummary {
     pub absent: u64,
     /// Frames without a prompt.
     pub no_prompt: u64,
+    /// Frames a graph output made invalid (NaN or ±Inf): no decision, empty mask.
+    pub invalid: u64,
     /// Frames captured while paused ([`StreamOptions::pause`]), not processed.
     pub frozen: u64,
     /// Peak resident memory of the process (kB, Linux `VmHWM`), if known.
@@ -219,7 +221,7 @@ struct Stats {
     latency: Histogram,
     queue: Histogram,
     stages: [Histogram; 6],
-    outcomes: [u64; 3],
+    outcomes: [u64; 4],
 }
 
 impl Stats {
@@ -244,6 +246,7 @@ impl Stats {
             Outcome::Segmented => 0,
             Outcome::Absent => 1,
             Outcome::NoPrompt => 2,
+            Outcome::Invalid => 3,
         }] += 1;
     }
 }
@@ -334,6 +337,7 @@ pub fn run(
             segmented: stats.outcomes[0],
             absent: stats.outcomes[1],
             no_prompt: stats.outcomes[2],
+            invalid: stats.outcomes[3],
             frozen,
             peak_rss_kb: peak_rss_kb(),
         })

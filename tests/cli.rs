@@ -883,6 +883,79 @@ fn bundle_graph_on_which_tract_panics() {
     );
 }
 
+/// `sammix run` over the three reference images with a bundle whose graphs
+/// are replaced by `tests/data/nan/` ones: every frame is invalid, named by
+/// the output that held NaN or Inf; the run goes to its end and says so.
+fn run_with_nan_graphs(name: &str, replaced: &[(&str, &str)], output: &str) {
+    let b = BrokenBundle::new(name);
+    for (role, file) in replaced {
+        let path = root().join(format!("tests/data/nan/{file}.onnx"));
+        b.replace(role, &fs::read(path).unwrap());
+    }
+    let tmp = TempDir::new(&format!("run-{name}"));
+    let data = image_folder(&tmp);
+    let out = tmp.join("out");
+    let source = format!("images:{}", arg(&data));
+    let r = success(&[
+        "run",
+        "--bundle",
+        arg(b.dir()),
+        "--source",
+        &source,
+        "--out",
+        arg(&out),
+    ]);
+    assert_contains(
+        &r.stdout,
+        &["3 frames in ", "invalid: 3 frames", "NaN or Inf"],
+    );
+    assert_contains(&r.stderr, &[output, "holds NaN or Inf", "logged once"]);
+    assert_eq!(
+        r.stderr.matches("holds NaN or Inf").count(),
+        1,
+        "one warning a burst:\n{}",
+        r.stderr
+    );
+    let lines = fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+    for line in lines.lines() {
+        let v = json(line);
+        assert_eq!(v["outcome"], "invalid", "{line}");
+        assert_eq!(v["invalid_output"], output, "{line}");
+        assert_eq!(v["mask_area"], 0, "{line}");
+    }
+}
+
+#[test]
+fn run_with_a_classifier_giving_nan_logits() {
+    run_with_nan_graphs(
+        "nan-logits",
+        &[("classifier", "classifier_nan_logits")],
+        "classifier logits",
+    );
+}
+
+#[test]
+fn run_with_a_classifier_giving_an_infinite_cam() {
+    run_with_nan_graphs(
+        "inf-cam",
+        &[("classifier", "classifier_inf_cam")],
+        "classifier cam",
+    );
+}
+
+#[test]
+fn run_with_an_encoder_giving_infinite_embeddings() {
+    run_with_nan_graphs(
+        "inf-embeddings",
+        &[
+            ("classifier", "classifier_always_present"),
+            ("encoder", "encoder_inf"),
+        ],
+        "encoder image_embeddings",
+    );
+}
+
 #[test]
 fn bundle_with_classifier_and_encoder_swapped() {
     let b = BrokenBundle::new("swapped");

@@ -69,6 +69,7 @@ impl Processor for Slow {
             prompts: 0,
             mask_area: mask.area(),
             embedding_reused: false,
+            invalid_output: None,
             times: StageTimes::default(),
         })
     }

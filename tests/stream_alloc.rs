@@ -91,6 +91,7 @@ impl Processor for Threshold {
             prompts: 0,
             mask_area: 0,
             embedding_reused: false,
+            invalid_output: None,
             times: StageTimes::default(),
         })
     }

@@ -175,6 +175,7 @@ impl BoardControls {
             inner: sink,
             panel: Arc::clone(&self.panel),
             start: self.start,
+            showing_invalid: false,
         }
     }
 
@@ -293,6 +294,8 @@ pub struct ReportingSink<'a> {
     inner: &'a mut dyn FrameSink,
     panel: Shared,
     start: Instant,
+    /// The fault code is shown for an invalid frame.
+    showing_invalid: bool,
 }
 
 impl FrameSink for ReportingSink<'_> {
@@ -303,11 +306,16 @@ impl FrameSink for ReportingSink<'_> {
         record: &FrameRecord,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let now = self.start.elapsed().as_millis() as u64;
+        let invalid = record.result.outcome == Outcome::Invalid;
         let present = record.result.outcome == Outcome::Segmented;
-        self.panel
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .frame_done(now, Some(present));
+        let mut panel = self.panel.lock().unwrap_or_else(PoisonError::into_inner);
+        // an invalid frame (NaN or Inf from a graph) shows the fault code until a valid one
+        if invalid != self.showing_invalid {
+            panel.set_fault(invalid);
+            self.showing_invalid = invalid;
+        }
+        panel.frame_done(now, (!invalid).then_some(present));
+        drop(panel);
         self.inner.frame(frame, mask, record)
     }
 
@@ -336,6 +344,94 @@ mod tests {
         fn shutdown(&mut self) -> Result<(), String> {
             Ok(())
         }
+    }
+
+    /// A panel that records the frame and fault reports it gets.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Panel for Recorder {
+        fn poll(&mut self, _now_ms: u64) -> Result<(bool, bool, Health), String> {
+            Ok((false, false, Health::Healthy))
+        }
+        fn frame_done(&mut self, _now_ms: u64, present: Option<bool>) {
+            self.0.lock().unwrap().push(format!("frame {present:?}"));
+        }
+        fn set_fault(&mut self, on: bool) {
+            self.0.lock().unwrap().push(format!("fault {on}"));
+        }
+        fn shutdown(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    struct NullSink;
+
+    impl FrameSink for NullSink {
+        fn frame(&mut self, _: &Frame, _: &Mask, _: &FrameRecord) -> SinkResult {
+            Ok(())
+        }
+        fn finish(&mut self) -> SinkResult {
+            Ok(())
+        }
+    }
+
+    type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    fn record(outcome: Outcome) -> FrameRecord {
+        FrameRecord {
+            captured_ms: 0.0,
+            queue_ms: 0.0,
+            done_ms: 0.0,
+            latency_ms: 0.0,
+            dropped: 0,
+            result: sammix::pipeline::FrameResult {
+                sequence: 0,
+                presence: f32::NAN,
+                outcome,
+                box_input: None,
+                box_frame: None,
+                mask_token: None,
+                iou_prediction: None,
+                prompts: 0,
+                mask_area: 0,
+                embedding_reused: false,
+                invalid_output: (outcome == Outcome::Invalid).then_some("classifier logits"),
+                times: sammix::pipeline::StageTimes::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn an_invalid_frame_shows_the_fault_code_until_a_valid_one() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut inner = NullSink;
+        let mut sink = ReportingSink {
+            inner: &mut inner,
+            panel: Arc::new(Mutex::new(Box::new(Recorder(Arc::clone(&calls))))),
+            start: Instant::now(),
+            showing_invalid: false,
+        };
+        let frame = Frame::new(2, 2, sammix::frame::PixelFormat::Gray8, vec![0; 4]).unwrap();
+        let mask = Mask::from_bytes(2, 2, &[0; 4]).unwrap();
+        for o in [
+            Outcome::Segmented,
+            Outcome::Invalid,
+            Outcome::Invalid,
+            Outcome::Absent,
+        ] {
+            sink.frame(&frame, &mask, &record(o)).unwrap();
+        }
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [
+                "frame Some(true)",
+                "fault true",
+                "frame None",
+                "frame None",
+                "fault false",
+                "frame Some(false)"
+            ]
+        );
     }
 
     fn wait_for(polls: &AtomicU32, n: u32) {

@@ -492,6 +492,7 @@ fn print_line(l: &Line) {
         Outcome::Segmented => "segmented",
         Outcome::Absent => "absent",
         Outcome::NoPrompt => "no prompt",
+        Outcome::Invalid => "invalid",
     };
     let mut text = format!("{:>6}  P {:.2}  {what:<9}", l.name, r.presence);
     if let Some(b) = r.box_frame {
@@ -559,6 +560,12 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
             "off"
         }
     );
+    if s.invalid > 0 {
+        outln!(
+            "invalid: {} frames (a graph output held NaN or Inf; no decision, empty mask)",
+            s.invalid
+        );
+    }
     if let Some(t) = r.reuse_embedding {
         outln!(
             "embedding reuse (difference < {t}): encoder skipped on {} frames",

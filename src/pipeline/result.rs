@@ -16,6 +16,9 @@ pub enum Outcome {
     NoPrompt,
     /// Segmented by SAM.
     Segmented,
+    /// A graph gave NaN or ±Inf ([`FrameResult::invalid_output`] says
+    /// which): the frame says nothing, present or absent; empty mask.
+    Invalid,
 }
 
 /// Milliseconds per stage; 0 for stages a gated frame skipped.
@@ -63,6 +66,10 @@ pub struct FrameResult {
     /// The encoder was skipped: the frame was close enough to the one whose
     /// image embeddings are cached ([`Pipeline::set_embedding_reuse`](super::Pipeline::set_embedding_reuse)).
     pub embedding_reused: bool,
+    /// For an [`Outcome::Invalid`] frame, the graph output that held NaN or
+    /// ±Inf (`"classifier logits"`, `"classifier cam"`, `"encoder
+    /// image_embeddings"`, `"decoder logits"`).
+    pub invalid_output: Option<&'static str>,
     /// Per-stage milliseconds.
     pub times: StageTimes,
 }

@@ -123,3 +123,39 @@ d = nh.from_array(np.zeros((1, 4), np.float32), "d"); i = nh.from_array(np.array
 save(model([h.make_node("Gather", ["d", "i"], ["logits"], axis=1), h.make_node("Identity", ["image"], ["cam"])],
            [vi("image", [1, 1, 256, 256])], [vi("logits", [1, 1]), vi("cam", [1, 1, 256, 256])], [d, i]),
      "classifier_that_panics")
+
+# Graphs with the tiny bundle's interfaces that compute NaN or Inf (tests/data/nan/, for the numbers guard):
+# classifier image (1,1,256,256) → logits (1,1), cam (1,1,16,16); encoder image → image_embeddings (1,256,16,16).
+nan_dir = Path(out).parent / "nan"
+nan_dir.mkdir(exist_ok=True)
+img = vi("image", [1, 1, 256, 256])
+pool = h.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[16, 16], strides=[16, 16])
+mean = h.make_node("ReduceMean", ["image"], ["m4"], keepdims=1)
+flat = nh.from_array(np.array([1, 1], np.int64), "shape11")
+to11 = h.make_node("Reshape", ["m4", "shape11"], ["m"])
+zero = nh.from_array(np.array(0.0, np.float32), "zero")
+minus1 = nh.from_array(np.array(-1.0, np.float32), "minus1")
+ten = nh.from_array(np.array(10.0, np.float32), "ten")
+
+
+def nan_model(nodes, outputs, inits, name):
+    m = model([pool, mean, to11] + nodes, [img], outputs, [flat, zero, minus1, ten] + inits)
+    open(nan_dir / f"{name}.onnx", "wb").write(m.SerializeToString())
+
+
+cls_out = [vi("logits", [1, 1]), vi("cam", [1, 1, 16, 16])]
+# logits = sqrt(0·mean − 1) = NaN
+nan_model([h.make_node("Mul", ["m", "zero"], ["m0"]), h.make_node("Add", ["m0", "minus1"], ["neg"]),
+           h.make_node("Sqrt", ["neg"], ["logits"]), h.make_node("Identity", ["pooled"], ["cam"])],
+          cls_out, [], "classifier_nan_logits")
+# logits = 0·mean + 10 (present), cam = pooled / 0 = ±Inf or NaN
+nan_model([h.make_node("Mul", ["m", "zero"], ["m0"]), h.make_node("Add", ["m0", "ten"], ["logits"]),
+           h.make_node("Div", ["pooled", "zero"], ["cam"])],
+          cls_out, [], "classifier_inf_cam")
+# logits = 0·mean + 10 (present), cam = 10 everywhere (a prompt on every frame); the encoder's embeddings = pooled (×256 channels) / 0
+nan_model([h.make_node("Mul", ["m", "zero"], ["m0"]), h.make_node("Add", ["m0", "ten"], ["logits"]),
+           h.make_node("Mul", ["pooled", "zero"], ["p0"]), h.make_node("Add", ["p0", "ten"], ["cam"])],
+          cls_out, [], "classifier_always_present")
+reps = nh.from_array(np.array([1, 256, 1, 1], np.int64), "reps")
+nan_model([h.make_node("Tile", ["pooled", "reps"], ["tiled"]), h.make_node("Div", ["tiled", "zero"], ["image_embeddings"])],
+          [vi("image_embeddings", [1, 256, 16, 16])], [reps], "encoder_inf")
