@@ -329,6 +329,8 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-export", action="store_true")
     ap.add_argument("--forms", default=None, help="e.g. classifier=f16,encoder=dynamic,decoder=f16 (skip the choice)")
     ap.add_argument("--n-val", type=int, default=40, help="validation frames the forms are compared on")
+    ap.add_argument("--forms-from", default=None,
+                    help="an earlier bundle's metrics.json: ship its forms, keep its comparison table (and say so)")
     args = ap.parse_args(argv)
     setup_logging()
     run, bundle = Path(args.run), Path(args.out)
@@ -337,8 +339,12 @@ def main(argv=None) -> None:
     if not args.skip_export:
         export_f32(run, work)
         make_forms(work)
-    evals = None
-    if args.forms:
+    evals, evals_run = None, run.name
+    if args.forms_from:
+        earlier = json.loads(Path(args.forms_from).read_text())
+        forms, evals = earlier["bundle"]["forms"], earlier.get("onnxruntime_val_forms")
+        evals_run = earlier.get("onnxruntime_val_forms_run") or earlier["bundle"]["run"]
+    elif args.forms:
         forms = dict(kv.split("=") for kv in args.forms.split(","))
     else:
         forms, evals = choose_forms(work, chosen, args.n_val)
@@ -354,7 +360,7 @@ def main(argv=None) -> None:
              clip["dice_all"], clip["flicker_px"], clip["flicker_ground_truth_px"])
     write_reference(bundle, pipe, PromptParams(**chosen["prompt"]))
     metrics = {"bundle": {"run": run.name, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
-               "onnxruntime_demo_clip": clip}
+               "onnxruntime_val_forms_run": evals_run, "onnxruntime_demo_clip": clip}
     for f in sorted(run.glob("eval_*.json")):
         metrics[f"pytorch_{f.stem}"] = json.loads(f.read_text())
     save_json(bundle / "metrics.json", metrics)

