@@ -176,11 +176,33 @@ def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
     base = evals["f32"]["dice_positive"]
     ok = {name: base - r["dice_positive"] <= MAX_INT8_DICE_LOSS for name, r in evals.items()}
     forms = {
-        "classifier": "f32",  # 0.2 MB: nothing to gain
+        "classifier": "f32",
         "encoder": "i8w" if ok["encoder-int8-weights"] else "f16",
         "decoder": "dynamic" if ok["decoder-int8-dynamic"] else "f16",
     }
+    forms, cls = choose_classifier_form(work, chosen, n_val, forms)
+    evals.update(cls)
     return forms, evals
+
+
+def choose_classifier_form(work: Path, chosen: dict, n_val: int, forms: dict) -> tuple[dict, dict]:
+    """The head with the other graphs in ``forms``: f32 (the small head's 0.2 MB), or, for a head over 1 MB
+    (the context head's 1.6 MB: the bundle would pass 30 MB), int8 weights where within a point, else f16."""
+    if (work / "f32" / "classifier.onnx").stat().st_size < 1_000_000:
+        return forms, {}
+    pool = ultrasound_set("pool")
+    idx = validation_indices(pool["present"])[:n_val]
+    images, masks = pool["images"][idx], pool["masks"][idx]
+    evals = {}
+    for form in ("f32", "i8w"):
+        paths = {r: work / (form if r == "classifier" else forms[r]) / f"{r}.onnx" for r in ROLES}
+        pred, probs = pipeline(paths, chosen).run_set(images)
+        name = f"classifier-{'int8-weights' if form == 'i8w' else 'f32'} (shipped encoder, decoder)"
+        evals[name] = summarize(pred, masks, probs >= chosen["presence_threshold"])
+        log.info("onnxruntime val %-48s dice+ %.4f dice %.4f", name, evals[name]["dice_positive"],
+                 evals[name]["dice_all"])
+    a, b = (r["dice_positive"] for r in evals.values())
+    return {**forms, "classifier": "i8w" if a - b <= MAX_INT8_DICE_LOSS else "f16"}, evals
 
 
 def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> None:
@@ -330,7 +352,8 @@ def main(argv=None) -> None:
     ap.add_argument("--forms", default=None, help="e.g. classifier=f16,encoder=dynamic,decoder=f16 (skip the choice)")
     ap.add_argument("--n-val", type=int, default=40, help="validation frames the forms are compared on")
     ap.add_argument("--forms-from", default=None,
-                    help="an earlier bundle's metrics.json: ship its forms, keep its comparison table (and say so)")
+                    help="an earlier bundle's metrics.json: ship its encoder and decoder forms, keep its comparison "
+                         "table (and say so); the classifier's form is still chosen here")
     args = ap.parse_args(argv)
     setup_logging()
     run, bundle = Path(args.run), Path(args.out)
@@ -339,11 +362,12 @@ def main(argv=None) -> None:
     if not args.skip_export:
         export_f32(run, work)
         make_forms(work)
-    evals, evals_run = None, run.name
+    evals, evals_run, cls_evals = None, run.name, {}
     if args.forms_from:
         earlier = json.loads(Path(args.forms_from).read_text())
         forms, evals = earlier["bundle"]["forms"], earlier.get("onnxruntime_val_forms")
         evals_run = earlier.get("onnxruntime_val_forms_run") or earlier["bundle"]["run"]
+        forms, cls_evals = choose_classifier_form(work, chosen, args.n_val, forms)
     elif args.forms:
         forms = dict(kv.split("=") for kv in args.forms.split(","))
     else:
@@ -360,7 +384,8 @@ def main(argv=None) -> None:
              clip["dice_all"], clip["flicker_px"], clip["flicker_ground_truth_px"])
     write_reference(bundle, pipe, PromptParams(**chosen["prompt"]))
     metrics = {"bundle": {"run": run.name, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
-               "onnxruntime_val_forms_run": evals_run, "onnxruntime_demo_clip": clip}
+               "onnxruntime_val_forms_run": evals_run, "onnxruntime_val_classifier_forms": cls_evals,
+               "onnxruntime_demo_clip": clip}
     for f in sorted(run.glob("eval_*.json")):
         metrics[f"pytorch_{f.stem}"] = json.loads(f.read_text())
     save_json(bundle / "metrics.json", metrics)

@@ -41,6 +41,9 @@ def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, Deco
     sam = load_foundation()
     dec = DecoderHead(sam)
     if not foundation_decoder:
+        if "decoder" not in ck:  # a head-only run: the decoder of the run it names, beside it
+            ck = torch.load(run.parent / ck["decoder_run"] / "medsam_sammix.pt", map_location="cpu",
+                            weights_only=False)
         dec.load_state_dict({k: v.float() for k, v in ck["decoder"].items()})
     return head.eval(), dec.eval()
 

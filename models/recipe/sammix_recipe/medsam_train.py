@@ -302,10 +302,13 @@ def main(argv=None) -> None:
     if args.steps:
         losses = train_decoder(dec, emb_k, masks_k, cams, params, args.steps, args.batch, args.jitter, rng)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"head": head.state_dict(), "cam": args.cam, "arch": args.head_arch, "decoder": {k: v.half() for k, v in dec.state_dict().items()}},
-        out / "medsam_sammix.pt",
-    )
+    state = {"head": head.state_dict(), "cam": args.cam, "arch": args.head_arch}
+    if args.decoder_from and not args.steps:
+        # the decoder is the other run's, unchanged: name it (a sibling folder) instead of copying 8 MB
+        state["decoder_run"] = Path(args.decoder_from).name
+    else:
+        state["decoder"] = {k: v.half() for k, v in dec.state_dict().items()}
+    torch.save(state, out / "medsam_sammix.pt")
     save_json(out / "train.json", {
         "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
         "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
