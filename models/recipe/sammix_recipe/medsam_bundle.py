@@ -47,7 +47,7 @@ from .prompt import box_from_low_res, cam_to_prompt, component_boxes
 ROLES = ("classifier", "encoder", "decoder")
 MAX_INT8_DICE_LOSS = 0.01
 CLIP_FRAMES = 100  # the same sweep through the phantom (seed 7 000 000) in 100 steps instead of 160: inside the 30 MB cap
-DENSE_CASES = ("single_blob", "two_blobs_unequal", "frame_000_cam")
+DENSE_CASES = ("single_blob", "frame_000_cam")  # a third (two_blobs_unequal) passed the 30 MB cap with the context head
 F16_MIN_ELEMENTS = 16  # smaller float initializers (shapes' scalars) stay f32
 
 
