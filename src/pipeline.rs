@@ -313,7 +313,7 @@ impl Pipeline {
         if !logit.is_finite() {
             return Ok(self.invalid(result, "classifier logits", start));
         }
-        // NaN presence counts as absent (every comparison is false).
+        // presence is finite here (a NaN logit made the frame invalid above)
         let threshold = match self.stability {
             Some(s) if self.tracked_present => self.manifest.gate.presence_threshold - s.hysteresis,
             Some(s) => self.manifest.gate.presence_threshold + s.hysteresis,
