@@ -17,8 +17,13 @@
 //! 5. no listed path leaves the bundle, by `..`, as an absolute path or
 //!    through a symbolic link ([`BundleError::OutsideBundle`]);
 //! 6. the files: every listed file exists and has its sha256, and every file
-//!    in the folder tree but the manifest is listed. All problems of this
-//!    step come in one [`BundleError::Files`].
+//!    in the folder tree but the manifest and its signature is listed. All
+//!    problems of this step come in one [`BundleError::Files`].
+//!
+//! [`Bundle::open_trusted`] checks the manifest's signature first
+//! ([`signature`]: minisign, Ed25519) against the keys given, before
+//! parsing the bytes it verified; [`Bundle::open`] trusts no key and reports
+//! the bundle as unverified ([`Bundle::provenance`]).
 //!
 //! The graphs are not loaded here: their inputs and outputs are checked
 //! against the contract where they are loaded.
@@ -37,6 +42,7 @@ use std::path::{Path, PathBuf};
 mod error;
 mod files;
 mod manifest;
+pub mod signature;
 mod validate;
 
 pub use error::{BundleError, FileProblem, Invalid, TextPos};
@@ -45,6 +51,7 @@ pub use manifest::{
     ClassifierInput, DecoderParams, GateParams, GraphEntry, GraphRole, Graphs, InputParams,
     Manifest, Precision, PromptParams, Resize,
 };
+pub use signature::{Provenance, TrustedKey, TrustedKeys, SIGNATURE};
 
 /// The manifest's file name, at the bundle's root.
 pub const MANIFEST: &str = "sammix.toml";
@@ -58,26 +65,40 @@ pub struct Bundle {
     dir: PathBuf,
     manifest_path: PathBuf,
     manifest: Manifest,
+    provenance: Provenance,
 }
 
 impl Bundle {
     /// Opens and checks the bundle in folder `dir` (see the module docs for
-    /// what is checked, in which order).
+    /// what is checked, in which order), trusting no signing key: the
+    /// bundle is [`Provenance::Unverified`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Bundle, BundleError> {
+        Bundle::open_trusted(dir, &TrustedKeys::none())
+    }
+
+    /// Opens and checks the bundle in folder `dir`; with `keys` not empty,
+    /// only if its manifest is signed by one of them
+    /// ([`BundleError::Unsigned`], [`BundleError::UntrustedKey`],
+    /// [`BundleError::SignatureMismatch`], [`BundleError::BadSignatureFile`]
+    /// otherwise). The signature is checked first, on the manifest bytes
+    /// that are then parsed.
+    pub fn open_trusted(dir: impl AsRef<Path>, keys: &TrustedKeys) -> Result<Bundle, BundleError> {
         let dir = dir.as_ref();
-        if !dir.is_dir() {
-            return Err(BundleError::MissingFolder {
-                dir: dir.to_path_buf(),
-            });
-        }
-        let manifest_path = dir.join(MANIFEST);
-        let manifest = Manifest::read(&manifest_path)?;
+        let (manifest_path, bytes) = read_manifest_bytes(dir)?;
+        let provenance = signature::check(dir, &manifest_path, &bytes, keys)?;
+        let manifest = Manifest::from_bytes(&bytes, &manifest_path)?;
         files::check(dir, &manifest_path, &manifest)?;
         Ok(Bundle {
             dir: dir.to_path_buf(),
             manifest_path,
             manifest,
+            provenance,
         })
+    }
+
+    /// Who made the bundle, as far as its signature says.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
     }
 
     /// The bundle folder, as given to [`Bundle::open`].
@@ -126,6 +147,18 @@ impl Bundle {
     pub fn path_of(&self, entry: &str) -> PathBuf {
         files::resolve(&self.dir, entry)
     }
+}
+
+/// The manifest's path in bundle folder `dir` and its bytes.
+fn read_manifest_bytes(dir: &Path) -> Result<(PathBuf, Vec<u8>), BundleError> {
+    if !dir.is_dir() {
+        return Err(BundleError::MissingFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let path = dir.join(MANIFEST);
+    let bytes = manifest::read_bytes(&path)?;
+    Ok((path, bytes))
 }
 
 #[cfg(test)]

@@ -375,6 +375,51 @@ fn every_problem_is_reported_in_line_order() {
     assert!(lines.windows(2).all(|w| w[0] <= w[1]));
 }
 
+/// `[security] trusted_keys`: minisign public keys, checked for their form
+/// at build time (the library parses them: `tests/bundle_signatures.rs`).
+#[test]
+fn trusted_keys_are_minisign_keys_listed_once() {
+    let key = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/signing/trusted.pub"),
+    )
+    .unwrap();
+    let key = key.lines().nth(1).unwrap().trim().to_string();
+    let with = |keys: &str| format!("{}\n[security]\ntrusted_keys = {keys}\n", read("rpi5"));
+    let p = Profile::parse("board/rpi5.toml", &with(&format!("[\"{key}\"]"))).unwrap();
+    assert_eq!(p.trusted_keys.len(), 1);
+    assert_eq!(p.trusted_keys[0], key);
+    assert!(p.to_rust().contains(&format!(
+        "trusted_keys: Cow::Borrowed(&[Cow::Borrowed({key:?})])"
+    )));
+    assert!(p
+        .to_string()
+        .contains("trusted keys: 1 (only bundles signed by one of them run)"));
+    assert!(parse("rpi5").to_string().contains("trusted keys: none"));
+    let cases = [
+        ("\"RWQ\"".to_string(), "minisign Ed25519 public key"),
+        (
+            format!("\"{}\"", key.replace("RW", "XX")),
+            "starting with RW",
+        ),
+        (format!("\"{}!\"", &key[..55]), "56 base64 characters"),
+        (format!("\"{key}\", \"{key}\""), "listed twice"),
+    ];
+    for (keys, what) in cases {
+        rejects(
+            &with(&format!("[{keys}]")),
+            "security.trusted_keys",
+            "trusted_keys",
+            what,
+        );
+    }
+    rejects(
+        &with("\"RW\""),
+        "security.trusted_keys",
+        "trusted_keys",
+        "expected an array",
+    );
+}
+
 #[test]
 fn generated_code_borrows_static_data() {
     let rust = parse("rpi5").to_rust();

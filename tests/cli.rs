@@ -644,6 +644,149 @@ fn info_json() {
     for role in ["classifier", "encoder", "decoder"] {
         assert!(v["graphs"][role]["sha256"].is_string(), "{role}");
     }
+    // No trusted key in the host profile: nothing checked, and said so.
+    assert_eq!(v["signature"]["status"], "unverified", "{v}");
+    assert_eq!(v["signature"]["signature"]["found"], "absent", "{v}");
+}
+
+// ---------------------------------------------------------------------------
+// bundle sign / verify / keygen
+
+/// The real bundle copied into `tmp/bundle` (its files are all listed, so
+/// the copy opens as the original does).
+fn bundle_copy(tmp: &TempDir) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let t = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &t);
+            } else {
+                fs::copy(e.path(), t).unwrap();
+            }
+        }
+    }
+    let dir = tmp.join("bundle");
+    copy(&real_bundle(), &dir);
+    dir
+}
+
+#[test]
+fn a_trusted_key_refuses_unsigned_and_foreign_bundles_and_runs_signed_ones() {
+    let tmp = TempDir::new("signed");
+    let b = bundle_copy(&tmp);
+    let keys = root().join("tests/data/signing");
+    let trusted = keys.join("trusted.pub");
+    let other = keys.join("other.pub");
+
+    let r = success(&["info", "--bundle", arg(&b)]);
+    assert_contains(&r.stdout, &["signature: unverified", "not signed"]);
+    // Unsigned, with a trusted key: every command that opens it refuses.
+    for cmd in ["info", "run"] {
+        let e = failure(&[cmd, "--bundle", arg(&b), "--trusted-key", arg(&trusted)]);
+        assert_contains(&e, &["sammix.toml", "not signed", "sammix.toml.minisig"]);
+    }
+    let e = failure(&["bundle", "verify", "--bundle", arg(&b)]);
+    assert_contains(&e, &["no trusted key", "--trusted-key"]);
+
+    let r = success(&[
+        "bundle",
+        "sign",
+        "--bundle",
+        arg(&b),
+        "--secret-key",
+        arg(&keys.join("trusted.key")),
+    ]);
+    assert_contains(
+        &r.stdout,
+        &["signed", "sammix.toml.minisig", "bundle:sammix-us-tiny"],
+    );
+    let r = success(&[
+        "bundle",
+        "verify",
+        "--bundle",
+        arg(&b),
+        "--trusted-key",
+        arg(&trusted),
+    ]);
+    assert_contains(
+        &r.stdout,
+        &["verified: signed by trusted key", "trusted.pub"],
+    );
+    let r = success(&["info", "--bundle", arg(&b), "--trusted-key", arg(&trusted)]);
+    assert_contains(&r.stdout, &["signature: verified"]);
+    let r = success(&[
+        "run",
+        "--bundle",
+        arg(&b),
+        "--trusted-key",
+        arg(&trusted),
+        "--frames",
+        "2",
+        "--quiet",
+    ]);
+    assert_contains(&r.stdout, &["2 frames"]);
+
+    // Signed by a key this run does not trust.
+    let e = failure(&["run", "--bundle", arg(&b), "--trusted-key", arg(&other)]);
+    assert_contains(
+        &e,
+        &[
+            "sammix.toml.minisig",
+            "does not trust",
+            "security.trusted_keys",
+        ],
+    );
+    // Tampered after signing.
+    let m = fs::read_to_string(b.join("sammix.toml")).unwrap();
+    fs::write(
+        b.join("sammix.toml"),
+        m.replace("presence_threshold = 0.5", "presence_threshold = 0.1"),
+    )
+    .unwrap();
+    let e = failure(&["info", "--bundle", arg(&b), "--trusted-key", arg(&trusted)]);
+    assert_contains(&e, &["sammix.toml.minisig", "does not match sammix.toml"]);
+    let e = failure(&[
+        "bundle",
+        "verify",
+        "--bundle",
+        arg(&b),
+        "--trusted-key",
+        arg(&trusted),
+    ]);
+    assert_contains(&e, &["is not verified", "does not match"]);
+}
+
+#[test]
+fn keygen_writes_a_pair_that_signs_and_refuses_to_overwrite() {
+    let tmp = TempDir::new("keygen");
+    let prefix = tmp.join("release");
+    let r = success(&["bundle", "keygen", "--no-password", arg(&prefix)]);
+    assert_contains(
+        &r.stdout,
+        &["release.key", "release.pub", "trusted_keys: \"RW"],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(tmp.join("release.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the secret key is readable by others");
+    }
+    let e = failure(&["bundle", "keygen", "--no-password", arg(&prefix)]);
+    assert_contains(&e, &["release.key", "cannot write"]);
+    let e = failure(&[
+        "bundle",
+        "sign",
+        "--bundle",
+        arg(&tmp.join("nowhere")),
+        "--secret-key",
+        arg(&tmp.join("release.key")),
+    ]);
+    assert_contains(&e, &["refusing to sign", "nowhere"]);
 }
 
 #[test]

@@ -68,6 +68,7 @@ impl Profile {
             },
             "bundle": {"path": self.bundle},
             "output": {"sinks": self.sinks.iter().map(|s| format!("{}:{}", s.kind.as_str(), s.path)).collect::<Vec<_>>()},
+            "security": {"trusted_keys": self.trusted_keys},
         })
     }
 }
@@ -137,6 +138,16 @@ impl fmt::Display for Profile {
             .iter()
             .map(|s| format!("{}:{}", s.kind.as_str(), s.path))
             .collect();
-        write!(f, "  sinks: {}", sinks.join(", "))
+        writeln!(f, "  sinks: {}", sinks.join(", "))?;
+        match self.trusted_keys.len() {
+            0 => write!(
+                f,
+                "  trusted keys: none (any bundle runs, reported unverified)"
+            ),
+            n => write!(
+                f,
+                "  trusted keys: {n} (only bundles signed by one of them run)"
+            ),
+        }
     }
 }

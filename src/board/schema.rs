@@ -41,6 +41,11 @@ pub struct Profile {
     pub bundle: Cow<'static, str>,
     /// `output.sinks`: where results go.
     pub sinks: Cow<'static, [Sink]>,
+    /// `security.trusted_keys`: minisign public keys (the base64 line of a
+    /// `.pub` file) whose bundle signatures this build accepts. Empty: any
+    /// bundle runs, reported as unverified; otherwise only a bundle signed
+    /// by one of them (see `docs/security.md`).
+    pub trusted_keys: Cow<'static, [Cow<'static, str>]>,
 }
 
 /// `[cpu]`: the compilation target and the kernel level.
@@ -391,6 +396,7 @@ impl Profile {
                 )
             })
             .collect();
+        let keys: Vec<String> = self.trusted_keys.iter().map(|k| s(k)).collect();
         format!(
             "Profile {{\n    name: {},\n    description: {},\n    \
              cpu: Cpu {{ target_cpu: {}, target_features: {}, level: CpuLevel::{:?}, cores: {} }},\n    \
@@ -398,7 +404,7 @@ impl Profile {
              capture: Capture {{ device: {}, format: {:?}, width: {}, height: {}, fps: {} }},\n    \
              gpio: {gpio},\n    \
              watchdog: Watchdog {{ device: {device}, frame_timeout_ms: {}, pet_interval_ms: {} }},\n    \
-             bundle: {},\n    sinks: Cow::Borrowed(&[{}]),\n}}",
+             bundle: {},\n    sinks: Cow::Borrowed(&[{}]),\n    trusted_keys: Cow::Borrowed(&[{}]),\n}}",
             s(&self.name),
             s(&self.description),
             s(&c.target_cpu),
@@ -417,6 +423,7 @@ impl Profile {
             w.pet_interval_ms,
             s(&self.bundle),
             sinks.join(", "),
+            keys.join(", "),
         )
     }
 }

@@ -11,7 +11,7 @@ impl Parser<'_> {
             pos: 0,
         };
         let top = [
-            "board", "cpu", "threads", "capture", "gpio", "watchdog", "bundle", "output",
+            "board", "cpu", "threads", "capture", "gpio", "watchdog", "bundle", "output", "security",
         ];
         self.known(&root, &top);
         let (name, description) = self.board(&root);
@@ -27,6 +27,10 @@ impl Parser<'_> {
             .table(&root, "bundle", &["path"])
             .and_then(|b| self.word(&b, "path", "a folder path"));
         let sinks = self.sinks(&root);
+        let trusted_keys = match root.get("security") {
+            None => Some(Vec::new()),
+            Some(_) => self.security(&root),
+        };
         Some(Profile {
             name: name?.into(),
             description: description?.into(),
@@ -37,6 +41,11 @@ impl Parser<'_> {
             watchdog: watchdog?,
             bundle: bundle?.into(),
             sinks: sinks?.into(),
+            trusted_keys: trusted_keys?
+                .into_iter()
+                .map(Cow::Owned)
+                .collect::<Vec<_>>()
+                .into(),
         })
     }
 
@@ -310,4 +319,47 @@ impl Parser<'_> {
         }
         Some(out)
     }
+
+    /// `[security]`: the public keys a bundle's signature may be made with.
+    /// Only the form is checked here (a build script has no crypto): the
+    /// base64 line of a minisign Ed25519 public key; the library parses
+    /// each one fully and a test does so for every profile in `board/`.
+    fn security(&mut self, root: &At<'_, '_>) -> Option<Vec<String>> {
+        let t = self.table(root, "security", &["trusted_keys"])?;
+        let v = self.required(&t, "trusted_keys")?;
+        let Some(items) = v.get_ref().as_array() else {
+            let msg = format!(
+                "expected an array of minisign public keys, found {}",
+                v.get_ref().type_str()
+            );
+            self.err(v.span().start, "security.trusted_keys", msg);
+            return None;
+        };
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            let (k, pos) = self.as_string(&t, "trusted_keys", item)?;
+            let k = k.trim().to_string();
+            let base64 = k
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=');
+            if k.len() != MINISIGN_KEY_LEN || !base64 || !k.starts_with("RW") {
+                let msg = format!(
+                    "expected a minisign Ed25519 public key ({MINISIGN_KEY_LEN} base64 characters \
+                     starting with RW: the second line of a .pub file), found {k:?}"
+                );
+                self.err(pos, "security.trusted_keys", msg);
+                return None;
+            }
+            if out.contains(&k) {
+                self.err(pos, "security.trusted_keys", format!("{k:?} listed twice"));
+                return None;
+            }
+            out.push(k);
+        }
+        Some(out)
+    }
 }
+
+/// Characters in the base64 form of a minisign public key (42 bytes:
+/// `Ed`, an 8-byte key ID, the 32-byte Ed25519 key).
+const MINISIGN_KEY_LEN: usize = 56;

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::MANIFEST;
+use super::{MANIFEST, SIGNATURE};
 
 /// A position in the manifest text, 1-based (the column counts characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +156,56 @@ pub enum BundleError {
         path: PathBuf,
         /// What is wrong, one entry per file.
         problems: Vec<FileProblem>,
+    },
+    /// Trusted keys are configured and the bundle has no signature.
+    #[error(
+        "{}: the bundle is not signed (no {SIGNATURE} beside it): this build runs only bundles \
+         signed by trusted key {trusted}",
+        path.display()
+    )]
+    Unsigned {
+        /// The manifest.
+        path: PathBuf,
+        /// The trusted key IDs.
+        trusted: String,
+    },
+    /// The signature file is not a minisign signature.
+    #[error("{}: not a minisign signature: {reason}", path.display())]
+    BadSignatureFile {
+        /// The signature file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The bundle is signed by a key that is not trusted.
+    #[error(
+        "{}: signed by key {key_id}, which this build does not trust (trusted: {trusted}): \
+         sign the bundle with a trusted key, or add its public key to the board profile's \
+         security.trusted_keys",
+        path.display()
+    )]
+    UntrustedKey {
+        /// The signature file.
+        path: PathBuf,
+        /// The key ID the signature names.
+        key_id: String,
+        /// The trusted key IDs.
+        trusted: String,
+    },
+    /// The signature does not match the manifest: one of them was changed
+    /// after signing.
+    #[error(
+        "{}: the signature by trusted key {key_id} does not match {MANIFEST}: the manifest or \
+         its signature was changed after signing ({reason})",
+        path.display()
+    )]
+    SignatureMismatch {
+        /// The signature file.
+        path: PathBuf,
+        /// The key ID.
+        key_id: String,
+        /// minisign's message.
+        reason: String,
     },
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::manifest::join;
-use super::{BundleError, FileProblem, GraphRole, Manifest, MANIFEST};
+use super::{BundleError, FileProblem, GraphRole, Manifest, MANIFEST, SIGNATURE};
 
 /// Bytes read at a time while hashing.
 const CHUNK: usize = 1 << 16;
@@ -129,7 +129,8 @@ pub(super) fn check(
         present
             .into_iter()
             .filter(|(entry, utf8)| {
-                !*utf8 || (entry != MANIFEST && !known.contains(entry.as_str()))
+                !*utf8
+                    || (entry != MANIFEST && entry != SIGNATURE && !known.contains(entry.as_str()))
             })
             .map(|(entry, _)| FileProblem::Extra { entry }),
     );

@@ -357,16 +357,14 @@ impl Manifest {
     /// files it lists: see [`super::Bundle::open`]).
     pub fn read(path: impl AsRef<Path>) -> Result<Manifest, BundleError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => BundleError::MissingManifest {
-                path: path.to_path_buf(),
-            },
-            _ => BundleError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let bytes = read_bytes(path)?;
+        Manifest::from_bytes(&bytes, path)
+    }
+
+    /// Parses and validates manifest bytes read from `path` (named in
+    /// errors): UTF-8 first, then [`Manifest::parse`].
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Manifest, BundleError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
             let valid = &bytes[..e.valid_up_to()];
             // The prefix is valid UTF-8 by construction.
             let prefix = std::str::from_utf8(valid).unwrap_or_default();
@@ -378,6 +376,19 @@ impl Manifest {
         })?;
         Manifest::parse(text, path)
     }
+}
+
+/// The manifest file's bytes ([`BundleError::MissingManifest`] when absent).
+pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, BundleError> {
+    std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => BundleError::MissingManifest {
+            path: path.to_path_buf(),
+        },
+        _ => BundleError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> BundleError {

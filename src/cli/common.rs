@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use sammix::bundle::Bundle;
+use sammix::bundle::{Bundle, TrustedKey, TrustedKeys};
 use sammix::decoder::NativeDecoder;
 use sammix::kernels::Level;
 use sammix::pipeline::{DecoderKind, Pipeline};
@@ -37,15 +37,27 @@ pub fn bundle_dir(arg: &BundleArg) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(BUNDLED)
 }
 
+/// The keys a bundle's signature may be made with: the compiled-in board
+/// profile's `security.trusted_keys`, then `--trusted-key` files.
+pub fn trusted_keys(arg: &BundleArg) -> anyhow::Result<TrustedKeys> {
+    let mut keys = TrustedKeys::from_profile(sammix::board::profile::current())?;
+    for path in &arg.trusted_keys {
+        keys.add(TrustedKey::from_file(path)?);
+    }
+    Ok(keys)
+}
+
 /// Opens and checks the bundle, then loads its graphs, with `decoder`
 /// running the mask decoder.
 pub fn open(arg: &BundleArg, decoder: DecoderKind) -> anyhow::Result<(Bundle, Pipeline)> {
     let dir = bundle_dir(arg);
-    let bundle = Bundle::open(&dir)?;
+    let keys = trusted_keys(arg)?;
+    let bundle = Bundle::open_trusted(&dir, &keys)?;
     log::info!(
-        "bundle {} opened: {}",
+        "bundle {} opened: {}; signature {}",
         bundle.manifest().name,
-        dir.display()
+        dir.display(),
+        bundle.provenance()
     );
     let pipeline = Pipeline::with_decoder(&bundle, decoder)
         .with_context(|| format!("cannot load the graphs of bundle {}", dir.display()))?;

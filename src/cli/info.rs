@@ -118,6 +118,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let report = json!({
         "bundle": bundle.dir().display().to_string(),
         "checks": "manifest schema, every file's sha256, no unlisted file, graphs loaded against the contract, the native decoder loaded: passed",
+        "signature": bundle.provenance(),
         "manifest": m,
         "graphs": graphs,
         "cam_size": [g.cam_size.0, g.cam_size.1],
@@ -134,6 +135,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     outln!("bundle {} ({})", m.name, bundle.dir().display());
     outln!("  {}", m.description);
     outln!("  checks passed: manifest schema {}, sha256 of every file, no unlisted file, graph contract, native decoder", m.schema);
+    outln!("  signature: {}", bundle.provenance());
     let i = &m.input;
     outln!(
         "input: {}×{}×{} ({} resize), mean {:?}, std {:?}; embeddings 256×{e}×{e}, dense prompt {d}×{d}",

@@ -21,6 +21,7 @@ use sammix::pipeline::DecoderKind;
 
 mod bench;
 mod board;
+mod bundle;
 mod common;
 mod eval;
 mod info;
@@ -65,6 +66,63 @@ enum Command {
     /// Time each stage of a bundle on the demo clip (or another source),
     /// with the native and the tract decoder on the same frames.
     Bench(BenchArgs),
+    /// Sign a bundle, verify its signature, or make a signing key
+    /// (minisign's format: Ed25519 over the manifest, which pins every
+    /// file's sha256).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Check a bundle, then sign its manifest into sammix.toml.minisig.
+    Sign(SignArgs),
+    /// Check a bundle's signature against the trusted keys (the board
+    /// profile's and --trusted-key); exit 1 if it is not verified.
+    Verify(VerifyArgs),
+    /// Make a key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub.
+    Keygen(KeygenArgs),
+}
+
+/// The environment variable holding a secret key's password (else it is
+/// asked for on the terminal).
+const PASSWORD_ENV: &str = "SAMMIX_SIGNING_PASSWORD";
+
+#[derive(Debug, Clone, Args)]
+struct SignArgs {
+    /// The bundle folder to sign.
+    #[arg(long, value_name = "DIR")]
+    bundle: PathBuf,
+    /// The minisign secret key file (from `sammix bundle keygen` or
+    /// `minisign -G`); an encrypted key's password comes from
+    /// $SAMMIX_SIGNING_PASSWORD, else the terminal.
+    #[arg(long, value_name = "KEY")]
+    secret_key: PathBuf,
+    /// The signed (trusted) comment, one line (default:
+    /// `timestamp:SECONDS<TAB>file:sammix.toml<TAB>bundle:NAME`).
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    bundle: BundleArg,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct KeygenArgs {
+    /// Where to write: PREFIX.key and PREFIX.pub (neither may exist).
+    #[arg(value_name = "PREFIX")]
+    prefix: PathBuf,
+    /// Leave the secret key without a password (for CI and tests; keep such
+    /// a key off shared disks). Default: encrypted with
+    /// $SAMMIX_SIGNING_PASSWORD, else a password asked for on the terminal.
+    #[arg(long)]
+    no_password: bool,
 }
 
 /// Which bundle to use.
@@ -74,6 +132,12 @@ struct BundleArg {
     /// models/sammix-us-tiny).
     #[arg(long, value_name = "DIR")]
     bundle: Option<PathBuf>,
+    /// Also trust bundles signed by this minisign public key (a `.pub`
+    /// file; repeatable), besides the board profile's
+    /// `security.trusted_keys`. With any trusted key, only a bundle signed
+    /// by one of them opens.
+    #[arg(long = "trusted-key", value_name = "PUB")]
+    trusted_keys: Vec<PathBuf>,
 }
 
 /// Which engine runs the mask decoder.
@@ -275,7 +339,10 @@ struct BenchArgs {
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => run::run(RunArgs {
-            bundle: BundleArg { bundle: None },
+            bundle: BundleArg {
+                bundle: None,
+                trusted_keys: Vec::new(),
+            },
             decoder: DecoderArg {
                 decoder: DecoderChoice::Native,
             },
@@ -301,5 +368,8 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Eval(a)) => eval::eval(a),
         Some(Command::Info(a)) => info::info(a),
         Some(Command::Bench(a)) => bench::bench(a),
+        Some(Command::Bundle(BundleCommand::Sign(a))) => bundle::sign(a),
+        Some(Command::Bundle(BundleCommand::Verify(a))) => bundle::verify(a),
+        Some(Command::Bundle(BundleCommand::Keygen(a))) => bundle::keygen(a),
     }
 }
