@@ -32,6 +32,7 @@ use crate::source::{FrameSource, SourceError};
 
 mod affinity;
 mod histogram;
+pub mod lines;
 mod slot;
 
 pub use histogram::{Histogram, Percentiles};

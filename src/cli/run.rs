@@ -1,8 +1,6 @@
 //! `sammix run`: a source through the streaming pipeline, with optional
 //! outputs, per-frame lines and a summary.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +16,7 @@ use sammix::metrics::{ImageScores, RunningSummary, Summary};
 use sammix::overlay::{self, OverlayStyle};
 use sammix::pipeline::{DecoderKind, Outcome, Stability};
 use sammix::source::{ImageFolder, SourceSpec, Truth};
+use sammix::stream::lines::LineFile;
 use sammix::stream::{
     self, FrameRecord, FrameSink, Handoff, StreamOptions, StreamSummary, ThreadCores,
 };
@@ -60,10 +59,24 @@ impl Names {
 }
 
 /// Output files under `--out`.
+///
+/// A file that cannot be written (disk full, a file system turned
+/// read-only, an I/O error) does not stop the stream: the frame's line,
+/// mask or overlay is lost and counted ([`Files::failures`]), one warning
+/// per burst, and writing resumes when the disk lets it. `results.jsonl`
+/// holds whole lines only ([`LineFile`]); a mask PNG that fails half
+/// written is removed; the Y4M overlay stops at its first failure (a video
+/// cannot skip a frame), the PNG overlay goes on like the masks.
 struct Files {
     dir: PathBuf,
-    results: BufWriter<File>,
+    results: LineFile,
     overlay: OverlayFormat,
+    /// Frames with at least one output not written.
+    failures: u64,
+    /// In a burst of failures (warned once).
+    failing: bool,
+    /// The first failure, for the summary.
+    first_failure: Option<String>,
     y4m: Option<Y4mWriter>,
     picture: Frame,
     style: OverlayStyle,
@@ -80,12 +93,15 @@ impl Files {
             }
         }
         let path = dir.join("results.jsonl");
-        let file =
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let results =
+            LineFile::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Files {
             dir: dir.to_path_buf(),
-            results: BufWriter::new(file),
+            results,
             overlay,
+            failures: 0,
+            failing: false,
+            first_failure: None,
             y4m: None,
             picture: Frame::zeros(1, 1, PixelFormat::Rgb8),
             style: OverlayStyle::default(),
@@ -93,13 +109,51 @@ impl Files {
         })
     }
 
+    /// Writes the frame's line, mask and overlay; a write that fails is
+    /// counted and the stream goes on (see [`Files`]). Only a line that
+    /// cannot be serialized (a bug) is an error.
     fn write(&mut self, frame: &Frame, mask: &Mask, line: &Line) -> SinkResult {
-        serde_json::to_writer(&mut self.results, line)?;
-        self.results.write_all(b"\n")?;
-        image_io::write_mask_png(
-            &self.dir.join("masks").join(format!("{}.png", line.name)),
-            mask,
-        )?;
+        let mut failed: Option<String> = None;
+        if let Err(e) = self
+            .results
+            .append(|buf| serde_json::to_writer(&mut *buf, line))?
+        {
+            failed = Some(e.to_string());
+        }
+        let mask_path = self.dir.join("masks").join(format!("{}.png", line.name));
+        if let Err(e) = image_io::write_mask_png(&mask_path, mask) {
+            let _ = std::fs::remove_file(&mask_path);
+            failed.get_or_insert_with(|| e.to_string());
+        }
+        if let Err(e) = self.write_overlay(frame, mask, line) {
+            failed.get_or_insert(e);
+        }
+        match failed {
+            Some(e) => {
+                self.failures += 1;
+                if !self.failing {
+                    log::warn!(
+                        "frame {}: {e}; the stream goes on, frames whose output cannot be written are counted",
+                        line.name
+                    );
+                }
+                self.failing = true;
+                self.first_failure.get_or_insert(e);
+            }
+            None if self.failing => {
+                log::warn!(
+                    "frame {}: output written again ({} frames not written so far)",
+                    line.name,
+                    self.failures
+                );
+                self.failing = false;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn write_overlay(&mut self, frame: &Frame, mask: &Mask, line: &Line) -> Result<(), String> {
         if self.overlay == OverlayFormat::None {
             return Ok(());
         }
@@ -114,35 +168,43 @@ impl Files {
         );
         if self.overlay == OverlayFormat::Png {
             let path = self.dir.join("overlay").join(format!("{}.png", line.name));
-            image_io::write_frame_png(&path, &self.picture)?;
-            return Ok(());
+            return image_io::write_frame_png(&path, &self.picture).map_err(|e| {
+                let _ = std::fs::remove_file(&path);
+                e.to_string()
+            });
         }
         let (w, h) = (frame.width(), frame.height());
         if self.y4m.is_none() {
             let path = self.dir.join("overlay.y4m");
-            self.y4m = Some(Y4mWriter::create(
-                &path,
-                w,
-                h,
-                self.rate,
-                Colorspace::Yuv444,
-            )?);
+            let writer = Y4mWriter::create(&path, w, h, self.rate, Colorspace::Yuv444);
+            self.y4m = Some(writer.map_err(|e| {
+                self.overlay = OverlayFormat::None;
+                format!("{e} (no overlay video from here on)")
+            })?);
         }
         if let Some(y4m) = &mut self.y4m {
-            y4m.write_frame(&self.picture).map_err(|e| {
-                format!(
-                    "{e} (frame {}: one video needs one frame size; use --overlay png)",
+            if let Err(e) = y4m.write_frame(&self.picture) {
+                // A video cannot skip a frame: it ends here.
+                self.overlay = OverlayFormat::None;
+                return Err(format!(
+                    "{e} (frame {}; the overlay video ends here; one video needs one frame size \
+                     and a disk with room; --overlay png goes on frame by frame)",
                     line.name
-                )
-            })?;
+                ));
+            }
         }
         Ok(())
     }
 
     fn finish(&mut self) -> SinkResult {
-        self.results.flush()?;
+        let results = self.dir.join("results.jsonl");
+        if let Err(e) = self.results.sync() {
+            log::warn!("{}: cannot flush to disk: {e}", results.display());
+        }
         if let Some(y4m) = self.y4m.take() {
-            y4m.finish()?;
+            if let Err(e) = y4m.finish() {
+                log::warn!("{}: {e}", self.dir.join("overlay.y4m").display());
+            }
         }
         Ok(())
     }
@@ -266,6 +328,10 @@ struct RunSummary<'a> {
     stream: &'a StreamSummary,
     accuracy: Option<Summary>,
     flicker: Option<&'a Flicker>,
+    /// With `--out`: frames with an output file not written (disk full, a
+    /// read-only file system), and the first such error.
+    output_not_written: Option<u64>,
+    output_first_error: Option<String>,
 }
 
 /// A flag that SIGTERM (`systemctl stop`) and SIGINT (Ctrl-C) raise, so
@@ -477,6 +543,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stream: &summary,
         accuracy: sink.truth.is_some().then(|| sink.scores.summary()),
         flicker: sink.truth.is_some().then_some(&sink.flicker),
+        output_not_written: sink.files.as_ref().map(|f| f.failures),
+        output_first_error: sink.files.as_ref().and_then(|f| f.first_failure.clone()),
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -600,5 +668,8 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
             "wrote {}/results.jsonl, masks/ and the overlay",
             dir.display()
         );
+    }
+    if let (Some(n @ 1..), Some(e)) = (r.output_not_written, &r.output_first_error) {
+        outln!("output: {n} frames not (wholly) written; first error: {e}");
     }
 }
