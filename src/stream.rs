@@ -12,7 +12,9 @@
 //! yet taken when the next is ready is dropped and counted, so latency cannot
 //! grow when inference is slow. Output is bounded the same way: when the
 //! sink falls behind, results are dropped (counted), never queued without
-//! limit. Frame and mask buffers circulate in fixed pools; statistics live in
+//! limit. In [`Handoff::Lossless`] mode nothing is dropped: capture waits
+//! for inference and inference for the sink, each wait bounded by the stall
+//! timeout. Frame and mask buffers circulate in fixed pools; statistics live in
 //! fixed-size histograms; the stream's own code allocates nothing per frame
 //! once every buffer has reached the frame size.
 //!
@@ -54,6 +56,11 @@ pub enum StreamError {
     /// No frame arrived for too long.
     #[error("no frame from the source for {0:?}: stopped (is the device still there?)")]
     Stalled(Duration),
+    /// In lossless mode, the sink took no result for too long.
+    #[error(
+        "the output took no result for {0:?}: stopped (a disk or display that stopped answering?)"
+    )]
+    SinkStalled(Duration),
     /// A stream thread panicked (a bug).
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
@@ -156,8 +163,8 @@ pub struct FrameRecord {
     pub done_ms: f64,
     /// `done_ms − captured_ms`.
     pub latency_ms: f64,
-    /// Frames dropped in the stream so far (source gaps, capture side and
-    /// output side).
+    /// Frames dropped in the stream so far (source gaps, out-of-order
+    /// frames, capture side and output side).
     pub dropped: u64,
     /// The pipeline's result, with per-stage milliseconds.
     #[serde(flatten)]
@@ -195,6 +202,10 @@ pub struct StreamSummary {
     pub dropped_source: u64,
     /// Frames the capture side dropped (inference was busy).
     pub dropped_capture: u64,
+    /// Frames the source delivered out of order: a sequence number not
+    /// above the last one's (a duplicate, or a late frame). Dropped before
+    /// inference, so the display never steps back in time.
+    pub out_of_order: u64,
     /// Results the output side dropped (the sink was busy).
     pub dropped_output: u64,
     /// Capture → result.
@@ -292,18 +303,28 @@ pub fn run(
     };
 
     let gaps = AtomicU64::new(0);
+    let stale = AtomicU64::new(0);
     let cores = opts.cores.as_ref();
     std::thread::scope(|scope| {
         let capture = scope.spawn(|| {
             let _ = affinity::pin(cores.map(|c| &c.capture[..]), "capture");
-            capture(source, &slot, &gaps, opts, start, capture_limit)
+            capture(source, &slot, (&gaps, &stale), opts, start, capture_limit)
         });
         let output = scope.spawn(|| {
             let _ = affinity::pin(cores.map(|c| &c.output[..]), "output");
             output(rx, sink, &slot, mask_back)
         });
         let previous = affinity::pin(cores.map(|c| &c.inference[..]), "inference");
-        let inferred = infer(pipeline, &slot, &gaps, tx, &masks, opts, start, limit);
+        let inferred = infer(
+            pipeline,
+            &slot,
+            (&gaps, &stale),
+            tx,
+            &masks,
+            opts,
+            start,
+            limit,
+        );
         affinity::restore(previous);
         slot.close();
         let captured = capture
@@ -324,6 +345,7 @@ pub fn run(
             },
             dropped_source: gaps.load(Ordering::Relaxed),
             dropped_capture: slot.dropped(),
+            out_of_order: stale.load(Ordering::Relaxed),
             dropped_output,
             latency_ms: stats.latency.percentiles(),
             queue_ms: stats.queue.percentiles(),
@@ -349,7 +371,7 @@ pub fn run(
 fn capture(
     source: &mut dyn FrameSource,
     slot: &FrameSlot,
-    gaps: &AtomicU64,
+    (gaps, stale): (&AtomicU64, &AtomicU64),
     opts: &StreamOptions,
     start: Instant,
     limit: u64,
@@ -391,6 +413,13 @@ fn capture(
             }
             frame.captured = Some(Instant::now());
             if let Some(prev) = last {
+                if frame.sequence <= prev {
+                    // A duplicate or a late frame: showing it would step
+                    // the display back in time.
+                    stale.fetch_add(1, Ordering::Relaxed);
+                    slot.recycle(frame);
+                    continue;
+                }
                 if frame.sequence > prev + 1 {
                     gaps.fetch_add(frame.sequence - prev - 1, Ordering::Relaxed);
                 }
@@ -414,7 +443,7 @@ type Inferred = (Stats, u64, u64, Duration, u64);
 fn infer(
     pipeline: &mut dyn Processor,
     slot: &FrameSlot,
-    gaps: &AtomicU64,
+    (gaps, stale): (&AtomicU64, &AtomicU64),
     tx: SyncSender<(Frame, Mask, FrameRecord)>,
     masks: &Receiver<Mask>,
     opts: &StreamOptions,
@@ -489,24 +518,49 @@ fn infer(
                 .saturating_sub(captured)),
             done_ms: ms(done),
             latency_ms: ms(done.saturating_sub(captured)),
-            dropped: gaps.load(Ordering::Relaxed) + slot.dropped() + dropped_output,
+            dropped: gaps.load(Ordering::Relaxed)
+                + stale.load(Ordering::Relaxed)
+                + slot.dropped()
+                + dropped_output,
             result,
         };
         stats.record(&record);
         frames += 1;
         last = done;
         waiting_since = Instant::now();
-        match tx.try_send((frame, mask, record)) {
-            Ok(()) => {}
-            Err(TrySendError::Full((f, m, _))) => {
-                dropped_output += 1;
-                slot.recycle(f);
-                spare = Some(m);
+        // Newest-frame mode drops a result the sink has no room for (a live
+        // display shows the next one); lossless mode waits for the sink, up
+        // to the stall timeout, so that every frame's result is written.
+        let mut item = (frame, mask, record);
+        let offered = Instant::now();
+        let sent = loop {
+            match tx.try_send(item) {
+                Ok(()) => break true,
+                Err(TrySendError::Full(back))
+                    if opts.handoff == Handoff::Lossless && !stopped() =>
+                {
+                    if offered.elapsed() > opts.stall_timeout {
+                        slot.recycle(back.0);
+                        slot.close();
+                        return Err(StreamError::SinkStalled(opts.stall_timeout));
+                    }
+                    item = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Full((f, m, _))) => {
+                    dropped_output += 1;
+                    slot.recycle(f);
+                    spare = Some(m);
+                    break true;
+                }
+                Err(TrySendError::Disconnected((f, _, _))) => {
+                    slot.recycle(f);
+                    break false;
+                }
             }
-            Err(TrySendError::Disconnected((f, _, _))) => {
-                slot.recycle(f);
-                break;
-            }
+        };
+        if !sent {
+            break;
         }
     }
     drop(tx);

@@ -597,6 +597,12 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         s.dropped_output,
         r.handoff
     );
+    if s.out_of_order > 0 {
+        outln!(
+            "{} frames came out of order from the source (a repeated or earlier sequence number): dropped",
+            s.out_of_order
+        );
+    }
     if s.frozen > 0 {
         outln!(
             "{} frames captured while the display was frozen (not processed)",

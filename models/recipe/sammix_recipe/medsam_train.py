@@ -247,6 +247,8 @@ def main(argv=None) -> None:
     ap.add_argument("--jitter", type=float, default=6.0)
     ap.add_argument("--decoder-from", default=None,
                     help="start the decoder from this run's (with --steps 0: keep it, train only the head)")
+    ap.add_argument("--head-from", default=None,
+                    help="take this run's presence/CAM head (and its arch) instead of training one")
     ap.add_argument("--no-negative-pixels", action="store_true",
                     help="the head's CAM learns from the K masks only, not also from the frames labelled absent")
     ap.add_argument("--aug", type=int, default=4,
@@ -285,9 +287,17 @@ def main(argv=None) -> None:
     pos_in_train = {r: j for j, r in enumerate(train_rows)}
     mask_rows = np.array([pos_in_train[r] for r in mask_rows_all]
                          + list(range(len(train_rows), len(emb_train))))
-    head = train_head(emb_train, present_train, mask_rows, masks_k, args.cam,
-                      args.head_steps, args.head_batch, rng, negative_pixels=not args.no_negative_pixels,
-                      arch=args.head_arch)
+    if args.head_from:
+        hk = torch.load(Path(args.head_from) / "medsam_sammix.pt", map_location="cpu", weights_only=False)
+        args.cam, args.head_arch, args.head_steps = hk["cam"], hk.get("arch", "small"), 0
+        head = CamHead(args.cam, arch=args.head_arch)
+        head.load_state_dict(hk["head"])
+        head.eval()
+        log.info("head from %s (%s, %s)", args.head_from, args.cam, args.head_arch)
+    else:
+        head = train_head(emb_train, present_train, mask_rows, masks_k, args.cam,
+                          args.head_steps, args.head_batch, rng, negative_pixels=not args.no_negative_pixels,
+                          arch=args.head_arch)
     del emb_train
     head_s = time.time() - t0
     dec = DecoderHead(sam)
@@ -316,6 +326,7 @@ def main(argv=None) -> None:
         "image_label_frames": len(train_rows), "labeled_pool_indices": lab,
         "final_loss": float(np.mean(losses[-25:])) if losses else None, "decoder_from": args.decoder_from,
         "negative_pixels": not args.no_negative_pixels, "aug": args.aug, "aug_version": AUG_VERSION,
+        "head_from": args.head_from,
     })
     log.info("saved %s (%.0f s)", out / "medsam_sammix.pt", time.time() - t0)
 
