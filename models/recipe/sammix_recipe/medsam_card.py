@@ -58,9 +58,12 @@ def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
         for s in seeds:
             add(f"SAM-Mix-{k}", k, f"medsam-k{k}-s{s}", "eval_test.json")
     add("SAM-Mix-50, head with context (seed 0's decoder)", 50, "medsam-k50-s0-context", "eval_test.json")
+    add("SAM-Mix-50, head with context, decoder 250 more steps on its prompts", 50, "medsam-k50-s0-context-dec",
+        "eval_test.json")
     add("SAM-Mix-50, CAM from image labels only", 50, "medsam-k50-s0-gap", "eval_test.json")
     add("SAM-PP-0 (LiteMedSAM, CAM prompts, no training)", 0, "medsam-k50-s0", "eval_test_sampp.json")
     add("ceiling: SAM-Mix-50 decoder, ground-truth boxes", 50, "medsam-k50-s0", "eval_test_gtbox.json")
+    add("ceiling: the shipped decoder, ground-truth boxes", 50, "medsam-k50-s0-context-dec", "eval_test_gtbox.json")
     return rows, missing
 
 
@@ -94,8 +97,12 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
         + " and a 1×1 convolution give the CAM at 64×64 (4 px a cell; `cam` is its sigmoid), trained",
         "  on the K masks and on every frame labelled absent (all background); the presence logit is a learned",
         "  affine map of the CAM's largest logit (BCE on every training frame's image label).",
-        "- **Decoder**: LiteMedSAM's prompt encoder and mask decoder, fine-tuned (550 steps of 8, in two stages:",
-        "  `checkpoints/medsam-k50-s0/README.md`) on the K masks and 4 augmented copies of each (flip, zoom, gamma)",
+        "- **Decoder**: LiteMedSAM's prompt encoder and mask decoder, fine-tuned ("
+        + ("800 steps of 8, in three stages: `checkpoints/medsam-k50-s0/README.md` for the first two, then 250"
+           "\n  steps on the prompts of the head with context, `checkpoints/medsam-k50-s0-context-dec`)"
+           if brun == "medsam-k50-s0-context-dec" else
+           "550 steps of 8, in two stages:\n  `checkpoints/medsam-k50-s0/README.md`)")
+        + " on the K masks and 4 augmented copies of each (flip, zoom, gamma)",
         "  with the CAM's box and dense prompt (the rule the runtime replays) half the time, jittered ground-truth",
         "  boxes the other half.",
         "  The other SAM-Mix rows (K = 5, 100, seeds 1, 2, the classic CAM) train in one stage with the same totals",

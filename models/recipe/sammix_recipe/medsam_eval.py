@@ -36,8 +36,11 @@ MASK_THRESHOLD = 0.0
 def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, DecoderHead]:
     """A run's head and decoder (``foundation_decoder``: LiteMedSAM's own decoder, SAM-PP)."""
     ck = torch.load(run / "medsam_sammix.pt", map_location="cpu", weights_only=False)
-    head = CamHead(ck["cam"], arch=ck.get("arch", "small"))
-    head.load_state_dict(ck["head"])
+    hk = ck
+    if "head" not in ck:  # a decoder-only run: the head of the run it names, beside it
+        hk = torch.load(run.parent / ck["head_run"] / "medsam_sammix.pt", map_location="cpu", weights_only=False)
+    head = CamHead(hk["cam"], arch=hk.get("arch", "small"))
+    head.load_state_dict(hk["head"])
     sam = load_foundation()
     dec = DecoderHead(sam)
     if not foundation_decoder:

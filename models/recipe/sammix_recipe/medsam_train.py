@@ -313,6 +313,9 @@ def main(argv=None) -> None:
         losses = train_decoder(dec, emb_k, masks_k, cams, params, args.steps, args.batch, args.jitter, rng)
     out.mkdir(parents=True, exist_ok=True)
     state = {"head": head.state_dict(), "cam": args.cam, "arch": args.head_arch}
+    if args.head_from:
+        # the head is the other run's, unchanged: name it (a sibling folder) instead of copying it
+        state = {"head_run": Path(args.head_from).name, "cam": args.cam, "arch": args.head_arch}
     if args.decoder_from and not args.steps:
         # the decoder is the other run's, unchanged: name it (a sibling folder) instead of copying 8 MB
         state["decoder_run"] = Path(args.decoder_from).name
