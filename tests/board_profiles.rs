@@ -319,6 +319,15 @@ fn bad_values_are_rejected() {
             "out of range",
         ),
         (
+            // Found by fuzzing: a feature starting with a multi-byte
+            // character panicked the parser (and so the build script).
+            "target_features = \"\"",
+            "target_features = \"\u{48c}ha2\"",
+            "cpu.target_features",
+            "target_features",
+            "+feat,-feat",
+        ),
+        (
             "jsonl:/run",
             "csv:/run",
             "output.sinks",

@@ -90,13 +90,16 @@ impl Parser<'_> {
         let c = self.table(root, "cpu", &known)?;
         let target_cpu = self.word(&c, "target_cpu", "a rustc target-cpu name");
         let features = self.string(&c, "target_features").and_then(|(s, pos)| {
+            // (Found by fuzzing: `split_at(1)` panicked on a feature that
+            // starts with a multi-byte character.)
             let ok = s.split(',').filter(|f| !f.is_empty()).all(|f| {
-                let (sign, name) = f.split_at(1);
-                (sign == "+" || sign == "-")
-                    && !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+                let name = f.strip_prefix('+').or_else(|| f.strip_prefix('-'));
+                name.is_some_and(|name| {
+                    !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+                })
             });
             if ok {
                 Some(s)
