@@ -34,9 +34,11 @@
 
 use crate::frame::Mask;
 
+mod clicks;
 mod edt;
 mod summary;
 
+pub use clicks::next_click;
 pub use summary::{ImageScores, RunningSummary, Summary};
 
 /// The quantile [`hd95`] reports.

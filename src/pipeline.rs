@@ -42,6 +42,7 @@ use crate::prompt::{margin_px, PromptEngine};
 use crate::resize::{self, Tap};
 
 mod contract;
+mod correct;
 mod decode;
 mod encode;
 mod error;
@@ -49,6 +50,7 @@ mod postprocess;
 mod result;
 
 pub use contract::{decoder_spec, load_graphs, Graphs, EMBED_DIM};
+pub use correct::{Click, Correction};
 pub use decode::DecoderKind;
 pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};
@@ -76,6 +78,8 @@ pub struct Pipeline {
     overlap: bool,
     /// Invalid frames in a row so far (logged once per burst).
     invalid_run: u64,
+    /// What a correction of the last frame needs.
+    last: correct::LastFrame,
 }
 
 impl Pipeline {
@@ -113,6 +117,7 @@ impl Pipeline {
             tracked_box: None,
             overlap: false,
             invalid_run: 0,
+            last: correct::LastFrame::default(),
         })
     }
 
@@ -226,6 +231,7 @@ impl Pipeline {
     ) -> FrameResult {
         self.tracked_present = false;
         self.tracked_box = None;
+        self.last.start(self.last.size);
         result.outcome = Outcome::Invalid;
         result.invalid_output = Some(what);
         result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -241,6 +247,7 @@ impl Pipeline {
         let mut times = StageTimes::default();
         let (w, h) = (frame.width(), frame.height());
         mask.reset(w, h);
+        self.last.start((w, h));
         let mut lap = Instant::now();
         let mut tick = |slot: &mut f64| {
             let now = Instant::now();
@@ -322,6 +329,10 @@ impl Pipeline {
         self.tracked_present = presence >= threshold;
         if !self.tracked_present {
             self.tracked_box = None;
+            self.last.sequence = Some(frame.sequence);
+            if let Embeddings::Ready(emb) = embeddings {
+                self.last.emb = Some(emb);
+            }
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
             return Ok(result);
         }
@@ -335,6 +346,10 @@ impl Pipeline {
         })?;
         let Some(prompt) = prompt else {
             self.tracked_box = None;
+            self.last.sequence = Some(frame.sequence);
+            if let Embeddings::Ready(emb) = embeddings {
+                self.last.emb = Some(emb);
+            }
             result.outcome = Outcome::NoPrompt;
             tick(&mut result.times.prompt_ms);
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -394,6 +409,16 @@ impl Pipeline {
             .resize(logits, dense_size, threshold, mask);
         tick(&mut result.times.postprocess_ms);
 
+        // What a correction of this frame reuses (no allocation once warm:
+        // the buffers keep their capacity, the tensor moves).
+        self.last.sequence = Some(frame.sequence);
+        self.last.mask_area = mask.area();
+        self.last.boxes.extend_from_slice(boxes.as_slice());
+        self.last.dense.clear();
+        self.last.dense.extend_from_slice(&prompt.dense);
+        self.last.has_dense = true;
+        self.last.emb = Some(emb);
+
         result.outcome = Outcome::Segmented;
         result.box_input = Some(first.bbox);
         result.box_frame = Some(box_to_frame(first.bbox, s, w, h));
@@ -447,7 +472,7 @@ impl Pipeline {
 }
 
 /// No NaN and no ±Inf.
-fn all_finite(values: &[f32]) -> bool {
+pub(crate) fn all_finite(values: &[f32]) -> bool {
     values.iter().all(|v| v.is_finite())
 }
 

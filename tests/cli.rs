@@ -513,6 +513,32 @@ fn segment_one_image() {
     assert_eq!(mask.area() as u64, area);
     let overlay = image_io::read_frame(&overlay_path).unwrap();
     assert_eq!((overlay.width(), overlay.height()), (256, 256));
+
+    // A correction: a negative click inside the mask.
+    let r = success(&[
+        "segment",
+        arg(&image),
+        "--out",
+        arg(&mask_path),
+        "--point",
+        "160,110,-",
+        "--json",
+    ]);
+    let v = json(&r.stdout);
+    let c = &v["correction"];
+    assert_eq!(c["clicks"], 1, "{v}");
+    assert_eq!(c["mask_area_before"].as_u64(), Some(area), "{v}");
+    assert_eq!(c["encoder_ran"], false, "{v}");
+    let after = c["mask_area"].as_u64().unwrap();
+    assert!(after < area, "{v}");
+    assert_eq!(
+        image_io::read_mask(&mask_path).unwrap().area() as u64,
+        after
+    );
+    let e = failure(&["segment", arg(&image), "--point", "5,5"]);
+    assert_contains(&e, &["\"5,5\"", "X,Y,+ or X,Y,-"]);
+    let e = failure(&["segment", arg(&image), "--point", "900,5,+"]);
+    assert_contains(&e, &["outside the 256x256 frame"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -541,6 +567,7 @@ fn eval_scores_a_folder() {
     let file = tmp.join("report.json");
     let r = success(&["eval", "--data", arg(&data), "--out", arg(&file)]);
     let v = json(&r.stdout);
+    assert!(v.get("clicks").is_none(), "no clicks asked for: {v}");
 
     let presence = reference_presence();
     let present: Vec<bool> = IMAGES
@@ -1405,4 +1432,26 @@ fn sigterm_ends_a_live_run_cleanly() {
         Some("STOPPING=1"),
         "{messages:?}"
     );
+}
+
+#[test]
+fn eval_with_simulated_clicks() {
+    let tmp = TempDir::new("eval-clicks");
+    let data = image_folder(&tmp);
+    let r = success(&["eval", "--data", arg(&data), "--clicks", "2"]);
+    let v = json(&r.stdout);
+    let c = &v["clicks"];
+    assert_eq!(c["clicks"], 2, "{v}");
+    for key in ["dice_all", "dice_positive"] {
+        let d: Vec<f64> = c[key].as_array().unwrap().iter().map(num).collect();
+        assert_eq!(d.len(), 3, "{key}: {c}");
+        assert!(d.iter().all(|x| (0.0..=1.0).contains(x)), "{key}: {c}");
+    }
+    // Before any click, the summary's own Dice.
+    assert!(
+        (num(&c["dice_all"][0]) - num(&v["summary"]["dice_all"])).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(c["worst"]["images"].as_array().unwrap().len(), 3, "{c}");
+    assert!(c["rule"].as_str().unwrap().contains("largest"), "{c}");
 }

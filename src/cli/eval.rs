@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
-use sammix::metrics::{ImageScores, Summary};
+use sammix::metrics::{self, next_click, ImageScores, Summary};
 use sammix::pipeline::DecoderKind;
 use sammix::source::{FrameSource, ImageFolder};
 use serde::Serialize;
@@ -29,7 +29,89 @@ struct Report<'a> {
     data: String,
     conventions: &'static str,
     summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clicks: Option<ClickReport>,
     images: &'a [ImageScores],
+}
+
+/// `--clicks N`: Dice after 0, 1, … N simulated correction clicks.
+#[derive(Serialize)]
+struct ClickReport {
+    /// How each click is chosen.
+    rule: &'static str,
+    /// Clicks per image at most (an image whose mask is right gets none).
+    clicks: u32,
+    /// Mean Dice over all images after 0, 1, … clicks.
+    dice_all: Vec<f64>,
+    /// Mean Dice over the images with a target.
+    dice_positive: Vec<f64>,
+    /// The 20 images with the lowest Dice before any click.
+    worst: Worst,
+    /// Corrections made, their decoder calls, and the encoder runs they
+    /// caused (0 when every corrected frame's embeddings were cached).
+    corrections: u64,
+    decoder_calls: u64,
+    encoder_runs: u64,
+    /// Median wall time of one correction, ms.
+    correction_ms_p50: f64,
+}
+
+#[derive(Serialize)]
+struct Worst {
+    images: Vec<String>,
+    dice: Vec<f64>,
+}
+
+/// Dice per image after 0..=N clicks, and the correction counts.
+#[derive(Default)]
+struct ClickRun {
+    dice: Vec<Vec<f64>>,
+    positive: Vec<bool>,
+    names: Vec<String>,
+    corrections: u64,
+    decoder_calls: u64,
+    encoder_runs: u64,
+    ms: Vec<f64>,
+}
+
+impl ClickRun {
+    fn report(mut self, clicks: u32) -> ClickReport {
+        let n = clicks as usize + 1;
+        let mean = |rows: &[&Vec<f64>], k: usize| {
+            if rows.is_empty() {
+                0.0
+            } else {
+                rows.iter().map(|d| d[k]).sum::<f64>() / rows.len() as f64
+            }
+        };
+        let all: Vec<&Vec<f64>> = self.dice.iter().collect();
+        let pos: Vec<&Vec<f64>> = self
+            .dice
+            .iter()
+            .zip(&self.positive)
+            .filter(|(_, &p)| p)
+            .map(|(d, _)| d)
+            .collect();
+        let mut order: Vec<usize> = (0..self.dice.len()).collect();
+        order.sort_by(|&a, &b| self.dice[a][0].total_cmp(&self.dice[b][0]));
+        order.truncate(20);
+        let worst: Vec<&Vec<f64>> = order.iter().map(|&i| &self.dice[i]).collect();
+        self.ms.sort_by(f64::total_cmp);
+        ClickReport {
+            rule: "the largest 8-connected wrong region (missed target or false target); a click at its most interior pixel, positive on a missed region, negative on a false one; clicks accumulate",
+            clicks,
+            dice_all: (0..n).map(|k| mean(&all, k)).collect(),
+            dice_positive: (0..n).map(|k| mean(&pos, k)).collect(),
+            worst: Worst {
+                images: order.iter().map(|&i| self.names[i].clone()).collect(),
+                dice: (0..n).map(|k| mean(&worst, k)).collect(),
+            },
+            corrections: self.corrections,
+            decoder_calls: self.decoder_calls,
+            encoder_runs: self.encoder_runs,
+            correction_ms_p50: self.ms.get(self.ms.len() / 2).copied().unwrap_or(0.0),
+        }
+    }
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -55,6 +137,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
     let mut mask = Mask::zeros(1, 1);
     let mut rows = Vec::with_capacity(files.len());
+    let mut clicks = ClickRun::default();
     for file in &files {
         if !source.next_frame(&mut frame)? {
             break;
@@ -74,8 +157,35 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         let stem = file
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let row = ImageScores::new(stem, &mask, &gt, Some(result.presence >= threshold))
-            .with_context(|| format!("{} against {}", file.display(), gt_path.display()))?;
+        let row = ImageScores::new(
+            stem.as_str(),
+            &mask,
+            &gt,
+            Some(result.presence >= threshold),
+        )
+        .with_context(|| format!("{} against {}", file.display(), gt_path.display()))?;
+        if args.clicks > 0 {
+            let mut dice = vec![row.dice];
+            for _ in 0..args.clicks {
+                let last = dice[dice.len() - 1];
+                let Some(click) = next_click(&mask, &gt)? else {
+                    dice.push(last);
+                    continue;
+                };
+                let before = pipeline.encoder_runs();
+                let c = pipeline
+                    .correct(&[click], &mut mask)
+                    .with_context(|| format!("correcting {}", file.display()))?;
+                clicks.encoder_runs += pipeline.encoder_runs() - before;
+                clicks.corrections += 1;
+                clicks.decoder_calls += c.decoder_calls as u64;
+                clicks.ms.push(c.ms);
+                dice.push(metrics::dice(&mask, &gt)?);
+            }
+            clicks.dice.push(dice);
+            clicks.positive.push(gt.data().iter().any(|&v| v != 0));
+            clicks.names.push(stem);
+        }
         rows.push(row);
         bar.inc(1);
     }
@@ -87,6 +197,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         data: args.data.display().to_string(),
         conventions: CONVENTIONS,
         summary: Summary::from_rows(&rows),
+        clicks: (args.clicks > 0).then(|| clicks.report(args.clicks)),
         images: &rows,
     };
     let text = serde_json::to_string_pretty(&report)?;

@@ -284,9 +284,35 @@ struct SegmentArgs {
     /// Also write the overlay as a PNG here.
     #[arg(long, value_name = "PNG")]
     overlay: Option<PathBuf>,
+    /// A correction click in image pixels: `X,Y,+` on the target, `X,Y,-`
+    /// on background (repeatable). The clicks go on top of the CAM's prompt
+    /// and only the mask decoder runs again (native decoder).
+    #[arg(long = "point", value_name = "X,Y,+|-", value_parser = parse_click)]
+    points: Vec<sammix::pipeline::Click>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `X,Y,+` or `X,Y,-` → a click.
+fn parse_click(s: &str) -> Result<sammix::pipeline::Click, String> {
+    let bad =
+        || format!("{s:?}: expected X,Y,+ or X,Y,- (pixels; + on the target, - on background)");
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [x, y, sign] = parts[..] else {
+        return Err(bad());
+    };
+    let x: f32 = x.parse().map_err(|_| bad())?;
+    let y: f32 = y.parse().map_err(|_| bad())?;
+    let positive = match sign {
+        "+" | "1" => true,
+        "-" | "0" => false,
+        _ => return Err(bad()),
+    };
+    if !(x.is_finite() && y.is_finite() && x >= 0.0 && y >= 0.0) {
+        return Err(bad());
+    }
+    Ok(sammix::pipeline::Click { x, y, positive })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -301,6 +327,11 @@ struct EvalArgs {
     /// Also write the JSON summary to this file.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// After each image, simulate up to N correction clicks (the largest
+    /// wrong region's centre: positive on a missed one, negative on a false
+    /// one) and report Dice after each, on all images and on the 20 worst.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    clicks: u32,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -16,6 +16,15 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let frame = image_io::read_frame(&args.image)?;
     let mut mask = Mask::zeros(1, 1);
     let result = pipeline.process(&frame, &mut mask)?;
+    let correction = if args.points.is_empty() {
+        None
+    } else {
+        Some(
+            pipeline
+                .correct(&args.points, &mut mask)
+                .with_context(|| format!("correcting {}", args.image.display()))?,
+        )
+    };
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .image
@@ -42,6 +51,10 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         v["image"] = args.image.display().to_string().into();
         v["mask"] = out.display().to_string().into();
         v["decoder"] = pipeline.decoder().as_str().into();
+        if let Some(c) = &correction {
+            v["correction"] = serde_json::to_value(c)?;
+            v["mask_area"] = c.mask_area.into();
+        }
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         outln!(
@@ -53,6 +66,17 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             pipeline.decoder(),
             out.display()
         );
+        if let Some(c) = &correction {
+            outln!(
+                "  corrected with {} click(s): mask area {} -> {} px, {} decoder call(s), encoder {}, {:.1} ms",
+                c.clicks,
+                c.mask_area_before,
+                c.mask_area,
+                c.decoder_calls,
+                if c.encoder_ran { "ran" } else { "not run" },
+                c.ms
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

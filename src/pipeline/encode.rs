@@ -26,6 +26,8 @@ pub(crate) struct EncoderStage {
     reuse: Option<f32>,
     cached_input: Vec<f32>,
     cached: Option<Tensor>,
+    /// Times the encoder ran (beside the classifier or not).
+    pub(crate) runs: u64,
 }
 
 impl EncoderStage {
@@ -35,6 +37,7 @@ impl EncoderStage {
             reuse: None,
             cached_input: Vec::new(),
             cached: None,
+            runs: 0,
         }
     }
 
@@ -79,6 +82,7 @@ impl EncoderStage {
             *reused = true;
             return Ok(cached.clone());
         }
+        self.runs += 1;
         let emb = match stage {
             Embeddings::Overlapped(ran) => ran?.swap_remove(0),
             Embeddings::ToEncode(input) => self.session.run(vec![input])?.swap_remove(0),
