@@ -277,6 +277,15 @@ fn malformed_signature_files_are_refused_by_name() {
         );
         assert_names(&e, &[SIGNATURE, "not a minisign signature"]);
     }
+    // A global signature of 33 bytes, not 64: the minisign crate (0.10)
+    // panicked on it (found by fuzzing).
+    let good = fs::read_to_string(data().join("bundle").join(SIGNATURE)).unwrap();
+    let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
+    lines[3] = "A".repeat(44);
+    c.write(SIGNATURE, &(lines.join("\n") + "\n"));
+    let e = refused(&c.0, &trusted);
+    assert!(matches!(e, BundleError::BadSignatureFile { .. }), "{e:?}");
+    assert_names(&e, &["global signature line holds 33 bytes, expected 64"]);
     // Not UTF-8.
     fs::write(c.path(SIGNATURE), [0xff, 0xfe, 0x00, 0x80]).unwrap();
     assert!(matches!(

@@ -247,8 +247,41 @@ impl fmt::Display for Provenance {
     }
 }
 
+/// Bytes a base64 line decodes to, if its length is a valid padded one.
+fn base64_len(line: &str) -> Option<usize> {
+    let l = line.trim();
+    if l.is_empty() || l.len() % 4 != 0 {
+        return None;
+    }
+    let pad = l.bytes().rev().take_while(|&b| b == b'=').count();
+    (pad <= 2).then(|| l.len() / 4 * 3 - pad)
+}
+
+/// Parses a signature file. The lengths minisign's verification assumes
+/// (a 74-byte signature line, a 64-byte global signature) are checked here
+/// first: the `minisign` crate (0.10) panics on a global signature of
+/// another length (found by fuzzing); the parse and the verification also
+/// run under `catch_unwind` ([`contained`]), so a panic left in the crate is
+/// an error, not a crash.
 fn parse_signature(text: &str) -> Result<SignatureBox, String> {
-    SignatureBox::from_string(text).map_err(|e| e.to_string())
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() >= 4 {
+        let want = [(1, 2 + 8 + 64, "signature"), (3, 64, "global signature")];
+        for (i, len, what) in want {
+            match base64_len(lines[i]) {
+                Some(n) if n == len => {}
+                Some(n) => return Err(format!("its {what} line holds {n} bytes, expected {len}")),
+                None => return Err(format!("its {what} line is not base64")),
+            }
+        }
+    }
+    contained(|| SignatureBox::from_string(text).map_err(|e| e.to_string()))
+}
+
+/// Runs `f`, turning a panic inside the `minisign` crate into an error.
+fn contained<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err("the minisign crate panicked on this file".to_string()))
 }
 
 /// Checks the signature of the manifest bytes `manifest` of the bundle at
@@ -309,7 +342,11 @@ pub(super) fn check(
     }
     let mut reason = String::new();
     for key in candidates {
-        match minisign::verify(&key.key, &sig, Cursor::new(manifest), true, false, false) {
+        let verified = contained(|| {
+            minisign::verify(&key.key, &sig, Cursor::new(manifest), true, false, false)
+                .map_err(|e| e.to_string())
+        });
+        match verified {
             Ok(()) => {
                 return Ok(Provenance::Verified {
                     key_id: id,
@@ -317,7 +354,7 @@ pub(super) fn check(
                     trusted_comment: sig.trusted_comment().unwrap_or_default(),
                 })
             }
-            Err(e) => reason = e.to_string(),
+            Err(e) => reason = e,
         }
     }
     Err(BundleError::SignatureMismatch {
