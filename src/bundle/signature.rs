@@ -250,7 +250,7 @@ impl fmt::Display for Provenance {
 /// Bytes a base64 line decodes to, if its length is a valid padded one.
 fn base64_len(line: &str) -> Option<usize> {
     let l = line.trim();
-    if l.is_empty() || l.len() % 4 != 0 {
+    if l.is_empty() || !l.len().is_multiple_of(4) {
         return None;
     }
     let pad = l.bytes().rev().take_while(|&b| b == b'=').count();
