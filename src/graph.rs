@@ -34,6 +34,7 @@ mod plan;
 mod tensors;
 
 pub use error::GraphError;
+pub(crate) use guard::contain_panic;
 pub use guard::MAX_NODES;
 pub use plan::{OutputInfo, Plan, Session, TensorInfo};
 pub use tensors::{npy_to_tensor, tensor_to_npy};

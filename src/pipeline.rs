@@ -50,7 +50,7 @@ mod postprocess;
 mod result;
 
 pub use contract::{decoder_spec, load_graphs, Graphs, EMBED_DIM};
-pub use correct::{Click, Correction};
+pub use correct::{click_boxes, Click, Correction, CLICK_BOX, MAX_CLICKS};
 pub use decode::DecoderKind;
 pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};

@@ -280,8 +280,8 @@ fn parse_signature(text: &str) -> Result<SignatureBox, String> {
 
 /// Runs `f`, turning a panic inside the `minisign` crate into an error.
 fn contained<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err("the minisign crate panicked on this file".to_string()))
+    crate::graph::contain_panic(f)
+        .unwrap_or_else(|m| Err(format!("the minisign crate panicked on this file ({m})")))
 }
 
 /// Checks the signature of the manifest bytes `manifest` of the bundle at

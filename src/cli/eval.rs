@@ -54,12 +54,28 @@ struct ClickReport {
     encoder_runs: u64,
     /// Median wall time of one correction, ms.
     correction_ms_p50: f64,
+    /// Per kind of click: how many, and the mean change of Dice each made.
+    positive_clicks: KindReport,
+    negative_clicks: KindReport,
+}
+
+#[derive(Serialize, Default)]
+struct KindReport {
+    clicks: u64,
+    mean_dice_change: f64,
 }
 
 #[derive(Serialize)]
 struct Worst {
     images: Vec<String>,
     dice: Vec<f64>,
+}
+
+fn kind_report((sum, n): (f64, u64)) -> KindReport {
+    KindReport {
+        clicks: n,
+        mean_dice_change: if n > 0 { sum / n as f64 } else { 0.0 },
+    }
 }
 
 /// Dice per image after 0..=N clicks, and the correction counts.
@@ -72,6 +88,8 @@ struct ClickRun {
     decoder_calls: u64,
     encoder_runs: u64,
     ms: Vec<f64>,
+    /// Sum of Dice changes and counts, for positive [0] and negative [1] clicks.
+    kind: [(f64, u64); 2],
 }
 
 impl ClickRun {
@@ -110,6 +128,8 @@ impl ClickRun {
             decoder_calls: self.decoder_calls,
             encoder_runs: self.encoder_runs,
             correction_ms_p50: self.ms.get(self.ms.len() / 2).copied().unwrap_or(0.0),
+            positive_clicks: kind_report(self.kind[0]),
+            negative_clicks: kind_report(self.kind[1]),
         }
     }
 }
@@ -180,7 +200,11 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 clicks.corrections += 1;
                 clicks.decoder_calls += c.decoder_calls as u64;
                 clicks.ms.push(c.ms);
-                dice.push(metrics::dice(&mask, &gt)?);
+                let now = metrics::dice(&mask, &gt)?;
+                let k = &mut clicks.kind[usize::from(!click.positive)];
+                k.0 += now - last;
+                k.1 += 1;
+                dice.push(now);
             }
             clicks.dice.push(dice);
             clicks.positive.push(gt.data().iter().any(|&v| v != 0));

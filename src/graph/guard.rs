@@ -89,6 +89,18 @@ pub(crate) fn contain<T>(
     }
 }
 
+/// Runs `f` with a panic inside it caught and not printed: `Err` holds the
+/// panic's message. For dependencies other than tract that panic on bad
+/// input (the JPEG decoder, the minisign crate: found by fuzzing).
+pub(crate) fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_quiet_hook();
+    CONTAINING.with(|c| c.set(c.get() + 1));
+    // AssertUnwindSafe: callers drop whatever the closure touched on error.
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(c.get() - 1));
+    result.map_err(|payload| panic_message(payload.as_ref()))
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()

@@ -86,20 +86,6 @@ pub(crate) struct Decoders {
     previous: Vec<f32>,
     /// The element-wise maximum over the boxes.
     union: Vec<f32>,
-    /// A correction call's `point_coords` and `point_labels`.
-    coords: Vec<f32>,
-    labels: Vec<f32>,
-    /// An all-zero `mask_input` (a correction call without a dense prompt).
-    zeros: Vec<f32>,
-}
-
-/// One click of a correction, in encoder-input pixels: label 1 (target)
-/// or 0 (background), SAM's point labels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct InputClick {
-    pub x: f32,
-    pub y: f32,
-    pub label: f32,
 }
 
 /// The decoder calls of one frame: the prompt and the rule's parameters.
@@ -156,9 +142,6 @@ impl Decoders {
             chosen: vec![0.0; dense_size * dense_size],
             previous: vec![0.0; dense_size * dense_size],
             union: vec![0.0; dense_size * dense_size],
-            coords: Vec::with_capacity(2 * crate::decoder::DEFAULT_MAX_POINTS),
-            labels: Vec::with_capacity(crate::decoder::DEFAULT_MAX_POINTS),
-            zeros: vec![0.0; dense_size * dense_size],
         })
     }
 
@@ -253,107 +236,25 @@ impl Decoders {
         Ok((first, &self.union))
     }
 
-    /// A correction of a frame: each of its boxes once more with the clicks
-    /// added to its corners (a box's dense prompt as `mask_input`), plus one
-    /// call on the clicks alone when a positive click lies outside every box
-    /// (or the frame had no box): SAM's padding point (label −1) closes that
-    /// prompt, and its `mask_input` is the dense prompt if the frame had one.
-    /// Returns the number of calls and the frame's logits (their maximum).
-    /// Native decoder only: tract's plan fixes two prompt points at load.
-    pub(crate) fn run_clicks(
+    /// The decoder calls of a correction (`super::correct`): one box call
+    /// each, with the frame's dense prompt. Returns the number of calls and
+    /// the frame's logits (their maximum; all −∞ when there is no box).
+    pub(crate) fn run_box_list(
         &mut self,
         embeddings: &Tensor,
         boxes: &[[f32; 4]],
-        dense: Option<&[f32]>,
-        clicks: &[InputClick],
+        dense: &[f32],
         calls: &Calls<'_>,
         sequence: u64,
     ) -> Result<(usize, &[f32]), PipelineError> {
-        if self.kind != DecoderKind::Native {
-            return Err(PipelineError::Frame {
-                sequence,
-                problem: "corrections need the native decoder (tract's plan of decoder.onnx \
-                          fixes two prompt points when it is loaded)"
-                    .into(),
-            });
-        }
-        let max = self
-            .native
-            .as_ref()
-            .map_or(0, |n| n.max_points())
-            .saturating_sub(2);
-        if clicks.len() > max {
-            return Err(PipelineError::Frame {
-                sequence,
-                problem: format!("{} clicks: at most {max} on one frame", clicks.len()),
-            });
-        }
-        let inside = |c: &InputClick| {
-            boxes
-                .iter()
-                .any(|b| c.x >= b[0] && c.x <= b[2] && c.y >= b[1] && c.y <= b[3])
-        };
-        let alone = clicks.iter().any(|c| c.label == 1.0 && !inside(c));
         self.union.fill(f32::NEG_INFINITY);
-        let mut n = 0;
-        let prompts = boxes.iter().map(Some).chain(alone.then_some(None));
-        for b in prompts {
-            self.coords.clear();
-            self.labels.clear();
-            if let Some(b) = b {
-                self.coords.extend_from_slice(b);
-                self.labels.extend_from_slice(&BOX_LABELS);
-            }
-            for c in clicks {
-                self.coords.extend_from_slice(&[c.x, c.y]);
-                self.labels.push(c.label);
-            }
-            if b.is_none() {
-                self.coords.extend_from_slice(&[0.0, 0.0]);
-                self.labels.push(-1.0);
-            }
-            let (mask_input, has_mask) = match dense {
-                Some(d) => (d, 1.0),
-                None => (&self.zeros[..], 0.0),
-            };
-            let Some(native) = self.native.as_mut() else {
-                return Err(not_loaded(&self.path, self.kind));
-            };
-            let emb = f32_data(embeddings, &self.path, "image_embeddings")?;
-            native
-                .run(
-                    emb,
-                    &self.coords,
-                    &self.labels,
-                    mask_input,
-                    has_mask,
-                    &mut self.low,
-                    &mut self.iou,
-                )
-                .map_err(|error| PipelineError::Decoder {
-                    path: self.path.clone(),
-                    error: Box::new(error),
-                })?;
-            let plane = self.chosen.len();
-            let fits = calls
-                .mask_tokens
-                .iter()
-                .all(|&t| (t as usize) < self.iou.len())
-                && !calls.mask_tokens.is_empty();
-            if !fits {
-                return Err(short_output(&self.path, "low_res_masks"));
-            }
-            let best = best_token(calls.mask_tokens, &self.iou);
-            for (u, &c) in self
-                .union
-                .iter_mut()
-                .zip(&self.low[best * plane..(best + 1) * plane])
-            {
+        for &b in boxes {
+            self.call(embeddings, b, dense, calls, sequence)?;
+            for (u, &c) in self.union.iter_mut().zip(&self.chosen) {
                 *u = u.max(c);
             }
-            n += 1;
         }
-        Ok((n, &self.union))
+        Ok((boxes.len(), &self.union))
     }
 
     /// One decoder call; its chosen logits go to `self.chosen`. Returns the

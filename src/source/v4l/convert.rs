@@ -228,14 +228,21 @@ fn decode_jpeg(
         .set_max_height(h);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(src), options);
     let bad = |e: zune_jpeg::errors::DecodeErrors| BadFrame::Jpeg(e.to_string());
-    decoder.decode_headers().map_err(bad)?;
+    // zune-jpeg 0.5.15 panics on some malformed JPEGs (an unwrap in its AVX2
+    // IDCT, found by fuzzing): a panic is a corrupt frame like any other.
+    let panicked = |m: String| BadFrame::Jpeg(format!("the JPEG decoder panicked ({m})"));
+    crate::graph::contain_panic(|| decoder.decode_headers())
+        .map_err(panicked)?
+        .map_err(bad)?;
     match decoder.dimensions() {
         Some(d) if d == (w, h) => {}
         Some((jw, jh)) => return Err(BadFrame::Jpeg(format!("{jw}x{jh} in a {w}x{h} stream"))),
         None => return Err(BadFrame::Jpeg("no frame header".into())),
     }
     out.reset(w, h, want);
-    decoder.decode_into(out.data_mut()).map_err(bad)
+    crate::graph::contain_panic(|| decoder.decode_into(out.data_mut()))
+        .map_err(panicked)?
+        .map_err(bad)
 }
 
 /// Converts one captured frame laid out as `layout` into `out` as `want`.
