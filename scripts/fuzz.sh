@@ -33,6 +33,9 @@ failed=()
 printf '%-10s %8s %12s %10s %8s %6s\n' target seconds executions exec/s crashes hangs
 for t in $targets; do
     out="$out_root/$t"
+    # AFL's execs_done counts on across resumed runs: record this run's share.
+    before=$(sed -n 's/^execs_done *: *//p' "$out/default/fuzzer_stats" 2>/dev/null || true)
+    before=${before:-0}
     # Inputs that crashed or hung an earlier build: replayed once with this
     # one (outside AFL the harness reads one input from stdin); those that
     # pass now were fixed and leave the queue's crash list.
@@ -51,7 +54,7 @@ for t in $targets; do
     }
     stats="$out/default/fuzzer_stats"
     val() { sed -n "s/^$1 *: *//p" "$stats"; }
-    execs=$(val execs_done); rate=$(val execs_per_sec)
+    execs=$(( $(val execs_done) - before )); rate=$(val execs_per_sec)
     crashes=$(ls "$out/default/crashes" 2>/dev/null | grep -c '^id' || true)
     hangs=$(ls "$out/default/hangs" 2>/dev/null | grep -c '^id' || true)
     printf '%-10s %8s %12s %10s %8s %6s\n' "$t" "$secs" "$execs" "$rate" "$crashes" "$hangs"
