@@ -22,7 +22,12 @@ targets=${*:-$all}
 
 command -v cargo-afl >/dev/null || cargo install --locked cargo-afl --version 0.18.2
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/sammix/target-fuzz}"
-(cd fuzz && cargo afl build --release --quiet)
+# cargo-afl builds AFL++ once per rustc version (~/.local/share/afl.rs):
+# after a toolchain update, build it again, then the harness.
+if ! (cd fuzz && cargo afl build --release --quiet); then
+    cargo afl config --build --force
+    (cd fuzz && cargo afl build --release --quiet)
+fi
 bin="$CARGO_TARGET_DIR/release/sammix-fuzz"
 out_root="${FUZZ_OUT:-$HOME/.cache/sammix/fuzz}"
 mkdir -p "$out_root"

@@ -414,8 +414,7 @@ impl Pipeline {
         self.last.sequence = Some(frame.sequence);
         self.last.mask_area = mask.area();
         self.last.boxes.extend_from_slice(boxes.as_slice());
-        self.last.dense.clear();
-        self.last.dense.extend_from_slice(&prompt.dense);
+        // the dense prompt stays in the prompt engine until the next frame
         self.last.has_dense = true;
         self.last.emb = Some(emb);
 

@@ -137,6 +137,12 @@ impl PromptEngine {
         &self.params
     }
 
+    /// The prompt of the last call that gave one (its buffers are reused:
+    /// the next [`PromptEngine::compute`] overwrites it).
+    pub fn last_prompt(&self) -> &Prompt {
+        &self.prompt
+    }
+
     /// The upsampled CAM of the last call (S×S, after ReLU), for overlays
     /// and debugging; meaningful only after a call that got past step 1.
     pub fn upsampled(&self) -> &[f32] {

@@ -9,11 +9,15 @@ use std::time::Duration;
 
 use sammix::bundle::Bundle;
 use sammix::frame::{Frame, Mask, PixelFormat};
-use sammix::pipeline::{FrameResult, Outcome, Pipeline, PipelineError, StageTimes};
+use sammix::pipeline::{FrameResult, Pipeline, PipelineError};
 use sammix::source::{FrameSource, SourceError, SourceSpec, Truth};
 use sammix::stream::{
     self, FrameRecord, FrameSink, Handoff, Processor, StreamError, StreamOptions,
 };
+
+#[path = "common/threshold.rs"]
+mod threshold;
+use threshold::Threshold;
 
 type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -45,33 +49,6 @@ impl FrameSink for Collect {
     fn finish(&mut self) -> SinkResult {
         self.finished = true;
         Ok(())
-    }
-}
-
-/// A processor that takes a fixed time and thresholds the frame.
-struct Slow(Duration);
-
-impl Processor for Slow {
-    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
-        std::thread::sleep(self.0);
-        mask.reset(frame.width(), frame.height());
-        for (m, &p) in mask.data_mut().iter_mut().zip(frame.data()) {
-            *m = u8::from(p < 20);
-        }
-        Ok(FrameResult {
-            sequence: frame.sequence,
-            presence: 1.0,
-            outcome: Outcome::Segmented,
-            box_input: None,
-            box_frame: None,
-            mask_token: None,
-            iou_prediction: None,
-            prompts: 0,
-            mask_area: mask.area(),
-            embedding_reused: false,
-            invalid_output: None,
-            times: StageTimes::default(),
-        })
     }
 }
 
@@ -134,7 +111,7 @@ fn newest_frame_mode_drops_stale_frames_and_counts_them() {
     };
     let summary = stream::run(
         source.as_mut(),
-        &mut Slow(Duration::from_millis(20)),
+        &mut Threshold(Duration::from_millis(20)),
         &mut sink,
         &opts,
     )
@@ -193,7 +170,13 @@ fn a_source_that_stops_answering_ends_the_stream_with_an_error() {
         stall_timeout: Duration::from_millis(300),
         ..StreamOptions::default()
     };
-    let err = stream::run(&mut Hang(0), &mut Slow(Duration::ZERO), &mut sink, &opts).unwrap_err();
+    let err = stream::run(
+        &mut Hang(0),
+        &mut Threshold(Duration::ZERO),
+        &mut sink,
+        &opts,
+    )
+    .unwrap_err();
     assert!(matches!(err, StreamError::Stalled(_)), "{err}");
     assert!(
         err.to_string().contains("no frame from the source"),
@@ -211,7 +194,7 @@ fn a_failing_sink_stops_the_stream_with_its_error() {
     };
     let err = stream::run(
         source.as_mut(),
-        &mut Slow(Duration::ZERO),
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &StreamOptions::default(),
     )
@@ -231,7 +214,7 @@ fn a_truncated_clip_ends_the_stream_with_the_file_and_frame_named() {
     let mut sink = Collect::default();
     let err = stream::run(
         source.as_mut(),
-        &mut Slow(Duration::ZERO),
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &StreamOptions::default(),
     )
@@ -282,7 +265,7 @@ fn sequence_gaps_of_the_source_count_as_drops() {
     let mut sink = Collect::default();
     let summary = stream::run(
         &mut Gappy(0),
-        &mut Slow(Duration::ZERO),
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &StreamOptions::default(),
     )
@@ -350,7 +333,13 @@ fn frames_captured_while_paused_are_counted_not_processed() {
         stall_timeout: Duration::from_secs(5),
         ..StreamOptions::default()
     };
-    let summary = stream::run(&mut source, &mut Slow(Duration::ZERO), &mut sink, &opts).unwrap();
+    let summary = stream::run(
+        &mut source,
+        &mut Threshold(Duration::ZERO),
+        &mut sink,
+        &opts,
+    )
+    .unwrap();
     // Frames 4..=6 are taken while paused. Frames 3 and 7 are taken while
     // capture may already be setting (clearing) the flag for the next frame,
     // so each goes either way; the rest is fixed.
@@ -410,7 +399,7 @@ struct Counting(Arc<std::sync::atomic::AtomicU64>);
 
 impl Processor for Counting {
     fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
-        let r = Slow(Duration::ZERO).process(frame, mask);
+        let r = Threshold(Duration::ZERO).process(frame, mask);
         self.0.fetch_add(1, Ordering::AcqRel);
         r
     }
@@ -476,7 +465,7 @@ fn the_stop_flag_ends_an_endless_stream_cleanly() {
         };
         let summary = stream::run(
             &mut source,
-            &mut Slow(Duration::from_millis(2)),
+            &mut Threshold(Duration::from_millis(2)),
             &mut sink,
             &opts,
         )

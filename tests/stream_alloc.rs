@@ -8,11 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sammix::bundle::{Bundle, GraphRole};
+
+#[path = "common/threshold.rs"]
+mod threshold;
 use sammix::decoder::NativeDecoder;
 use sammix::frame::{Frame, Mask};
-use sammix::pipeline::{DecoderKind, FrameResult, Outcome, Pipeline, PipelineError, StageTimes};
+use sammix::pipeline::{DecoderKind, Outcome, Pipeline};
 use sammix::source::SourceSpec;
 use sammix::stream::{self, FrameRecord, FrameSink, Handoff, Processor, StreamOptions};
+use threshold::Threshold;
 
 struct Counting;
 
@@ -71,32 +75,6 @@ impl FrameSink for Window {
     }
 }
 
-/// Thresholds the frame: the stream's own cost, no engine.
-struct Threshold;
-
-impl Processor for Threshold {
-    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
-        mask.reset(frame.width(), frame.height());
-        for (m, &p) in mask.data_mut().iter_mut().zip(frame.data()) {
-            *m = u8::from(p < 20);
-        }
-        Ok(FrameResult {
-            sequence: frame.sequence,
-            presence: 1.0,
-            outcome: Outcome::Segmented,
-            box_input: None,
-            box_frame: None,
-            mask_token: None,
-            iou_prediction: None,
-            prompts: 0,
-            mask_area: 0,
-            embedding_reused: false,
-            invalid_output: None,
-            times: StageTimes::default(),
-        })
-    }
-}
-
 /// Allocations per frame between frames `from` and `to`, and how many of
 /// those frames were segmented.
 fn per_frame(processor: &mut dyn Processor, from: u64, to: u64, handoff: Handoff) -> (f64, u64) {
@@ -133,7 +111,7 @@ fn allocations(times: usize, mut f: impl FnMut()) -> u64 {
 fn a_warm_stream_allocates_nothing_per_frame() {
     // The stream itself (capture thread, synthetic source, frame pool,
     // hand-off, output queue, statistics): zero, over 300 frames.
-    let (stream_only, _) = per_frame(&mut Threshold, 50, 350, Handoff::Lossless);
+    let (stream_only, _) = per_frame(&mut Threshold(Duration::ZERO), 50, 350, Handoff::Lossless);
     assert_eq!(
         stream_only, 0.0,
         "allocations per frame in the stream's own code"

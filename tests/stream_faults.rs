@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sammix::frame::{Frame, Mask, PixelFormat};
-use sammix::pipeline::{FrameResult, Outcome, PipelineError, StageTimes};
 use sammix::source::{FrameSource, SourceError, Truth};
-use sammix::stream::{
-    self, FrameRecord, FrameSink, Handoff, Processor, StreamError, StreamOptions,
-};
+use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamError, StreamOptions};
 use sammix::y4m::Y4mError;
+
+#[path = "common/threshold.rs"]
+mod threshold;
+use threshold::Threshold;
 
 type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -99,32 +100,6 @@ impl FrameSource for Scripted {
     }
 }
 
-/// Thresholds the frame into the mask (a stand-in for the pipeline).
-struct Threshold;
-
-impl Processor for Threshold {
-    fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
-        mask.reset(frame.width(), frame.height());
-        for (m, &p) in mask.data_mut().iter_mut().zip(frame.data()) {
-            *m = u8::from(p < 20);
-        }
-        Ok(FrameResult {
-            sequence: frame.sequence,
-            presence: 1.0,
-            outcome: Outcome::Segmented,
-            box_input: None,
-            box_frame: None,
-            mask_token: None,
-            iou_prediction: None,
-            prompts: 0,
-            mask_area: mask.area(),
-            embedding_reused: false,
-            invalid_output: None,
-            times: StageTimes::default(),
-        })
-    }
-}
-
 /// Holds the sink at the first frame numbered `at` or later until the
 /// source releases it.
 struct Gate {
@@ -203,7 +178,7 @@ fn a_source_error_stops_the_stream_with_it_after_the_frames_before() {
         let mut sink = Sink::default();
         let e = stream::run(
             &mut Scripted::new(steps),
-            &mut Threshold,
+            &mut Threshold(Duration::ZERO),
             &mut sink,
             &lossless(),
         )
@@ -248,7 +223,7 @@ fn frames_of_another_size_go_through_at_their_size() {
     let mut sink = Sink::default();
     let s = stream::run(
         &mut Scripted::new(steps),
-        &mut Threshold,
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &lossless(),
     )
@@ -279,7 +254,7 @@ fn duplicated_and_out_of_order_frames_are_dropped_and_counted() {
     let mut sink = Sink::default();
     let s = stream::run(
         &mut Scripted::new(steps),
-        &mut Threshold,
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &lossless(),
     )
@@ -310,7 +285,7 @@ fn a_sink_slower_than_the_source() {
     let mut sink = slow();
     let s = stream::run(
         &mut Scripted::new(Scripted::frames(n)),
-        &mut Threshold,
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &newest(),
     )
@@ -329,7 +304,7 @@ fn a_sink_slower_than_the_source() {
     let mut sink = slow();
     let s = stream::run(
         &mut Scripted::new(Scripted::frames(n)),
-        &mut Threshold,
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &lossless(),
     )
@@ -355,7 +330,7 @@ fn lossless_with_a_sink_stalled_past_the_timeout_stops() {
     let runner = std::thread::spawn(move || {
         let r = stream::run(
             &mut Scripted::new(Scripted::frames(20)),
-            &mut Threshold,
+            &mut Threshold(Duration::ZERO),
             &mut sink,
             &opts,
         );
@@ -397,7 +372,13 @@ fn a_stalled_sink_does_not_stall_inference() {
         pace: Some(Duration::from_millis(2)),
         ..StreamOptions::default()
     };
-    let s = stream::run(&mut source, &mut Threshold, &mut sink, &opts).unwrap();
+    let s = stream::run(
+        &mut source,
+        &mut Threshold(Duration::ZERO),
+        &mut sink,
+        &opts,
+    )
+    .unwrap();
     // The sink is released only when the source reads the last frame: so
     // inference processed frames (or capture dropped them, counted) while
     // the sink was held.
@@ -419,7 +400,7 @@ fn a_sink_error_stops_the_stream_with_it() {
     };
     let e = stream::run(
         &mut Scripted::new(Scripted::frames(10)),
-        &mut Threshold,
+        &mut Threshold(Duration::ZERO),
         &mut sink,
         &lossless(),
     )

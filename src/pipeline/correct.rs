@@ -81,9 +81,11 @@ pub(crate) struct LastFrame {
     pub(crate) emb: Option<Tensor>,
     /// The CAM's boxes (encoder-input pixels).
     pub(crate) boxes: Vec<[f32; 4]>,
-    /// The dense prompt (4E×4E logits).
-    pub(crate) dense: Vec<f32>,
+    /// Whether the frame had a CAM prompt: its dense prompt is then the
+    /// prompt engine's last one (not copied per frame).
     pub(crate) has_dense: bool,
+    /// The dense prompt of a frame without one ("nothing here").
+    empty_dense: Vec<f32>,
     /// Clicks so far, in encoder-input pixels.
     clicks: Vec<Click>,
     /// The boxes the clicks made of `boxes`.
@@ -216,19 +218,21 @@ impl Pipeline {
         };
         let m = &self.manifest;
         let dense_size = 4 * m.input.embedding_size as usize;
-        if !self.last.has_dense {
+        let last = &mut self.last;
+        let dense: &[f32] = if last.has_dense {
+            &self.prompt.last_prompt().dense
+        } else {
             // No CAM prompt on this frame: "nothing here", the recipe's
             // dense prompt for a frame without one.
-            self.last.dense.clear();
-            self.last
-                .dense
+            last.empty_dense.clear();
+            last.empty_dense
                 .resize(dense_size * dense_size, -m.prompt.dense_logit);
-        }
-        let last = &mut self.last;
+            &last.empty_dense
+        };
         click_boxes(&last.boxes, &last.clicks, s, &mut last.edited);
         let calls = Calls {
             boxes: &last.edited,
-            dense: &last.dense,
+            dense,
             mask_tokens: &m.decoder.mask_tokens,
             mask_threshold: m.decoder.mask_threshold,
             refine_rounds: 0,
@@ -237,7 +241,7 @@ impl Pipeline {
         };
         let ran = self
             .decoders
-            .run_box_list(&emb, &last.edited, &last.dense, &calls, sequence);
+            .run_box_list(&emb, &last.edited, dense, &calls, sequence);
         last.emb = Some(emb);
         let (decoder_calls, logits) = ran?;
         mask.reset(w, h);
