@@ -48,8 +48,8 @@ mod validate;
 pub use error::{BundleError, FileProblem, Invalid, TextPos};
 pub use files::sha256_file;
 pub use manifest::{
-    ClassifierInput, DecoderParams, GateParams, GraphEntry, GraphRole, Graphs, InputParams,
-    Manifest, Precision, PromptParams, Resize,
+    ClassifierInput, ConfidenceParams, DecoderParams, GateParams, GraphEntry, GraphRole, Graphs,
+    InputParams, Manifest, Precision, PromptParams, Resize,
 };
 pub use signature::{Provenance, TrustedKey, TrustedKeys, SIGNATURE};
 

@@ -7,8 +7,13 @@
 //!   image, 1 px wide, 2 px on frames wider than [`THICK_OUTLINE_ABOVE`]);
 //! - the prompt box as a 1-px rectangle, clipped to the frame;
 //! - the presence probability in the top-left corner (`P 0.87`, followed
-//!   by ` -` when the mask is empty), in a built-in 5×7 bitmap font on a
-//!   dark box, doubled on frames at least [`LARGE_TEXT_FROM`] pixels wide.
+//!   by ` -` when the mask is empty and ` !` when the frame is flagged for
+//!   review), in a built-in 5×7 bitmap font on a dark box, doubled on
+//!   frames at least [`LARGE_TEXT_FROM`] pixels wide;
+//! - a frame flagged for review (the confidence flag,
+//!   [`FrameResult::review`](crate::pipeline::FrameResult::review)) framed
+//!   by a border of [`OverlayStyle::review`], [`REVIEW_BORDER`] px wide
+//!   (doubled with the text).
 //!
 //! The output frame is reshaped in place, so a warm loop that passes the
 //! same `out` every time never allocates. Nothing here panics on odd input:
@@ -23,7 +28,7 @@
 //! let mut mask = Mask::zeros(64, 48);
 //! mask.data_mut()[20 * 64 + 30] = 1;
 //! let mut out = Frame::zeros(1, 1, PixelFormat::Rgb8);
-//! render(&frame, &mask, Some([10.0, 10.0, 40.0, 30.0]), 0.87, &OverlayStyle::default(), &mut out);
+//! render(&frame, &mask, Some([10.0, 10.0, 40.0, 30.0]), 0.87, false, &OverlayStyle::default(), &mut out);
 //! assert_eq!((out.width(), out.height(), out.format()), (64, 48, PixelFormat::Rgb8));
 //! ```
 
@@ -36,6 +41,10 @@ pub const THICK_OUTLINE_ABOVE: usize = 512;
 
 /// Frames at least this wide get the label at twice the font size.
 pub const LARGE_TEXT_FROM: usize = 256;
+
+/// The review border's width in pixels (doubled on frames at least
+/// [`LARGE_TEXT_FROM`] wide).
+pub const REVIEW_BORDER: usize = 3;
 
 /// Colours of the overlay, as RGB bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +62,8 @@ pub struct OverlayStyle {
     pub text: [u8; 3],
     /// The box behind the label.
     pub text_background: [u8; 3],
+    /// The border of a frame flagged for review.
+    pub review: [u8; 3],
 }
 
 impl Default for OverlayStyle {
@@ -66,6 +77,7 @@ impl Default for OverlayStyle {
             bbox: [255, 220, 0],
             text: [255, 255, 255],
             text_background: [0, 0, 0],
+            review: [255, 140, 0],
         }
     }
 }
@@ -73,12 +85,13 @@ impl Default for OverlayStyle {
 /// Draws `mask`, `bbox` (x0, y0, x1, y1 in frame pixels, inclusive) and
 /// the `presence` probability over `frame` into `out`, which becomes an
 /// [`PixelFormat::Rgb8`] frame of `frame`'s size with its sequence number
-/// and capture time.
+/// and capture time; a frame to `review` gets a border and a ` !`.
 pub fn render(
     frame: &Frame,
     mask: &Mask,
     bbox: Option<[f32; 4]>,
     presence: f32,
+    review: bool,
     style: &OverlayStyle,
     out: &mut Frame,
 ) {
@@ -94,9 +107,12 @@ pub fn render(
     if let Some(b) = bbox {
         draw_box(out, b, style.bbox);
     }
-    let mut buf = [0u8; font::LABEL_CAPACITY];
-    let label = font::label(presence, view.is_empty(), &mut buf);
     let scale = if w >= LARGE_TEXT_FROM { 2 } else { 1 };
+    if review {
+        draw_border(out, REVIEW_BORDER * scale, style.review);
+    }
+    let mut buf = [0u8; font::LABEL_CAPACITY];
+    let label = font::label(presence, view.is_empty(), review, &mut buf);
     font::draw_label(out, label, scale, style.text, style.text_background);
 }
 
@@ -236,6 +252,19 @@ fn draw_box(out: &mut Frame, b: [f32; 4], colour: [u8; 3]) {
     for y in y0..=y1 {
         put(out, x0, y, colour);
         put(out, x1, y, colour);
+    }
+}
+
+/// A `width`-px border along the frame's edges.
+fn draw_border(out: &mut Frame, width: usize, colour: [u8; 3]) {
+    let (w, h) = (out.width(), out.height());
+    for y in 0..h {
+        let edge_row = y < width || y + width >= h;
+        for x in 0..w {
+            if edge_row || x < width || x + width >= w {
+                put(out, x, y, colour);
+            }
+        }
     }
 }
 

@@ -41,6 +41,7 @@ use crate::graph::Session;
 use crate::prompt::{margin_px, PromptEngine};
 use crate::resize::{self, Tap};
 
+mod confidence;
 mod contract;
 mod correct;
 mod decode;
@@ -49,8 +50,9 @@ mod error;
 mod postprocess;
 mod result;
 
+pub use confidence::{review, Review};
 pub use contract::{decoder_spec, load_graphs, Graphs, EMBED_DIM};
-pub use correct::{click_boxes, Click, Correction, CLICK_BOX, MAX_CLICKS};
+pub use correct::{click_boxes, Click, ClickSyntaxError, Correction, CLICK_BOX, MAX_CLICKS};
 pub use decode::DecoderKind;
 pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};
@@ -80,6 +82,8 @@ pub struct Pipeline {
     invalid_run: u64,
     /// What a correction of the last frame needs.
     last: correct::LastFrame,
+    /// The previous frame's mask, for the confidence flag's agreement.
+    agreement: confidence::Agreement,
 }
 
 impl Pipeline {
@@ -118,6 +122,7 @@ impl Pipeline {
             overlap: false,
             invalid_run: 0,
             last: correct::LastFrame::default(),
+            agreement: confidence::Agreement::default(),
         })
     }
 
@@ -127,6 +132,15 @@ impl Pipeline {
         self.stability = stability;
         self.tracked_present = false;
         self.tracked_box = None;
+    }
+
+    /// Measures each frame's mask against the previous frame's
+    /// ([`FrameResult::agreement`], one of the confidence flag's signals):
+    /// for streams, whose frames follow each other; off by default, since
+    /// still images in a row are not a sequence.
+    pub fn set_agreement(&mut self, on: bool) {
+        self.agreement.on = on;
+        self.agreement.reset();
     }
 
     /// Runs the encoder beside the classifier, on a second thread, while
@@ -200,7 +214,14 @@ impl Pipeline {
         frame: &Frame,
         mask: &mut Mask,
     ) -> Result<FrameResult, PipelineError> {
-        let result = self.process_frame(frame, mask)?;
+        let mut result = self.process_frame(frame, mask)?;
+        result.agreement = self.agreement.measure(frame.sequence, result.outcome, mask);
+        let gate = self.manifest.gate.presence_threshold;
+        result.review = self
+            .manifest
+            .confidence
+            .as_ref()
+            .and_then(|c| confidence::review(c, gate, &result));
         match (result.outcome, self.invalid_run) {
             (Outcome::Invalid, 0) => log::warn!(
                 "frame {}: {} holds NaN or Inf: frame marked invalid (empty mask); \
@@ -315,11 +336,19 @@ impl Pipeline {
             mask_area: 0,
             embedding_reused: reused,
             invalid_output: None,
+            cam_peak: None,
+            agreement: None,
+            review: None,
             times,
         };
         if !logit.is_finite() {
             return Ok(self.invalid(result, "classifier logits", start));
         }
+        let cam = f32_data(&outs[1], self.classifier.plan().path(), "cam")?;
+        // NaN values are skipped here; a present frame's CAM holding one is
+        // invalid below
+        let peak = cam.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        result.cam_peak = peak.is_finite().then_some(peak);
         // presence is finite here (a NaN logit made the frame invalid above)
         let threshold = match self.stability {
             Some(s) if self.tracked_present => self.manifest.gate.presence_threshold - s.hysteresis,
@@ -336,7 +365,6 @@ impl Pipeline {
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
             return Ok(result);
         }
-        let cam = f32_data(&outs[1], self.classifier.plan().path(), "cam")?;
         if !all_finite(cam) {
             return Ok(self.invalid(result, "classifier cam", start));
         }

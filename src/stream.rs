@@ -21,6 +21,7 @@
 //! Every wait has a timeout: a source that stops delivering ends the stream
 //! with [`StreamError::Stalled`] instead of hanging.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -29,14 +30,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::frame::{Frame, Mask, PixelFormat};
-use crate::pipeline::{FrameResult, Outcome, Pipeline, PipelineError};
+use crate::pipeline::{Click, Correction, FrameResult, Outcome, Pipeline, PipelineError};
 use crate::source::{FrameSource, SourceError};
 
 mod affinity;
+pub mod corrections;
 mod histogram;
 pub mod lines;
 mod slot;
 
+pub use corrections::{CorrectionQueue, CorrectionRecord, FileFeed, Request};
 pub use histogram::{Histogram, Percentiles};
 pub use slot::{FrameSlot, Handoff, Taken};
 
@@ -94,6 +97,9 @@ pub struct StreamOptions {
     /// The inference loop runs on the calling thread, whose affinity is
     /// restored when the stream ends.
     pub cores: Option<ThreadCores>,
+    /// Correction requests (clicks, acceptances) for the frame on display,
+    /// served between frames ([`corrections`]); `None`: none are taken.
+    pub corrections: Option<Arc<CorrectionQueue>>,
 }
 
 /// CPU cores for each of the stream's threads (each list: any of these).
@@ -118,6 +124,7 @@ impl Default for StreamOptions {
             pause: None,
             stop: None,
             cores: None,
+            corrections: None,
         }
     }
 }
@@ -127,11 +134,25 @@ impl Default for StreamOptions {
 pub trait Processor {
     /// Processes one frame into `mask` (resized to the frame).
     fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError>;
+
+    /// Re-segments the last processed frame with `clicks` (frame pixels),
+    /// as [`Pipeline::correct`]; a processor that cannot says so.
+    fn correct(&mut self, clicks: &[Click], mask: &mut Mask) -> Result<Correction, PipelineError> {
+        let _ = (clicks, mask);
+        Err(PipelineError::Frame {
+            sequence: 0,
+            problem: "this processor takes no corrections".into(),
+        })
+    }
 }
 
 impl Processor for Pipeline {
     fn process(&mut self, frame: &Frame, mask: &mut Mask) -> Result<FrameResult, PipelineError> {
         Pipeline::process(self, frame, mask)
+    }
+
+    fn correct(&mut self, clicks: &[Click], mask: &mut Mask) -> Result<Correction, PipelineError> {
+        Pipeline::correct(self, clicks, mask)
     }
 }
 
@@ -144,6 +165,18 @@ pub trait FrameSink: Send {
         mask: &Mask,
         record: &FrameRecord,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Called for each correction request the stream served, in order with
+    /// the frames: `corrected` holds the frame and its corrected mask when
+    /// the request was clicks that were applied. The default ignores them.
+    fn correction(
+        &mut self,
+        record: &CorrectionRecord,
+        corrected: Option<(&Frame, &Mask)>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let _ = (record, corrected);
+        Ok(())
+    }
 
     /// Called once after the last frame.
     fn finish(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -222,6 +255,15 @@ pub struct StreamSummary {
     pub no_prompt: u64,
     /// Frames a graph output made invalid (NaN or ±Inf): no decision, empty mask.
     pub invalid: u64,
+    /// Frames the confidence flag marked for review
+    /// ([`FrameResult::review`](crate::pipeline::FrameResult::review)).
+    pub review: u64,
+    /// Correction requests applied (clicks on the frame on display).
+    pub corrections: u64,
+    /// Frames accepted as shown.
+    pub accepted: u64,
+    /// Correction requests not applied (another frame, bad clicks).
+    pub corrections_rejected: u64,
     /// Frames captured while paused ([`StreamOptions::pause`]), not processed.
     pub frozen: u64,
     /// Peak resident memory of the process (kB, Linux `VmHWM`), if known.
@@ -234,6 +276,9 @@ struct Stats {
     queue: Histogram,
     stages: [Histogram; 6],
     outcomes: [u64; 4],
+    review: u64,
+    /// Correction requests applied (clicks), accepted, rejected.
+    corrections: [u64; 3],
 }
 
 impl Stats {
@@ -260,6 +305,7 @@ impl Stats {
             Outcome::NoPrompt => 2,
             Outcome::Invalid => 3,
         }] += 1;
+        self.review += u64::from(rec.result.review.is_some());
     }
 }
 
@@ -286,7 +332,7 @@ pub fn run(
     // Buffers: one being captured, one ready, one in inference, one in the
     // sink and `queue` waiting for it: capture never runs out.
     let slot = FrameSlot::new(opts.handoff, queue + 4, 1, 1, PixelFormat::Gray8);
-    let (tx, rx) = sync_channel::<(Frame, Mask, FrameRecord)>(queue);
+    let (tx, rx) = sync_channel::<Out>(queue);
     let (mask_back, masks) = sync_channel::<Mask>(queue + 2);
     for _ in 0..queue + 2 {
         // Cannot fail: the channel has room for every mask.
@@ -361,6 +407,10 @@ pub fn run(
             absent: stats.outcomes[1],
             no_prompt: stats.outcomes[2],
             invalid: stats.outcomes[3],
+            review: stats.review,
+            corrections: stats.corrections[0],
+            accepted: stats.corrections[1],
+            corrections_rejected: stats.corrections[2],
             frozen,
             peak_rss_kb: peak_rss_kb(),
         })
@@ -438,13 +488,145 @@ fn capture(
 
 type Inferred = (Stats, u64, u64, Duration, u64);
 
+/// What the inference thread hands the output thread.
+// The frame variant is the large one and the one every frame sends: boxing
+// it would allocate per frame; the rare correction is boxed instead.
+#[allow(clippy::large_enum_variant)]
+enum Out {
+    /// A processed frame (its buffers go back to their pools).
+    Frame(Frame, Mask, FrameRecord),
+    /// A served correction request (its buffers are its own: corrections
+    /// come at a clinician's pace, not per frame).
+    Correction(Box<CorrectionOut>),
+}
+
+struct CorrectionOut {
+    record: CorrectionRecord,
+    corrected: Option<(Frame, Mask)>,
+}
+
+/// The frame on display, as correction requests need it.
+struct OnDisplay {
+    frame: Frame,
+    done_ms: f64,
+    valid: bool,
+}
+
+/// Correction requests in the inference thread's hands.
+struct Corrections<'a> {
+    queue: &'a CorrectionQueue,
+    /// Requests for a frame not processed yet: served once it is (a
+    /// scripted session replays frame by frame), rejected if the stream
+    /// skips it or ends first.
+    deferred: VecDeque<Request>,
+    /// Applied (clicks), accepted, rejected.
+    counts: [u64; 3],
+}
+
+impl Corrections<'_> {
+    /// Serves the requests due (between frames, on the inference thread);
+    /// at the `end` of the stream every request left is served or
+    /// rejected. `false` when the output thread is gone.
+    fn serve(
+        &mut self,
+        pipeline: &mut dyn Processor,
+        shown: Option<&OnDisplay>,
+        start: Instant,
+        tx: &SyncSender<Out>,
+        end: bool,
+    ) -> bool {
+        let current = shown.map(|d| d.frame.sequence);
+        let earlier = self.deferred.len();
+        let mut taken = 0;
+        loop {
+            let request = if taken < earlier {
+                taken += 1;
+                self.deferred.pop_front()
+            } else {
+                self.queue.pop()
+            };
+            let Some(request) = request else {
+                return true;
+            };
+            if !end && current.is_none_or(|c| request.frame() > c) {
+                self.deferred.push_back(request);
+                continue;
+            }
+            let record = self.serve_one(pipeline, request, shown, start);
+            if tx.send(Out::Correction(Box::new(record))).is_err() {
+                return false;
+            }
+        }
+    }
+
+    fn serve_one(
+        &mut self,
+        pipeline: &mut dyn Processor,
+        request: Request,
+        shown: Option<&OnDisplay>,
+        start: Instant,
+    ) -> CorrectionOut {
+        let frame_no = request.frame();
+        let on_display = shown.filter(|d| d.valid && d.frame.sequence == frame_no);
+        let mut record = CorrectionRecord {
+            frame: frame_no,
+            kind: "accept",
+            points: Vec::new(),
+            at_ms: ms(start.elapsed()),
+            shown_ms: on_display.map(|d| d.done_ms),
+            correction: None,
+            rejected: None,
+        };
+        let mut corrected = None;
+        match (request, on_display) {
+            (request, None) => {
+                if let Request::Clicks { clicks, .. } = request {
+                    record.kind = "clicks";
+                    record.points = clicks;
+                }
+                record.rejected = Some(match shown.map(|d| d.frame.sequence) {
+                    Some(c) if c == frame_no => {
+                        format!("frame {frame_no} has no valid result to correct")
+                    }
+                    Some(c) if c > frame_no => format!(
+                        "frame {frame_no} is not the one on display (frame {c}): pause the stream to correct"
+                    ),
+                    _ => format!("frame {frame_no} was not processed (the stream ended first)"),
+                });
+            }
+            (Request::Accept { .. }, Some(_)) => {}
+            (Request::Clicks { clicks, .. }, Some(d)) => {
+                record.kind = "clicks";
+                let mut mask = Mask::zeros(1, 1);
+                match pipeline.correct(&clicks, &mut mask) {
+                    Ok(c) => {
+                        record.correction = Some(c);
+                        corrected = Some((d.frame.clone(), mask));
+                    }
+                    Err(e) => record.rejected = Some(e.to_string()),
+                }
+                record.points = clicks;
+            }
+        }
+        match (&record.rejected, record.kind) {
+            (Some(why), _) => {
+                self.counts[2] += 1;
+                log::warn!("correction of frame {frame_no} not applied: {why}");
+            }
+            (None, "accept") => self.counts[1] += 1,
+            (None, _) => self.counts[0] += 1,
+        }
+        CorrectionOut { record, corrected }
+    }
+}
+
 /// The inference loop, on the calling thread.
 #[allow(clippy::too_many_arguments)]
 fn infer(
     pipeline: &mut dyn Processor,
     slot: &FrameSlot,
     (gaps, stale): (&AtomicU64, &AtomicU64),
-    tx: SyncSender<(Frame, Mask, FrameRecord)>,
+    tx: SyncSender<Out>,
     masks: &Receiver<Mask>,
     opts: &StreamOptions,
     start: Instant,
@@ -455,6 +637,12 @@ fn infer(
     let mut last = Duration::ZERO;
     let mut waiting_since = Instant::now();
     let mut spare: Option<Mask> = None;
+    let mut shown: Option<OnDisplay> = None;
+    let mut corrections = opts.corrections.as_deref().map(|queue| Corrections {
+        queue,
+        deferred: VecDeque::new(),
+        counts: [0; 3],
+    });
     let stopped = || {
         opts.stop
             .as_ref()
@@ -464,6 +652,11 @@ fn infer(
         if stopped() {
             slot.close();
             break;
+        }
+        if let Some(c) = &mut corrections {
+            if !c.serve(pipeline, shown.as_ref(), start, &tx, false) {
+                break;
+            }
         }
         let (frame, _) = match slot.take(Duration::from_millis(100)) {
             Taken::Frame(f, d) => (f, d),
@@ -507,6 +700,21 @@ fn infer(
             }
         };
         let done = start.elapsed();
+        if corrections.is_some() {
+            // The frame on display, kept for its corrections: a copy into
+            // one buffer (no allocation once warm).
+            let d = shown.get_or_insert_with(|| OnDisplay {
+                frame: Frame::zeros(1, 1, PixelFormat::Gray8),
+                done_ms: 0.0,
+                valid: false,
+            });
+            d.frame.reset(frame.width(), frame.height(), frame.format());
+            d.frame.data_mut().copy_from_slice(frame.data());
+            d.frame.sequence = frame.sequence;
+            d.frame.captured = frame.captured;
+            d.done_ms = ms(done);
+            d.valid = result.outcome != Outcome::Invalid;
+        }
         let captured = frame
             .captured
             .map_or(began, |c| c)
@@ -531,7 +739,7 @@ fn infer(
         // Newest-frame mode drops a result the sink has no room for (a live
         // display shows the next one); lossless mode waits for the sink, up
         // to the stall timeout, so that every frame's result is written.
-        let mut item = (frame, mask, record);
+        let mut item = Out::Frame(frame, mask, record);
         let offered = Instant::now();
         let sent = loop {
             match tx.try_send(item) {
@@ -540,21 +748,27 @@ fn infer(
                     if opts.handoff == Handoff::Lossless && !stopped() =>
                 {
                     if offered.elapsed() > opts.stall_timeout {
-                        slot.recycle(back.0);
+                        if let Out::Frame(f, _, _) = back {
+                            slot.recycle(f);
+                        }
                         slot.close();
                         return Err(StreamError::SinkStalled(opts.stall_timeout));
                     }
                     item = back;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(TrySendError::Full((f, m, _))) => {
+                Err(TrySendError::Full(back)) => {
                     dropped_output += 1;
-                    slot.recycle(f);
-                    spare = Some(m);
+                    if let Out::Frame(f, m, _) = back {
+                        slot.recycle(f);
+                        spare = Some(m);
+                    }
                     break true;
                 }
-                Err(TrySendError::Disconnected((f, _, _))) => {
-                    slot.recycle(f);
+                Err(TrySendError::Disconnected(back)) => {
+                    if let Out::Frame(f, _, _) = back {
+                        slot.recycle(f);
+                    }
                     break false;
                 }
             }
@@ -563,21 +777,35 @@ fn infer(
             break;
         }
     }
+    // Requests that came with the last frames, and those left waiting.
+    if let Some(mut c) = corrections {
+        let _ = c.serve(pipeline, shown.as_ref(), start, &tx, true);
+        stats.corrections = c.counts;
+    }
     drop(tx);
     Ok((stats, frames, dropped_output, last, frozen))
 }
 
 /// The output thread: hands results to the sink, returns the buffers.
 fn output(
-    rx: Receiver<(Frame, Mask, FrameRecord)>,
+    rx: Receiver<Out>,
     sink: &mut dyn FrameSink,
     slot: &FrameSlot,
     mask_back: SyncSender<Mask>,
 ) -> Result<(), StreamError> {
-    for (frame, mask, record) in rx.iter() {
-        let written = sink.frame(&frame, &mask, &record);
-        slot.recycle(frame);
-        let _ = mask_back.try_send(mask);
+    for item in rx.iter() {
+        let written = match item {
+            Out::Frame(frame, mask, record) => {
+                let written = sink.frame(&frame, &mask, &record);
+                slot.recycle(frame);
+                let _ = mask_back.try_send(mask);
+                written
+            }
+            Out::Correction(c) => {
+                let corrected = c.corrected.as_ref().map(|(f, m)| (f, m));
+                sink.correction(&c.record, corrected)
+            }
+        };
         if let Err(e) = written {
             slot.close();
             return Err(StreamError::Sink(e));

@@ -1455,3 +1455,134 @@ fn eval_with_simulated_clicks() {
     assert_eq!(c["worst"]["images"].as_array().unwrap().len(), 3, "{c}");
     assert!(c["rule"].as_str().unwrap().contains("largest"), "{c}");
 }
+
+// ---------------------------------------------------------------------------
+// corrections in a stream, and their KPIs
+
+/// A session scripted ahead of the run: each request is served once its
+/// frame is the one on display (a request for a frame never shown is
+/// rejected at the end, a line that is not a request is skipped), logged to
+/// corrections.jsonl, the corrected frame's mask rewritten; `sammix kpi`
+/// counts them.
+#[test]
+fn run_serves_a_scripted_correction_session_and_kpi_sums_it() {
+    let tmp = TempDir::new("run-corrections");
+    let out = tmp.join("out");
+    let script = tmp.join("clicks.jsonl");
+    fs::write(
+        &script,
+        concat!(
+            "{\"frame\": 1, \"points\": [\"128,128,+\"]}\n",
+            "{\"frame\": 1, \"accept\": true}\n",
+            "not a request\n",
+            "{\"frame\": 3, \"accept\": true}\n",
+            "{\"frame\": 0, \"accept\": true}\n",
+            "{\"frame\": 9, \"accept\": true}\n",
+        ),
+    )
+    .unwrap();
+    let r = success(&[
+        "run",
+        "--frames",
+        "6",
+        "--corrections",
+        arg(&script),
+        "--out",
+        arg(&out),
+    ]);
+    assert_contains(
+        &r.stdout,
+        &["000001  corrected: 1 click(s)", "000003  accepted"],
+    );
+
+    let lines: Vec<Value> = fs::read_to_string(out.join("corrections.jsonl"))
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
+    let served: Vec<(u64, &str, bool)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["frame"].as_u64().unwrap(),
+                l["kind"].as_str().unwrap(),
+                l["rejected"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            (0, "accept", true),
+            (1, "clicks", true),
+            (1, "accept", true),
+            (3, "accept", true),
+            (9, "accept", false),
+        ],
+        "{lines:?}"
+    );
+    let clicks = &lines[1];
+    assert_eq!(clicks["name"], "000001");
+    assert_eq!(clicks["points"].as_array().unwrap().len(), 1, "{clicks}");
+    let correction = &clicks["correction"];
+    assert_eq!(correction["clicks"], 1, "{clicks}");
+    assert!(
+        correction["decoder_calls"].as_u64().unwrap() >= 1,
+        "{clicks}"
+    );
+    assert!(
+        num(&clicks["dice"]) >= 0.0,
+        "the demo clip has ground truth: {clicks}"
+    );
+    // the frame's mask on disk is the corrected one
+    let mask = image_io::read_mask(&out.join("masks/000001.png")).unwrap();
+    assert_eq!(
+        mask.area() as u64,
+        correction["mask_area"].as_u64().unwrap()
+    );
+    // an acceptance of the frame on display knows when it was shown
+    assert!(
+        num(&lines[3]["at_ms"]) >= num(&lines[3]["shown_ms"]),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[4]["rejected"]
+            .as_str()
+            .unwrap()
+            .contains("frame 9 was not processed"),
+        "{}",
+        lines[4]
+    );
+
+    let kpi = json(&success(&["kpi", "--json", arg(&out)]).stdout);
+    let s = &kpi[0];
+    assert_eq!(s["frames"], 6, "{s}");
+    assert_eq!(s["requests"], 5, "{s}");
+    assert_eq!(s["corrections"], 1, "{s}");
+    assert_eq!(s["clicks"], 1, "{s}");
+    assert_eq!(s["frames_corrected"], 1, "{s}");
+    assert_eq!(s["frames_accepted"], 3, "{s}");
+    assert_eq!(s["accepted_as_proposed"], 2, "{s}");
+    assert_eq!(s["rejected"], 1, "{s}");
+    assert_eq!(s["time_to_accept_ms"]["n"], 3, "{s}");
+    assert!(num(&s["dice_after_correction"]) >= 0.0, "{s}");
+    let table = success(&["kpi", arg(&out)]).stdout;
+    assert_contains(&table, &["study", "frames", "flagged", "accept p50 ms"]);
+}
+
+#[test]
+fn kpi_names_what_it_cannot_read() {
+    let tmp = TempDir::new("kpi-bad");
+    let missing = tmp.join("nothing-here");
+    assert_contains(
+        &failure(&["kpi", arg(&missing)]),
+        &["nothing-here", "no such file"],
+    );
+    let empty = tmp.join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    assert_contains(
+        &failure(&["kpi", arg(&empty)]),
+        &["empty", "expected a `sammix run --out` folder"],
+    );
+}

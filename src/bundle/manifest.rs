@@ -28,6 +28,9 @@ pub struct Manifest {
     pub gate: GateParams,
     /// Choosing and thresholding the decoder's mask.
     pub decoder: DecoderParams,
+    /// When a frame is flagged for review; absent: frames are never flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<ConfidenceParams>,
     /// The three graphs.
     pub graphs: Graphs,
     /// Path in the bundle (`/`-separated) → sha256 of every file but the
@@ -124,6 +127,32 @@ pub struct DecoderParams {
     pub mask_tokens: Vec<u32>,
     /// The upsampled `low_res_masks` logits `>` this are the mask.
     pub mask_threshold: f32,
+}
+
+/// `[confidence]`: when a frame is flagged for a clinician's review, from
+/// what the model already knows. Each rule is off at its neutral value (0).
+/// A frame is flagged by the first rule it fails, in this order.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfidenceParams {
+    /// Flag when the presence probability is within this of
+    /// `gate.presence_threshold` (the gate was a near call); in [0, 0.5].
+    #[serde(default)]
+    pub presence_margin: f32,
+    /// Flag a segmented frame whose chosen mask's predicted IoU is below
+    /// this; in [0, 1].
+    #[serde(default)]
+    pub min_iou_prediction: f32,
+    /// Flag a frame judged present whose CAM peak (the largest raw CAM
+    /// value, the classifier's own units) is below this; at least 0. A
+    /// present frame whose CAM gave no prompt is always flagged.
+    #[serde(default)]
+    pub min_cam_peak: f32,
+    /// In a stream, flag a frame whose mask agrees with the previous
+    /// frame's by less than this IoU (both empty: 1; one empty: 0); in
+    /// [0, 1].
+    #[serde(default)]
+    pub min_agreement: f32,
 }
 
 /// `[graphs]`: the three ONNX graphs.

@@ -73,6 +73,7 @@ impl Manifest {
         self.check_input()?;
         self.check_prompt()?;
         self.check_decoder()?;
+        self.check_confidence()?;
         self.check_files()
     }
 
@@ -148,6 +149,27 @@ impl Manifest {
             "in [0, 1]",
             |v| (0.0..=1.0).contains(&v),
         )
+    }
+
+    fn check_confidence(&self) -> Result<(), Failure> {
+        let Some(c) = &self.confidence else {
+            return Ok(());
+        };
+        in_range(
+            "confidence.presence_margin",
+            c.presence_margin,
+            "in [0, 0.5]",
+            |v| (0.0..=0.5).contains(&v),
+        )?;
+        for (field, v) in [
+            ("confidence.min_iou_prediction", c.min_iou_prediction),
+            ("confidence.min_agreement", c.min_agreement),
+        ] {
+            in_range(field, v, "in [0, 1]", |v| (0.0..=1.0).contains(&v))?;
+        }
+        in_range("confidence.min_cam_peak", c.min_cam_peak, ">= 0", |v| {
+            v >= 0.0
+        })
     }
 
     fn check_decoder(&self) -> Result<(), Failure> {

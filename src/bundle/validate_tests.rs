@@ -374,3 +374,66 @@ fn boxes_and_refinement_are_optional_and_bounded() {
         other => panic!("expected WrongType, got {other:?}"),
     }
 }
+
+#[test]
+fn confidence_rules_are_optional_and_bounded() {
+    let confidence = |lines: &str| {
+        valid().replace(
+            "\n[graphs.classifier]",
+            &format!("\n[confidence]\n{lines}\n[graphs.classifier]"),
+        )
+    };
+    // Absent: no frame is flagged.
+    assert_eq!(parse(&valid()).unwrap().confidence, None);
+    // Each key defaults to 0 (off).
+    let m = parse(&confidence("min_iou_prediction = 0.8\n")).unwrap();
+    assert_eq!(
+        m.confidence,
+        Some(ConfidenceParams {
+            presence_margin: 0.0,
+            min_iou_prediction: 0.8,
+            min_cam_peak: 0.0,
+            min_agreement: 0.0,
+        })
+    );
+    let all = "presence_margin = 0.5\nmin_iou_prediction = 1.0\nmin_cam_peak = 12.5\nmin_agreement = 1.0\n";
+    parse(&confidence(all)).unwrap();
+    for (line, field, expected, found) in [
+        (
+            "presence_margin = 0.6\n",
+            "confidence.presence_margin",
+            "in [0, 0.5]",
+            0.6,
+        ),
+        (
+            "min_iou_prediction = -0.1\n",
+            "confidence.min_iou_prediction",
+            "in [0, 1]",
+            -0.1,
+        ),
+        (
+            "min_agreement = 1.5\n",
+            "confidence.min_agreement",
+            "in [0, 1]",
+            1.5,
+        ),
+        (
+            "min_cam_peak = -1.0\n",
+            "confidence.min_cam_peak",
+            ">= 0",
+            -1.0,
+        ),
+    ] {
+        assert_eq!(
+            invalid(&confidence(line)),
+            (field.to_string(), Invalid::OutOfRange { expected, found }),
+            "{line}"
+        );
+    }
+    let (field, problem) = invalid(&confidence("min_cam_peak = inf\n"));
+    assert_eq!(field, "confidence.min_cam_peak");
+    assert!(matches!(problem, Invalid::NonFinite { .. }));
+    // An unknown key is refused, named.
+    let text = err(&confidence("min_dice = 0.7\n")).to_string();
+    assert!(text.contains("min_dice"), "{text}");
+}

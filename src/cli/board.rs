@@ -319,6 +319,14 @@ impl FrameSink for ReportingSink<'_> {
         self.inner.frame(frame, mask, record)
     }
 
+    fn correction(
+        &mut self,
+        record: &sammix::stream::CorrectionRecord,
+        corrected: Option<(&Frame, &Mask)>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.inner.correction(record, corrected)
+    }
+
     fn finish(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.inner.finish()
     }
@@ -396,6 +404,9 @@ mod tests {
                 mask_area: 0,
                 embedding_reused: false,
                 invalid_output: (outcome == Outcome::Invalid).then_some("classifier logits"),
+                cam_peak: None,
+                agreement: None,
+                review: None,
                 times: sammix::pipeline::StageTimes::default(),
             },
         }

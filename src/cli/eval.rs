@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
+use sammix::bundle::ConfidenceParams;
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
 use sammix::metrics::{self, next_click, ImageScores, Summary};
-use sammix::pipeline::DecoderKind;
+use sammix::pipeline::{DecoderKind, FrameResult, Outcome, Review};
 use sammix::source::{FrameSource, ImageFolder};
 use serde::Serialize;
 
@@ -31,7 +32,101 @@ struct Report<'a> {
     summary: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
     clicks: Option<ClickReport>,
-    images: &'a [ImageScores],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<ConfidenceReport>,
+    images: &'a [Row],
+}
+
+/// One image's scores with what the pipeline knew about it (the confidence
+/// flag's signals, from which the recipe chooses its thresholds).
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    scores: ImageScores,
+    presence: f32,
+    outcome: Outcome,
+    iou_prediction: Option<f32>,
+    cam_peak: Option<f32>,
+    review: Option<Review>,
+}
+
+/// Frames scoring below this Dice are the ones the confidence flag should
+/// find (issue 17's definition of a frame worth a clinician's look).
+const BAD_DICE: f64 = 0.7;
+
+/// How well the manifest's `[confidence]` rules find the bad frames.
+#[derive(Serialize)]
+struct ConfidenceReport {
+    rules: ConfidenceParams,
+    bad_frame: &'static str,
+    frames: usize,
+    bad_frames: usize,
+    flagged: usize,
+    flagged_bad: usize,
+    /// Of the flagged frames, the fraction that are bad; `None` when none is flagged.
+    precision: Option<f64>,
+    /// Of the bad frames, the fraction flagged; `None` when none is bad.
+    recall: Option<f64>,
+    /// Per reason: frames flagged for it, and how many of them are bad.
+    reasons: Vec<ReasonCount>,
+}
+
+#[derive(Serialize)]
+struct ReasonCount {
+    reason: Review,
+    flagged: usize,
+    bad: usize,
+}
+
+impl ConfidenceReport {
+    fn new(rules: &ConfidenceParams, rows: &[Row]) -> ConfidenceReport {
+        let bad = |r: &Row| r.scores.dice < BAD_DICE;
+        let flagged = rows.iter().filter(|r| r.review.is_some()).count();
+        let flagged_bad = rows.iter().filter(|r| r.review.is_some() && bad(r)).count();
+        let bad_frames = rows.iter().filter(|r| bad(r)).count();
+        let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+        let mut reasons: Vec<ReasonCount> = Vec::new();
+        for r in rows {
+            let Some(reason) = r.review else { continue };
+            let i = match reasons.iter().position(|c| c.reason == reason) {
+                Some(i) => i,
+                None => {
+                    reasons.push(ReasonCount {
+                        reason,
+                        flagged: 0,
+                        bad: 0,
+                    });
+                    reasons.len() - 1
+                }
+            };
+            reasons[i].flagged += 1;
+            reasons[i].bad += usize::from(bad(r));
+        }
+        ConfidenceReport {
+            rules: rules.clone(),
+            bad_frame: "Dice < 0.7 (an empty mask on a frame without target scores 1)",
+            frames: rows.len(),
+            bad_frames,
+            flagged,
+            flagged_bad,
+            precision: ratio(flagged_bad, flagged),
+            recall: ratio(flagged_bad, bad_frames),
+            reasons,
+        }
+    }
+}
+
+impl Row {
+    fn new(scores: ImageScores, r: &FrameResult) -> Row {
+        Row {
+            scores,
+            presence: r.presence,
+            outcome: r.outcome,
+            iou_prediction: r.iou_prediction,
+            cam_peak: r.cam_peak,
+            review: r.review,
+        }
+    }
 }
 
 /// `--clicks N`: Dice after 0, 1, … N simulated correction clicks.
@@ -210,18 +305,24 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             clicks.positive.push(gt.data().iter().any(|&v| v != 0));
             clicks.names.push(stem);
         }
-        rows.push(row);
+        rows.push(Row::new(row, &result));
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let scores: Vec<ImageScores> = rows.iter().map(|r| r.scores.clone()).collect();
     let report = Report {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
         decoder: pipeline.decoder(),
         data: args.data.display().to_string(),
         conventions: CONVENTIONS,
-        summary: Summary::from_rows(&rows),
+        summary: Summary::from_rows(&scores),
         clicks: (args.clicks > 0).then(|| clicks.report(args.clicks)),
+        confidence: bundle
+            .manifest()
+            .confidence
+            .as_ref()
+            .map(|c| ConfidenceReport::new(c, &rows)),
         images: &rows,
     };
     let text = serde_json::to_string_pretty(&report)?;

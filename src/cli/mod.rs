@@ -25,6 +25,7 @@ mod bundle;
 mod common;
 mod eval;
 mod info;
+mod kpi;
 mod run;
 mod segment;
 
@@ -71,6 +72,21 @@ enum Command {
     /// file's sha256).
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Summarize the clinician's loop per study (a `sammix run --out`
+    /// folder, or its corrections.jsonl): frames flagged, corrected and
+    /// accepted, clicks, time to accept.
+    Kpi(KpiArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct KpiArgs {
+    /// One study each: a `sammix run --out` folder (its corrections.jsonl,
+    /// and results.jsonl for the frame counts) or a corrections.jsonl.
+    #[arg(required = true, value_name = "LOG")]
+    logs: Vec<PathBuf>,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +241,14 @@ struct RunArgs {
     /// held still. Off by default.
     #[arg(long, value_name = "DIFF")]
     reuse_embedding: Option<f32>,
+    /// Follow this file for a clinician's corrections of the frame on
+    /// display, one JSON object a line: {"frame": N, "points": ["X,Y,+",
+    /// "X,Y,-"]} (only the decoder runs again) or {"frame": N, "accept":
+    /// true}. Each request served is logged to OUT/corrections.jsonl (with
+    /// --out); `sammix kpi` summarizes the logs. Pause the stream while
+    /// clicking: only the last processed frame can be corrected.
+    #[arg(long, value_name = "FILE")]
+    corrections: Option<PathBuf>,
     /// Run the encoder beside the classifier on a second core while the
     /// target stays in view (same masks; a segmented frame costs
     /// max(classifier, encoder) + decoder): auto when this process may use
@@ -296,23 +320,8 @@ struct SegmentArgs {
 
 /// `X,Y,+` or `X,Y,-` → a click.
 fn parse_click(s: &str) -> Result<sammix::pipeline::Click, String> {
-    let bad =
-        || format!("{s:?}: expected X,Y,+ or X,Y,- (pixels; + on the target, - on background)");
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    let [x, y, sign] = parts[..] else {
-        return Err(bad());
-    };
-    let x: f32 = x.parse().map_err(|_| bad())?;
-    let y: f32 = y.parse().map_err(|_| bad())?;
-    let positive = match sign {
-        "+" | "1" => true,
-        "-" | "0" => false,
-        _ => return Err(bad()),
-    };
-    if !(x.is_finite() && y.is_finite() && x >= 0.0 && y >= 0.0) {
-        return Err(bad());
-    }
-    Ok(sammix::pipeline::Click { x, y, positive })
+    s.parse()
+        .map_err(|e: sammix::pipeline::ClickSyntaxError| e.to_string())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -383,6 +392,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             hysteresis: 0.1,
             box_smoothing: 0.0,
             reuse_embedding: None,
+            corrections: None,
             overlap: Toggle::Auto,
             truth: None,
             controls: Toggle::Auto,
@@ -402,5 +412,6 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bundle(BundleCommand::Sign(a))) => bundle::sign(a),
         Some(Command::Bundle(BundleCommand::Verify(a))) => bundle::verify(a),
         Some(Command::Bundle(BundleCommand::Keygen(a))) => bundle::keygen(a),
+        Some(Command::Kpi(a)) => kpi::kpi(a),
     }
 }

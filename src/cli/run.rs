@@ -18,7 +18,8 @@ use sammix::pipeline::{DecoderKind, Outcome, Stability};
 use sammix::source::{ImageFolder, SourceSpec, Truth};
 use sammix::stream::lines::LineFile;
 use sammix::stream::{
-    self, FrameRecord, FrameSink, Handoff, StreamOptions, StreamSummary, ThreadCores,
+    self, CorrectionRecord, FileFeed, FrameRecord, FrameSink, Handoff, StreamOptions,
+    StreamSummary, ThreadCores,
 };
 use sammix::y4m::{Colorspace, Y4mWriter};
 use serde::Serialize;
@@ -81,6 +82,8 @@ struct Files {
     picture: Frame,
     style: OverlayStyle,
     rate: (u32, u32),
+    /// `corrections.jsonl`, made at the first correction request.
+    corrections: Option<LineFile>,
 }
 
 impl Files {
@@ -106,6 +109,7 @@ impl Files {
             picture: Frame::zeros(1, 1, PixelFormat::Rgb8),
             style: OverlayStyle::default(),
             rate,
+            corrections: None,
         })
     }
 
@@ -153,6 +157,49 @@ impl Files {
         Ok(())
     }
 
+    /// Logs a served correction request and, when clicks were applied,
+    /// replaces the frame's mask and PNG overlay with the corrected ones
+    /// (an overlay video keeps the frame as streamed). A write that fails
+    /// is warned about and the stream goes on.
+    fn write_correction(&mut self, line: &CorrectionLine, corrected: Option<(&Frame, &Mask)>) {
+        let path = self.dir.join("corrections.jsonl");
+        if self.corrections.is_none() {
+            match LineFile::create(&path) {
+                Ok(f) => self.corrections = Some(f),
+                Err(e) => log::warn!("cannot create {}: {e}", path.display()),
+            }
+        }
+        if let Some(f) = &mut self.corrections {
+            match f.append(|buf| serde_json::to_writer(&mut *buf, line)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::warn!("{}: correction not logged: {e}", path.display()),
+                Err(e) => log::warn!("{}: correction not serialized: {e}", path.display()),
+            }
+        }
+        let Some((frame, mask)) = corrected else {
+            return;
+        };
+        let mask_path = self.dir.join("masks").join(format!("{}.png", line.name));
+        if let Err(e) = image_io::write_mask_png(&mask_path, mask) {
+            log::warn!("{}: corrected mask not written: {e}", mask_path.display());
+        }
+        if self.overlay == OverlayFormat::Png {
+            overlay::render(
+                frame,
+                mask,
+                None,
+                line.presence,
+                false,
+                &self.style,
+                &mut self.picture,
+            );
+            let path = self.dir.join("overlay").join(format!("{}.png", line.name));
+            if let Err(e) = image_io::write_frame_png(&path, &self.picture) {
+                log::warn!("{}: corrected overlay not written: {e}", path.display());
+            }
+        }
+    }
+
     fn write_overlay(&mut self, frame: &Frame, mask: &Mask, line: &Line) -> Result<(), String> {
         if self.overlay == OverlayFormat::None {
             return Ok(());
@@ -163,6 +210,7 @@ impl Files {
             mask,
             r.box_frame,
             r.presence,
+            r.review.is_some(),
             &self.style,
             &mut self.picture,
         );
@@ -238,6 +286,8 @@ struct CliSink {
     change: (u64, u64),
     flicker: Flicker,
     reused: u64,
+    /// The last frame's sequence number and presence (a corrected overlay's label).
+    last_presence: (u64, f32),
 }
 
 impl FrameSink for CliSink {
@@ -267,6 +317,52 @@ impl FrameSink for CliSink {
         if let Some(f) = &mut self.files {
             f.write(frame, mask, &line)?;
         }
+        self.last_presence = (seq, record.result.presence);
+        Ok(())
+    }
+
+    fn correction(
+        &mut self,
+        record: &CorrectionRecord,
+        corrected: Option<(&Frame, &Mask)>,
+    ) -> SinkResult {
+        let name = self.names.get(record.frame);
+        let mut dice = None;
+        if let (Some(truth), Some((_, mask))) = (&self.truth, corrected) {
+            truth.load(&name, record.frame, &mut self.gt)?;
+            dice = Some(
+                sammix::metrics::dice(mask, &self.gt)
+                    .map_err(|e| format!("ground truth of frame {name}: {e}"))?,
+            );
+        }
+        let presence = match self.last_presence {
+            (seq, p) if seq == record.frame => p,
+            _ => f32::NAN,
+        };
+        let line = CorrectionLine {
+            name: &name,
+            record,
+            presence,
+            dice,
+        };
+        if self.verbose {
+            match (&record.rejected, &record.correction) {
+                (Some(why), _) => outln!("{name}  correction not applied: {why}"),
+                (None, Some(c)) => outln!(
+                    "{name}  corrected: {} click(s), area {} -> {}, {} decoder call(s), {:.1} ms{}",
+                    c.clicks,
+                    c.mask_area_before,
+                    c.mask_area,
+                    c.decoder_calls,
+                    c.ms,
+                    dice.map_or(String::new(), |d| format!(", dice {d:.3}"))
+                ),
+                (None, None) => outln!("{name}  accepted"),
+            }
+        }
+        if let Some(f) = &mut self.files {
+            f.write_correction(&line, corrected);
+        }
         Ok(())
     }
 
@@ -276,6 +372,18 @@ impl FrameSink for CliSink {
         }
         Ok(())
     }
+}
+
+/// One line of `corrections.jsonl`: the frame's name, the record, and the
+/// corrected mask's Dice when there is ground truth.
+#[derive(Serialize)]
+struct CorrectionLine<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    record: &'a CorrectionRecord,
+    #[serde(skip)]
+    presence: f32,
+    dice: Option<f64>,
 }
 
 impl CliSink {
@@ -319,6 +427,8 @@ struct RunSummary<'a> {
     stability: bool,
     reuse_embedding: Option<f32>,
     overlap: bool,
+    /// A corrections file was followed (`--corrections`).
+    corrections: bool,
     /// What the classifier reads (`graphs.classifier.input`): with
     /// `image_embeddings`, absent frames ran the encoder too.
     classifier_input: ClassifierInput,
@@ -410,6 +520,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("--reuse-embedding must be a positive difference");
     }
     pipeline.set_embedding_reuse(args.reuse_embedding);
+    // Kept alive until the stream ends; dropping it stops the file's reader.
+    let feed = match &args.corrections {
+        Some(path) => {
+            let feed = FileFeed::watch(path, Duration::from_millis(50)).with_context(|| {
+                format!("cannot follow the corrections file {}", path.display())
+            })?;
+            opts.corrections = Some(feed.queue());
+            Some(feed)
+        }
+        None => None,
+    };
+    // Frames of a clip, a device or the synthetic source follow each other;
+    // a folder of images need not.
+    pipeline.set_agreement(!matches!(spec, SourceSpec::Images(_)));
     let overlap = match args.overlap {
         Toggle::On => true,
         Toggle::Off => false,
@@ -504,6 +628,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         change: (0, 0),
         flicker: Flicker::default(),
         reused: 0,
+        last_presence: (u64::MAX, f32::NAN),
     };
     let streamed = match &controls {
         Some(c) => {
@@ -522,6 +647,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = controls {
         c.finish(streamed.is_ok())?;
     }
+    drop(feed);
     let summary = streamed?;
     if stop.load(Ordering::Acquire) {
         log::info!("stopped by a signal after {} frames", summary.frames);
@@ -538,6 +664,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stability,
         reuse_embedding: args.reuse_embedding,
         overlap,
+        corrections: args.corrections.is_some(),
         classifier_input: bundle.manifest().graphs.classifier_input,
         embeddings_reused: sink.reused,
         stream: &summary,
@@ -619,7 +746,7 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
         st.encoder.p50, st.encoder.p99, st.encoder.n, st.decoder.p50, st.decoder.p99, st.postprocess.p50, st.postprocess.p99
     );
     outln!(
-        "outcomes: {} segmented, {} absent (gated {} the encoder), {} without a prompt; stability {}; encoder overlap {}",
+        "outcomes: {} segmented, {} absent (gated {} the encoder), {} without a prompt; {} flagged for review; stability {}; encoder overlap {}",
         s.segmented,
         s.absent,
         match r.classifier_input {
@@ -627,6 +754,7 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
             ClassifierInput::ImageEmbeddings => "after",
         },
         s.no_prompt,
+        s.review,
         if r.stability { "on" } else { "off" },
         if r.overlap {
             "on (encoder ms: the wait beyond the classifier)"
@@ -634,6 +762,14 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
             "off"
         }
     );
+    if r.corrections {
+        outln!(
+            "corrections: {} applied, {} frames accepted, {} not applied (see the log)",
+            s.corrections,
+            s.accepted,
+            s.corrections_rejected
+        );
+    }
     if s.invalid > 0 {
         outln!(
             "invalid: {} frames (a graph output held NaN or Inf; no decision, empty mask)",

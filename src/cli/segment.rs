@@ -41,6 +41,7 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             &mask,
             result.box_frame,
             result.presence,
+            result.review.is_some(),
             &OverlayStyle::default(),
             &mut picture,
         );

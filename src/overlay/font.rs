@@ -10,8 +10,8 @@ const GLYPH_H: usize = 7;
 const SPACING: usize = 1;
 const PADDING: usize = 2;
 
-/// The longest label: `P 0.87 -`.
-pub(super) const LABEL_CAPACITY: usize = 8;
+/// The longest label: `P 0.87 - !`.
+pub(super) const LABEL_CAPACITY: usize = 10;
 
 /// The rows of a glyph, top to bottom; bit 4 is the leftmost column.
 /// Characters without a glyph are drawn blank.
@@ -28,6 +28,7 @@ fn glyph(c: u8) -> [u8; GLYPH_H] {
         b'8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
         b'9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
         b'.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
+        b'!' => [0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04],
         b'-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
         b'%' => [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
         b'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
@@ -39,8 +40,13 @@ fn glyph(c: u8) -> [u8; GLYPH_H] {
 
 /// Writes the label for `presence` into `buf`: `P 0.87` (the probability
 /// clamped to [0, 1], two decimals), `P NA` for NaN, followed by ` -` when
-/// `absent` (no target drawn).
-pub(super) fn label(presence: f32, absent: bool, buf: &mut [u8; LABEL_CAPACITY]) -> &[u8] {
+/// `absent` (no target drawn) and ` !` when flagged for `review`.
+pub(super) fn label(
+    presence: f32,
+    absent: bool,
+    review: bool,
+    buf: &mut [u8; LABEL_CAPACITY],
+) -> &[u8] {
     buf[..2].copy_from_slice(b"P ");
     let mut n = 2;
     if presence.is_nan() {
@@ -58,6 +64,10 @@ pub(super) fn label(presence: f32, absent: bool, buf: &mut [u8; LABEL_CAPACITY])
     }
     if absent {
         buf[n..n + 2].copy_from_slice(b" -");
+        n += 2;
+    }
+    if review {
+        buf[n..n + 2].copy_from_slice(b" !");
         n += 2;
     }
     &buf[..n]

@@ -35,7 +35,7 @@ fn target_is_tinted_and_outlined_and_the_rest_untouched() {
     let frame = gray_frame(64, 48);
     let mask = rect_mask(64, 48, 20, 20, 40, 35);
     let mut out = Frame::zeros(1, 1, PixelFormat::Gray8);
-    render(&frame, &mask, None, 0.87, &style, &mut out);
+    render(&frame, &mask, None, 0.87, false, &style, &mut out);
     assert_eq!(
         (out.width(), out.height(), out.format()),
         (64, 48, PixelFormat::Rgb8)
@@ -61,7 +61,15 @@ fn mask_on_the_image_border_is_outlined_there() {
     let style = OverlayStyle::default();
     let mut out = Frame::zeros(1, 1, PixelFormat::Rgb8);
     let mask = rect_mask(32, 32, 10, 20, 32, 32);
-    render(&gray_frame(32, 32), &mask, None, 0.5, &style, &mut out);
+    render(
+        &gray_frame(32, 32),
+        &mask,
+        None,
+        0.5,
+        false,
+        &style,
+        &mut out,
+    );
     assert_eq!(px(&out, 31, 25), style.outline);
     assert_eq!(px(&out, 20, 31), style.outline);
     assert_eq!(px(&out, 30, 25), tinted(GRAY, &style));
@@ -77,6 +85,7 @@ fn wide_frames_get_a_two_pixel_outline() {
         &rect_mask(w, h, 100, 100, 200, 200),
         None,
         0.5,
+        false,
         &style,
         &mut out,
     );
@@ -92,7 +101,15 @@ fn mask_of_another_size_is_sampled_at_the_frame() {
     let mut out = Frame::zeros(1, 1, PixelFormat::Rgb8);
     // The left half of a 4x4 mask covers the left half of a 64x64 frame.
     let mask = rect_mask(4, 4, 0, 0, 2, 4);
-    render(&gray_frame(64, 64), &mask, None, 0.5, &style, &mut out);
+    render(
+        &gray_frame(64, 64),
+        &mask,
+        None,
+        0.5,
+        false,
+        &style,
+        &mut out,
+    );
     assert_eq!(px(&out, 16, 40), tinted(GRAY, &style));
     assert_eq!(px(&out, 31, 40), style.outline);
     assert_eq!(px(&out, 32, 40), [GRAY; 3]);
@@ -102,6 +119,7 @@ fn mask_of_another_size_is_sampled_at_the_frame() {
         &Mask::zeros(0, 0),
         None,
         0.5,
+        false,
         &style,
         &mut out,
     );
@@ -119,6 +137,7 @@ fn box_corners_are_coloured_and_clipped() {
         &empty,
         Some([20.0, 22.0, 50.0, 40.0]),
         0.1,
+        false,
         &style,
         &mut out,
     );
@@ -134,6 +153,7 @@ fn box_corners_are_coloured_and_clipped() {
         &empty,
         Some([40.0, 30.0, 100.0, 90.0]),
         0.1,
+        false,
         &style,
         &mut out,
     );
@@ -149,7 +169,7 @@ fn bad_boxes_are_ignored_without_panic() {
     let frame = gray_frame(40, 30);
     let empty = Mask::zeros(40, 30);
     let mut reference = Frame::zeros(1, 1, PixelFormat::Rgb8);
-    render(&frame, &empty, None, 0.3, &style, &mut reference);
+    render(&frame, &empty, None, 0.3, false, &style, &mut reference);
     let bad = [
         [f32::NAN, 0.0, 10.0, 10.0],
         [0.0, 0.0, f32::INFINITY, 10.0],
@@ -163,7 +183,7 @@ fn bad_boxes_are_ignored_without_panic() {
     ];
     let mut out = Frame::zeros(1, 1, PixelFormat::Rgb8);
     for b in bad {
-        render(&frame, &empty, Some(b), 0.3, &style, &mut out);
+        render(&frame, &empty, Some(b), 0.3, false, &style, &mut out);
         assert_eq!(out.data(), reference.data(), "{b:?}");
     }
     // Huge but valid: clipped to the frame's border.
@@ -172,6 +192,7 @@ fn bad_boxes_are_ignored_without_panic() {
         &empty,
         Some([-1e30, -1e30, 1e30, 1e30]),
         0.3,
+        false,
         &style,
         &mut out,
     );
@@ -182,14 +203,19 @@ fn bad_boxes_are_ignored_without_panic() {
 #[test]
 fn label_shows_the_presence_probability() {
     let mut buf = [0; font::LABEL_CAPACITY];
-    assert_eq!(font::label(0.87, false, &mut buf), b"P 0.87");
-    assert_eq!(font::label(0.123, true, &mut buf), b"P 0.12 -");
-    assert_eq!(font::label(1.0, false, &mut buf), b"P 1.00");
-    assert_eq!(font::label(7.0, false, &mut buf), b"P 1.00");
-    assert_eq!(font::label(-3.0, false, &mut buf), b"P 0.00");
-    assert_eq!(font::label(0.996, false, &mut buf), b"P 1.00");
-    assert_eq!(font::label(f32::NAN, true, &mut buf), b"P NA -");
-    assert_eq!(font::label(f32::INFINITY, false, &mut buf), b"P 1.00");
+    assert_eq!(font::label(0.87, false, false, &mut buf), b"P 0.87");
+    assert_eq!(font::label(0.123, true, false, &mut buf), b"P 0.12 -");
+    assert_eq!(font::label(0.5, true, true, &mut buf), b"P 0.50 - !");
+    assert_eq!(font::label(0.5, false, true, &mut buf), b"P 0.50 !");
+    assert_eq!(font::label(1.0, false, false, &mut buf), b"P 1.00");
+    assert_eq!(font::label(7.0, false, false, &mut buf), b"P 1.00");
+    assert_eq!(font::label(-3.0, false, false, &mut buf), b"P 0.00");
+    assert_eq!(font::label(0.996, false, false, &mut buf), b"P 1.00");
+    assert_eq!(font::label(f32::NAN, true, false, &mut buf), b"P NA -");
+    assert_eq!(
+        font::label(f32::INFINITY, false, false, &mut buf),
+        b"P 1.00"
+    );
 }
 
 /// The top-left text box: its background, and the text colour somewhere in it.
@@ -215,15 +241,32 @@ fn label_is_drawn_top_left_and_scaled_on_large_frames() {
         &Mask::zeros(200, 100),
         None,
         0.87,
+        false,
         &style,
         &mut out,
     );
     check_text_box(&out, &style, 6 * 6 - 1 + 4 + 6 * 2, 7 + 4);
-    render(&gray_frame(300, 200), &mask, None, 0.87, &style, &mut out);
+    render(
+        &gray_frame(300, 200),
+        &mask,
+        None,
+        0.87,
+        false,
+        &style,
+        &mut out,
+    );
     check_text_box(&out, &style, 2 * (6 * 6 - 1 + 4), 2 * (7 + 4));
     // The text differs with the value.
     let mut other = Frame::zeros(1, 1, PixelFormat::Rgb8);
-    render(&gray_frame(300, 200), &mask, None, 0.12, &style, &mut other);
+    render(
+        &gray_frame(300, 200),
+        &mask,
+        None,
+        0.12,
+        false,
+        &style,
+        &mut other,
+    );
     assert_ne!(out.data()[..300 * 22 * 3], other.data()[..300 * 22 * 3]);
 }
 
@@ -239,6 +282,7 @@ fn tiny_frames_do_not_panic() {
             &full,
             Some([0.0, 0.0, 5.0, 5.0]),
             0.5,
+            false,
             &style,
             &mut out,
         );
@@ -260,6 +304,7 @@ fn output_buffer_is_reused_across_calls() {
             &mask,
             Some([90.0, 90.0, 160.0, 160.0]),
             0.2 * i as f32,
+            false,
             &style,
             &mut out,
         );
@@ -271,6 +316,7 @@ fn output_buffer_is_reused_across_calls() {
         &Mask::zeros(64, 48),
         None,
         0.5,
+        false,
         &style,
         &mut out,
     );
@@ -288,7 +334,7 @@ fn rgb_input_stays_coloured_and_keeps_its_identity() {
     frame.sequence = 17;
     let mask = rect_mask(w, h, 20, 10, 30, 20);
     let mut out = Frame::zeros(1, 1, PixelFormat::Rgb8);
-    render(&frame, &mask, None, 0.5, &style, &mut out);
+    render(&frame, &mask, None, 0.5, false, &style, &mut out);
     assert_eq!(out.sequence, 17);
     let i = 28 * w + 40;
     assert_eq!(px(&out, 40, 28), [200, (i % 256) as u8, 30]);
@@ -304,4 +350,45 @@ fn rgb_input_stays_coloured_and_keeps_its_identity() {
             blend(want[2], style.tint[2])
         ]
     );
+}
+
+#[test]
+fn a_frame_to_review_gets_a_border_and_a_mark() {
+    let style = OverlayStyle::default();
+    let mask = rect_mask(64, 48, 20, 20, 30, 30);
+    let mut plain = Frame::zeros(1, 1, PixelFormat::Rgb8);
+    let mut flagged = Frame::zeros(1, 1, PixelFormat::Rgb8);
+    render(
+        &gray_frame(64, 48),
+        &mask,
+        None,
+        0.9,
+        false,
+        &style,
+        &mut plain,
+    );
+    render(
+        &gray_frame(64, 48),
+        &mask,
+        None,
+        0.9,
+        true,
+        &style,
+        &mut flagged,
+    );
+    // the border along every edge, the inside untouched
+    for (x, y) in [(63, 47), (63, 0), (0, 47), (40, 46), (62, 30), (2, 20)] {
+        assert_eq!(px(&flagged, x, y), style.review, "({x}, {y})");
+        assert_ne!(px(&plain, x, y), style.review, "({x}, {y})");
+    }
+    assert_eq!(px(&flagged, 25, 25), px(&plain, 25, 25));
+    assert_eq!(px(&flagged, 40, 20), [GRAY; 3]);
+    // the label is longer by " !" (two more glyphs) and still top left
+    let text = |f: &Frame| {
+        (0..16)
+            .flat_map(|y| (0..64).map(move |x| (x, y)))
+            .filter(|&(x, y)| px(f, x, y) == style.text)
+            .count()
+    };
+    assert!(text(&flagged) > text(&plain));
 }

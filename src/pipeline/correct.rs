@@ -52,6 +52,39 @@ pub struct Click {
     pub positive: bool,
 }
 
+/// A click that is not `X,Y,+` or `X,Y,-` with finite, non-negative
+/// pixel coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected X,Y,+ or X,Y,- (pixels; + on the target, - on background)")]
+pub struct ClickSyntaxError(pub String);
+
+impl std::str::FromStr for Click {
+    type Err = ClickSyntaxError;
+
+    /// `X,Y,+` (on the target) or `X,Y,-` (background), frame pixels;
+    /// `1` and `0` also name the sign.
+    fn from_str(s: &str) -> Result<Click, ClickSyntaxError> {
+        let bad = || ClickSyntaxError(s.chars().take(64).collect());
+        let mut parts = s.split(',').map(str::trim);
+        let (Some(x), Some(y), Some(sign), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let x: f32 = x.parse().map_err(|_| bad())?;
+        let y: f32 = y.parse().map_err(|_| bad())?;
+        let positive = match sign {
+            "+" | "1" => true,
+            "-" | "0" => false,
+            _ => return Err(bad()),
+        };
+        if !(x.is_finite() && y.is_finite() && x >= 0.0 && y >= 0.0) {
+            return Err(bad());
+        }
+        Ok(Click { x, y, positive })
+    }
+}
+
 /// What one correction did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Correction {

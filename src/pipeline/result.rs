@@ -70,6 +70,17 @@ pub struct FrameResult {
     /// ±Inf (`"classifier logits"`, `"classifier cam"`, `"encoder
     /// image_embeddings"`, `"decoder logits"`).
     pub invalid_output: Option<&'static str>,
+    /// The classifier's CAM peak: its largest value, in the classifier's
+    /// own units (a weak peak is a weak localization); `None` when the
+    /// classifier's logit was not finite.
+    pub cam_peak: Option<f32>,
+    /// In a stream, the IoU of this mask with the previous frame's (both
+    /// empty: 1); `None` for still images, the first frame and after a gap.
+    pub agreement: Option<f32>,
+    /// Why a clinician should look at this frame (the manifest's
+    /// `[confidence]` rules); `None`: nothing calls for a look, or the
+    /// bundle has no rules.
+    pub review: Option<super::Review>,
     /// Per-stage milliseconds.
     pub times: StageTimes,
 }

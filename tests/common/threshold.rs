@@ -33,6 +33,9 @@ impl Processor for Threshold {
             mask_area: mask.area(),
             embedding_reused: false,
             invalid_output: None,
+            cam_peak: None,
+            agreement: None,
+            review: None,
             times: StageTimes::default(),
         })
     }

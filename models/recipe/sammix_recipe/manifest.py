@@ -58,6 +58,10 @@ COMMENTS = {
     "gate.presence_threshold": "sigmoid(logits) below this: no prompt, empty mask",
     "decoder.mask_tokens": "the mask chosen is the one of these with the best iou_predictions",
     "decoder.mask_threshold": "mask = upsampled low_res_masks logits > this",
+    "confidence.presence_margin": "flag for review: presence within this of the gate",
+    "confidence.min_iou_prediction": "flag a segmented frame whose predicted IoU is below this",
+    "confidence.min_cam_peak": "flag a present frame whose CAM peak is below this",
+    "confidence.min_agreement": "flag a stream frame whose mask IoU with the previous frame's is below this",
 }
 
 
@@ -69,8 +73,9 @@ def write_manifest(bundle: Path, meta: dict, graphs: dict[str, dict]) -> Path:
         f"name = {_value(meta['name'])}",
         f"description = {_value(meta['description'])}",
     ]
-    for section in ("input", "prompt", "gate", "decoder"):
-        _table(lines, section, meta[section], COMMENTS)
+    for section in ("input", "prompt", "gate", "decoder", "confidence"):
+        if section in meta:
+            _table(lines, section, meta[section], COMMENTS)
     for role in ("classifier", "encoder", "decoder"):
         g = graphs[role]
         extra = {k: v for k, v in g.items() if k not in ("file", "precision")}

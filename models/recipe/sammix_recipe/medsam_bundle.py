@@ -332,7 +332,7 @@ def refresh_manifest(bundle: Path) -> None:
 
 
 def manifest_meta(chosen: dict) -> dict:
-    return {
+    meta = {
         "name": "sammix-us-medsam",
         "description": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for lesions in procedural B-mode ultrasound",
         "input": {"size": INPUT_SIZE, "channels": 3, "embedding_size": EMBED_SIZE, "mean": [0.0, 0.0, 0.0],
@@ -341,6 +341,9 @@ def manifest_meta(chosen: dict) -> dict:
         "gate": {"presence_threshold": chosen["presence_threshold"]},
         "decoder": {"mask_tokens": [1, 2, 3], "mask_threshold": 0.0},
     }
+    if "confidence" in chosen:  # chosen on validation frames by sammix_recipe.confidence
+        meta["confidence"] = chosen["confidence"]
+    return meta
 
 
 def main(argv=None) -> None:
