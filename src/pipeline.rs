@@ -84,6 +84,8 @@ pub struct Pipeline {
     last: correct::LastFrame,
     /// The previous frame's mask, for the confidence flag's agreement.
     agreement: confidence::Agreement,
+    /// The last frame's CAM (`cam_size`, sigmoid), when kept.
+    kept_cam: Option<Vec<f32>>,
 }
 
 impl Pipeline {
@@ -123,6 +125,7 @@ impl Pipeline {
             invalid_run: 0,
             last: correct::LastFrame::default(),
             agreement: confidence::Agreement::default(),
+            kept_cam: None,
         })
     }
 
@@ -141,6 +144,21 @@ impl Pipeline {
     pub fn set_agreement(&mut self, on: bool) {
         self.agreement.on = on;
         self.agreement.reset();
+    }
+
+    /// Keeps a copy of each frame's CAM for [`Pipeline::cam`] (reports, a
+    /// UI's heat map); off by default. The copy reuses one buffer.
+    pub fn keep_cam(&mut self, on: bool) {
+        self.kept_cam = on.then(Vec::new);
+    }
+
+    /// The last processed frame's CAM as the classifier gave it (height,
+    /// width, values row-major), while [`Pipeline::keep_cam`] is on and the
+    /// classifier ran on that frame.
+    pub fn cam(&self) -> Option<(usize, usize, &[f32])> {
+        let cam = self.kept_cam.as_deref()?;
+        let (h, w) = self.graphs.cam_size;
+        (cam.len() == h * w && !cam.is_empty()).then_some((h, w, cam))
     }
 
     /// Runs the encoder beside the classifier, on a second thread, while
@@ -214,6 +232,9 @@ impl Pipeline {
         frame: &Frame,
         mask: &mut Mask,
     ) -> Result<FrameResult, PipelineError> {
+        if let Some(kept) = &mut self.kept_cam {
+            kept.clear();
+        }
         let mut result = self.process_frame(frame, mask)?;
         result.agreement = self.agreement.measure(frame.sequence, result.outcome, mask);
         let gate = self.manifest.gate.presence_threshold;
@@ -345,6 +366,10 @@ impl Pipeline {
             return Ok(self.invalid(result, "classifier logits", start));
         }
         let cam = f32_data(&outs[1], self.classifier.plan().path(), "cam")?;
+        if let Some(kept) = &mut self.kept_cam {
+            kept.clear();
+            kept.extend_from_slice(cam);
+        }
         // NaN values are skipped here; a present frame's CAM holding one is
         // invalid below
         let peak = cam.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));

@@ -1586,3 +1586,83 @@ fn kpi_names_what_it_cannot_read() {
         &["empty", "expected a `sammix run --out` folder"],
     );
 }
+
+// ---------------------------------------------------------------------------
+// report pages (scripts/test-reports.sh renders them in headless Chromium)
+
+#[test]
+fn eval_and_bench_write_report_pages() {
+    let tmp = TempDir::new("reports");
+    let data = image_folder(&tmp);
+    let dir = tmp.join("eval");
+    let r = success(&["eval", "--data", arg(&data), "--report", arg(&dir)]);
+    let v = json(&r.stdout);
+    let page = fs::read_to_string(dir.join("index.html")).unwrap();
+    let dice = num(&v["summary"]["dice_all"]);
+    assert_contains(
+        &page,
+        &[
+            &format!("data-key=\"/summary/dice_all\" data-decimals=\"3\">{dice:.3}<"),
+            "<svg",
+            "worst/01-overlay.png",
+            "worst/01-cam.png",
+            "worst/01-truth.png",
+        ],
+    );
+    assert_eq!(
+        json(&fs::read_to_string(dir.join("report.json")).unwrap()),
+        v
+    );
+    for i in 1..=3 {
+        for kind in ["overlay", "cam", "truth"] {
+            let p = dir.join(format!("worst/{i:02}-{kind}.png"));
+            assert!(p.is_file(), "{}", p.display());
+        }
+    }
+    // the presence confusion adds up to the frames
+    let c = &v["presence_confusion"];
+    let total: u64 = ["true_present", "missed", "false_present", "true_absent"]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3, "{c}");
+
+    let dir = tmp.join("bench");
+    let r = success(&[
+        "bench",
+        "--iterations",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+        "--report",
+        arg(&dir),
+    ]);
+    let v = json(&r.stdout);
+    let page = fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_contains(
+        &page,
+        &[
+            "data-key=\"/stages/native/decoder_ms/p50\"",
+            "Timeline",
+            "<svg",
+        ],
+    );
+    assert_eq!(
+        json(&fs::read_to_string(dir.join("report.json")).unwrap()),
+        v
+    );
+}
+
+#[test]
+fn a_report_folder_that_cannot_be_made_is_named() {
+    let tmp = TempDir::new("report-bad");
+    let data = image_folder(&tmp);
+    let file = tmp.join("a-file");
+    fs::write(&file, b"x").unwrap();
+    let dir = file.join("report");
+    assert_contains(
+        &failure(&["eval", "--data", arg(&data), "--report", arg(&dir)]),
+        &["cannot create the report folder", "a-file"],
+    );
+}

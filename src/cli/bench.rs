@@ -19,6 +19,8 @@ use serde::Serialize;
 use super::common::{self, Stats, DEMO_CLIP};
 use super::BenchArgs;
 
+mod page;
+
 /// At most this many distinct frames are held in memory and cycled.
 const MAX_FRAMES: usize = 256;
 
@@ -111,6 +113,8 @@ struct Report {
     precision: String,
     source: String,
     cpu: String,
+    /// "release", or "debug" (timings of a debug build mean little).
+    build: &'static str,
     threads: usize,
     engine: &'static str,
     /// The decoder `run` and `segment` use unless told otherwise.
@@ -184,6 +188,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Some(s) => SourceSpec::parse(s)?,
         None => SourceSpec::File(bundle.path_of(DEMO_CLIP)),
     };
+    if let Some(dir) = &args.report {
+        // before the frames run, not after
+        super::report::create_dir(dir)?;
+    }
     let mut source = spec.open()?;
     let mut frames = Vec::new();
     let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
@@ -236,6 +244,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         precision: common::precision(&bundle),
         source: spec.to_string(),
         cpu: cpu_name(),
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
         threads: 1,
         engine: "classifier and encoder: tract-onnx 0.23.9; decoder: native and tract-onnx",
         decoder_default: DecoderKind::default(),
@@ -265,11 +278,24 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print_table(&bundle.manifest().name, &report);
     }
+    // last: the timings are out even if the page cannot be written
+    if let Some(dir) = &args.report {
+        // from the text, so that the page shows the numbers as printed
+        let json = serde_json::from_str(&serde_json::to_string(&report)?)?;
+        let page = page::write(dir, json, &native, &tract)?;
+        log::info!("report: {}", page.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report as a table on the terminal.
+fn print_table(name: &str, report: &Report) {
     outln!(
         "sammix bench: {} ({}) on {}, {} frames after {} warm-up, each with both decoders, one thread, {}",
-        bundle.manifest().name,
+        name,
         report.precision,
         report.source,
         report.iterations,
@@ -330,5 +356,4 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             String::new()
         }
     );
-    Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,8 @@ use serde::Serialize;
 use super::common;
 use super::EvalArgs;
 
+mod page;
+
 /// The conventions, stated in the output.
 const CONVENTIONS: &str = "mask: 0 background, non-zero target; an all-zero ground truth means the target is absent. \
 Dice and IoU of an empty prediction on an empty ground truth are 1, of a non-empty one 0. \
@@ -30,6 +32,9 @@ struct Report<'a> {
     data: String,
     conventions: &'static str,
     summary: Summary,
+    /// The presence head against the ground truth (frames by truth and
+    /// call).
+    presence_confusion: Confusion,
     #[serde(skip_serializing_if = "Option::is_none")]
     clicks: Option<ClickReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,11 +48,42 @@ struct Report<'a> {
 struct Row {
     #[serde(flatten)]
     scores: ImageScores,
+    /// Target pixels in the ground truth.
+    gt_area: usize,
     presence: f32,
     outcome: Outcome,
     iou_prediction: Option<f32>,
     cam_peak: Option<f32>,
     review: Option<Review>,
+}
+
+/// Presence calls against the ground truth.
+#[derive(Serialize, Default)]
+struct Confusion {
+    /// Target there, called present.
+    true_present: usize,
+    /// Target there, called absent.
+    missed: usize,
+    /// No target, called present.
+    false_present: usize,
+    /// No target, called absent.
+    true_absent: usize,
+}
+
+impl Confusion {
+    fn of(rows: &[Row]) -> Confusion {
+        let mut c = Confusion::default();
+        for r in rows {
+            let called = r.scores.pred_present.unwrap_or(false);
+            match (r.scores.gt_present, called) {
+                (true, true) => c.true_present += 1,
+                (true, false) => c.missed += 1,
+                (false, true) => c.false_present += 1,
+                (false, false) => c.true_absent += 1,
+            }
+        }
+        c
+    }
 }
 
 /// Frames scoring below this Dice are the ones the confidence flag should
@@ -117,9 +153,10 @@ impl ConfidenceReport {
 }
 
 impl Row {
-    fn new(scores: ImageScores, r: &FrameResult) -> Row {
+    fn new(scores: ImageScores, gt_area: usize, r: &FrameResult) -> Row {
         Row {
             scores,
+            gt_area,
             presence: r.presence,
             outcome: r.outcome,
             iou_prediction: r.iou_prediction,
@@ -239,6 +276,10 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             args.data.display()
         );
     }
+    if let Some(dir) = &args.report {
+        // before the frames run, not after
+        page::create(dir)?;
+    }
     let mut source = ImageFolder::open(&args.data)?;
     let files: Vec<_> = source.files().to_vec();
     let threshold = bundle.manifest().gate.presence_threshold;
@@ -305,7 +346,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             clicks.positive.push(gt.data().iter().any(|&v| v != 0));
             clicks.names.push(stem);
         }
-        rows.push(Row::new(row, &result));
+        rows.push(Row::new(row, gt.area(), &result));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -317,6 +358,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         data: args.data.display().to_string(),
         conventions: CONVENTIONS,
         summary: Summary::from_rows(&scores),
+        presence_confusion: Confusion::of(&rows),
         clicks: (args.clicks > 0).then(|| clicks.report(args.clicks)),
         confidence: bundle
             .manifest()
@@ -331,5 +373,12 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     outln!("{text}");
+    // last: the scores are out even if the page cannot be written
+    if let Some(dir) = &args.report {
+        // from the text, so that the page shows the numbers as printed
+        let json = serde_json::from_str(&text)?;
+        let page = page::write(dir, json, &rows, &files, &masks, &mut pipeline)?;
+        log::info!("report: {}", page.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,7 @@ mod common;
 mod eval;
 mod info;
 mod kpi;
+mod report;
 mod run;
 mod segment;
 
@@ -341,6 +342,11 @@ struct EvalArgs {
     /// one) and report Dice after each, on all images and on the 20 worst.
     #[arg(long, value_name = "N", default_value_t = 0)]
     clicks: u32,
+    /// Also write an HTML page to DIR (index.html: Dice histogram, Dice
+    /// against lesion size, presence confusion, the 20 worst frames with
+    /// their overlay, CAM and ground truth).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -373,6 +379,10 @@ struct BenchArgs {
     /// Print as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write an HTML page to DIR (index.html: a latency histogram per
+    /// stage, both decoders, and the frame timeline).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 /// Runs the command; the exit code for a clean finish.
