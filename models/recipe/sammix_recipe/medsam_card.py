@@ -94,6 +94,41 @@ def clicks_section(c: dict, n_all: int | None, n_pos: int | None) -> list[str]:
     return lines
 
 
+def confidence_section(m: dict, test: dict | None) -> list[str]:
+    """The review flag's table: its rules (chosen on validation) and how they do on validation and test."""
+    conf = m.get("confidence")
+    rules = m["bundle"]["chosen"].get("confidence")
+    if not conf or not rules:
+        return []
+    lines = ["## Review flag (which frames a clinician should look at)", "",
+             "A frame is flagged when its presence probability is within `presence_margin` of the gate, when it is "
+             "called present without a prompt, when its CAM peak is below `min_cam_peak`, when the decoder's "
+             "predicted IoU is below `min_iou_prediction`, or (streams) when its mask agrees with the previous "
+             "frame's by less than `min_agreement` (`src/pipeline/confidence.rs`). The thresholds in `sammix.toml` "
+             f"were chosen on the 100 validation frames ({conf['rule']}; `python -m sammix_recipe.confidence` on "
+             "`sammix eval` of `export_dataset --set val`): "
+             + ", ".join(f"`{k}` = {v}" for k, v in rules.items())
+             + ". Still frames cannot choose the agreement threshold, so it is off (0).", "",
+             "| frames | bad frames (Dice < 0.7) | flagged | bad among flagged | precision | recall | bad-frame rate (precision of a random flag) |",
+             "|---|---|---|---|---|---|---|"]
+
+    def row(name: str, r: dict) -> str:
+        rate = r["bad_frames"] / r["frames"] if r["frames"] else None
+        return (f"| {name}: {r['frames']} | {r['bad_frames']} | {r['flagged']} | {r['flagged_bad']} | "
+                f"{_f(r['precision'])} | {_f(r['recall'])} | {_f(rate)} |")
+
+    lines.append(row("validation", conf["validation"]))
+    if test:
+        lines.append(row("**held-out test**", test))
+    lines.append("")
+    if test:
+        lines += ["Test row: `sammix eval --bundle models/sammix-us-medsam --data DIR` on the 240 held-out frames, the "
+                  "runtime applying the manifest's rules; by reason: "
+                  + ", ".join(f"{r['reason']} {r['flagged']} ({r['bad']} bad)" for r in test.get("reasons", []))
+                  + ".", ""]
+    return lines
+
+
 def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip: dict | None,
                runtime_clicks: dict | None = None) -> None:
     """``runtime_test``: ``{"summary", "subsets", "decoder"}`` as stored in ``metrics.json``."""
@@ -238,6 +273,7 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
             lines.append(f"| {b['bin']} | {b['frames']} | {_f(b['dice_cam_prompt'])} | "
                          f"{_f(b['dice_ground_truth_box'])} | {_f(b['mean_lesion_px'], 0)} |")
         lines.append("")
+    lines += confidence_section(m, (runtime_test or {}).get("confidence"))
     if runtime_clicks:
         lines += clicks_section(runtime_clicks, rt["frames"] if rt else None, rt["positive_frames"] if rt else None)
     clip = m.get("onnxruntime_demo_clip") or {}
@@ -297,7 +333,8 @@ def main(argv=None) -> None:
     m = json.loads((bundle / "metrics.json").read_text())
     if rt:
         m["runtime_test"] = {"summary": rt["summary"], "subsets": runtime_subsets(rt),
-                             "decoder": rt.get("decoder"), "precision": rt.get("precision")}
+                             "decoder": rt.get("decoder"), "precision": rt.get("precision"),
+                             "confidence": rt.get("confidence")}
     if rc:
         m["runtime_demo_clip"] = rc
     if args.runtime_clicks:
