@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import save_json
+
 BAD_DICE = 0.7
 
 
@@ -100,7 +102,7 @@ def main(argv=None) -> None:
         "rule": f"best precision at recall >= {args.min_recall} on the validation frames; bad frame: Dice < {BAD_DICE}",
         "data": report["data"], "validation": s,
     }
-    metrics_path.write_text(json.dumps(metrics, indent=1) + "\n")
+    save_json(metrics_path, metrics)
     from .medsam_bundle import refresh_manifest
     refresh_manifest(bundle)
 
