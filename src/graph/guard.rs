@@ -12,8 +12,10 @@
 //! Two defences, both here:
 //!
 //! - [`precheck`] refuses, before tract sees the graph, what would not
-//!   return at all: a `Transpose` `perm` that is not a permutation, and a
-//!   graph larger than [`MAX_NODES`] nodes (subgraphs included).
+//!   return at all or only after seconds: a `Transpose` `perm` that is not
+//!   a permutation, a graph larger than [`MAX_NODES`] nodes (subgraphs
+//!   included), and a graph input declaring a negative dimension or more
+//!   than [`MAX_INPUT_ELEMENTS`] elements.
 //! - [`contain`] runs a tract step with unwinding caught: a panic becomes
 //!   [`GraphError::Panicked`], naming the file and the step, and the caller
 //!   goes on (the CLI exits with a message, the stream stops cleanly).
@@ -28,7 +30,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Once;
 
-use tract_onnx::pb::{GraphProto, ModelProto, NodeProto};
+use tract_onnx::pb::tensor_shape_proto::dimension;
+use tract_onnx::pb::{type_proto, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 
 use super::GraphError;
 
@@ -122,6 +125,46 @@ pub(crate) fn precheck(path: &Path, model: &ModelProto) -> Result<(), GraphError
     };
     let mut nodes = 0usize;
     check_graph(graph, &mut nodes).map_err(refuse)?;
+    for input in &graph.input {
+        check_declared_input(input)
+            .map_err(|e| refuse(format!("graph input {:?}: {e}", input.name)))?;
+    }
+    Ok(())
+}
+
+/// The most elements a graph input may declare: 2²⁴ (64 MB of f32). The
+/// largest input a bundle has is an encoder's image (3×1024×1024 for SAM's
+/// ViT at full size, 3×256×256 for LiteMedSAM). tract 0.23.9 spends time
+/// in proportion to a declared input's size while optimizing a graph (14 s
+/// for a 2.7×10⁸-element `uint32` input in front of one `Gelu`, found by
+/// fuzzing), so a graph declaring more is refused before tract sees it.
+pub const MAX_INPUT_ELEMENTS: u64 = 1 << 24;
+
+/// A declared input shape: no negative dimension, at most
+/// [`MAX_INPUT_ELEMENTS`] elements over its concrete dimensions (symbolic
+/// ones are fixed by the caller's [`GraphSpec`](super::GraphSpec) or
+/// refused by tract).
+fn check_declared_input(input: &ValueInfoProto) -> Result<(), String> {
+    let Some(type_proto::Value::TensorType(t)) =
+        input.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    let Some(shape) = &t.shape else {
+        return Ok(());
+    };
+    let mut elements: u64 = 1;
+    for (axis, d) in shape.dim.iter().enumerate() {
+        if let Some(dimension::Value::DimValue(v)) = d.value {
+            let v = u64::try_from(v).map_err(|_| format!("dimension {axis} is {v}"))?;
+            elements = elements.saturating_mul(v);
+        }
+    }
+    if elements > MAX_INPUT_ELEMENTS {
+        return Err(format!(
+            "declares {elements} elements, more than the {MAX_INPUT_ELEMENTS} any bundle's input needs"
+        ));
+    }
     Ok(())
 }
 

@@ -123,6 +123,10 @@ d = nh.from_array(np.zeros((1, 4), np.float32), "d"); i = nh.from_array(np.array
 save(model([h.make_node("Gather", ["d", "i"], ["logits"], axis=1), h.make_node("Identity", ["image"], ["cam"])],
            [vi("image", [1, 1, 256, 256])], [vi("logits", [1, 1]), vi("cam", [1, 1, 256, 256])], [d, i]),
      "classifier_that_panics")
+# 35 an input declaring 2^28 elements (1 GB of uint32) in front of one Gelu: tract spends ~14 s optimizing it
+# (found by fuzzing the graph target; fuzz/regressions/graph/hangs-*)
+save(model([h.make_node("Gelu", ["x"], ["y"])], [vi("x", [1 << 28], T.UINT32)], [vi("y", [1 << 28])]),
+     "large_declared_input")
 
 # Graphs with the tiny bundle's interfaces that compute NaN or Inf (tests/data/nan/, for the numbers guard):
 # classifier image (1,1,256,256) → logits (1,1), cam (1,1,16,16); encoder image → image_embeddings (1,256,16,16).
