@@ -12,6 +12,8 @@ test: test-rust test-recipe
 
 test-rust:
 	cargo test
+	# the C API's own tests (capi/; scripts/test-capi.sh builds and runs its C example)
+	cargo test -p sammix-capi
 	# the accurate bundle's reference vectors (LiteMedSAM, E = 64, classifier on embeddings)
 	SAMMIX_REFERENCE_BUNDLE=models/sammix-us-medsam cargo test --test reference_graphs \
 		--test reference_pipeline --test reference_prompt
