@@ -21,6 +21,7 @@ POOL_SEED0 = 0  # training pool (image labels for all, masks for K of them)
 TEST_SEED0 = 1_000_000  # held-out test set
 SHAPES_SEED0 = 5_000_000  # foundation pretraining (generic shapes, not the task)
 CLIP_SEED = 7_000_000  # the bundled demo clip
+VAL_CLIP_SEED0 = 8_000_000  # validation clips: stream thresholds are chosen on these, never on the demo clip
 
 POOL_SIZE = 2000
 TEST_SIZE = 240

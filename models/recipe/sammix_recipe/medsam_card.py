@@ -120,7 +120,27 @@ def confidence_section(m: dict, test: dict | None) -> list[str]:
     lines.append(row("validation", conf["validation"]))
     if test:
         lines.append(row("**held-out test**", test))
+    streams = conf.get("streams")
+    clip = m.get("runtime_demo_clip_review")
+    if streams:
+        lines.append(row("validation clips (streams)", streams["validation_clips"]))
+        lines.append(row("the same clips, agreement off", streams["without_agreement"]))
+    if clip:
+        lines.append(row("**demo clip (stream, test)**", clip))
     lines.append("")
+    if streams:
+        lines += [f"Streams: `min_agreement` chosen on {len(streams['data'])} validation clips "
+                  "(`export_dataset --set clip-val`, phantoms of seeds 8 000 000 + i, never the demo clip's; "
+                  "`sammix run --truth` on each, then `python -m sammix_recipe.confidence --streams "
+                  "OUT/results.jsonl...`), the other thresholds kept"
+                  + (". Demo clip row: the runtime's own `review` field in `results.jsonl` of `sammix run "
+                     "--bundle models/sammix-us-medsam --out OUT` (the clip's ground truth is in the bundle)"
+                     if clip else "") + ".", ""]
+    if clip and clip.get("recall") is not None and clip["recall"] < 0.5:
+        lines += [f"**Limit:** the flag cannot see a target the classifier confidently calls absent. On the demo "
+                  f"clip, where the head gates out most lesion frames, it finds {clip['flagged_bad']} of "
+                  f"{clip['bad_frames']} bad frames (recall {_f(clip['recall'])}): a missed lesion far from the gate "
+                  "is not flagged. Frames without a mask still need the clinician's eye.", ""]
     if test:
         lines += ["Test row: `sammix eval --bundle models/sammix-us-medsam --data DIR` on the 240 held-out frames, the "
                   "runtime applying the manifest's rules; by reason: "
@@ -316,6 +336,8 @@ def main(argv=None) -> None:
     ap.add_argument("--runtime-test", default=None)
     ap.add_argument("--runtime-clip", default=None)
     ap.add_argument("--runtime-clicks", default=None, help="sammix eval --clicks 2 on the test set")
+    ap.add_argument("--runtime-clip-results", default=None,
+                    help="results.jsonl of `sammix run --bundle ... --out OUT` on the demo clip: the review flag there")
     args = ap.parse_args(argv)
     rt = _load(Path(args.runtime_test)) if args.runtime_test else None
     rc = _load(Path(args.runtime_clip)) if args.runtime_clip else None
@@ -342,7 +364,21 @@ def main(argv=None) -> None:
         if ck is None or "clicks" not in ck:
             raise SystemExit(f"--runtime-clicks {args.runtime_clicks}: no such file, or not from `sammix eval --clicks`")
         m["runtime_clicks"] = ck["clicks"]
-    if rt or rc or args.runtime_clicks:
+    if args.runtime_clip_results:
+        from .confidence import BAD_DICE, read_stream
+
+        rows = read_stream(Path(args.runtime_clip_results))
+        if not rows:
+            raise SystemExit(f"--runtime-clip-results {args.runtime_clip_results}: no frame with a Dice")
+        flagged = [r.get("review") is not None for r in rows]
+        bad = [r["dice"] < BAD_DICE for r in rows]
+        tp = sum(f and b for f, b in zip(flagged, bad))
+        m["runtime_demo_clip_review"] = {
+            "frames": len(rows), "bad_frames": sum(bad), "flagged": sum(flagged), "flagged_bad": tp,
+            "precision": tp / sum(flagged) if any(flagged) else None,
+            "recall": tp / sum(bad) if any(bad) else None,
+        }
+    if rt or rc or args.runtime_clicks or args.runtime_clip_results:
         save_json(bundle / "metrics.json", m)
     write_card(bundle, Path(args.runs), m.get("runtime_test"), m.get("runtime_demo_clip"), m.get("runtime_clicks"))
     from .medsam_bundle import refresh_manifest

@@ -42,3 +42,19 @@ def test_the_shipped_bundle_carries_the_chosen_thresholds():
     manifest = tomllib.loads((bundle / "sammix.toml").read_text())
     chosen = json.loads((bundle / "metrics.json").read_text())["bundle"]["chosen"]["confidence"]
     assert manifest["confidence"] == chosen
+
+
+def test_agreement_is_chosen_on_streams_only_where_it_finds_bad_frames():
+    from sammix_recipe.confidence import choose_agreement
+
+    # bad frames disagree with their predecessor; good ones agree; nothing else flags them
+    rows = ([dict(row(iou=0.95, dice=0.2), agreement=0.1) for _ in range(10)]
+            + [dict(row(iou=0.95, dice=0.9), agreement=0.9) for _ in range(30)])
+    a, on, off = choose_agreement(rows, RULES, 0.5, 0.8)
+    assert off["flagged"] == 0 and 0.1 < a <= 0.9, (a, on)
+    assert on["precision"] == 1.0 and on["recall"] == 1.0
+    assert review(dict(row(), agreement=0.05), {**RULES, "min_agreement": a}, 0.5) == "unstable"
+    # agreement that says nothing about the frames: off, and no more flags than without it
+    flat = [dict(row(iou=0.95, dice=d), agreement=0.5) for d in [0.2] * 10 + [0.9] * 30]
+    a, on, off = choose_agreement(flat, RULES, 0.5, 0.8)
+    assert a == 0.0 and on == off
