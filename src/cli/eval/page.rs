@@ -174,7 +174,22 @@ pub(super) fn write(
     let worst_dir = dir.join("worst");
     create(dir)?;
     let mut order: Vec<usize> = (0..rows.len()).collect();
+    // stable: ties keep the folder's (name) order
     order.sort_by(|&a, &b| rows[a].scores.dice.total_cmp(&rows[b].scores.dice));
+    if let Some(&last) = order.get(WORST - 1) {
+        let cut = rows[last].scores.dice;
+        let tied = rows.iter().filter(|r| r.scores.dice == cut).count();
+        let shown = order[..WORST]
+            .iter()
+            .filter(|&&i| rows[i].scores.dice == cut)
+            .count();
+        if tied > shown {
+            page.p(&format!(
+                "{tied} frames score Dice {cut:.3}, the score of the last one shown: the first {shown} of \
+                 them by name are here."
+            ));
+        }
+    }
     order.truncate(WORST);
     pipeline.keep_cam(true);
     let style = OverlayStyle::default();
