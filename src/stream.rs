@@ -37,11 +37,16 @@ mod affinity;
 pub mod corrections;
 mod histogram;
 pub mod lines;
+mod serve;
 mod slot;
+mod summary;
 
 pub use corrections::{CorrectionQueue, CorrectionRecord, FileFeed, Request};
 pub use histogram::{Histogram, Percentiles};
+use serve::{CorrectionOut, Corrections, OnDisplay};
 pub use slot::{FrameSlot, Handoff, Taken};
+use summary::Stats;
+pub use summary::{peak_rss_kb, StagePercentiles, StreamSummary};
 
 /// An error that ended a stream.
 #[derive(Debug, thiserror::Error)]
@@ -202,118 +207,6 @@ pub struct FrameRecord {
     /// The pipeline's result, with per-stage milliseconds.
     #[serde(flatten)]
     pub result: FrameResult,
-}
-
-/// Per-stage latency percentiles (stages a frame skipped are not counted).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct StagePercentiles {
-    /// Frame → model input.
-    pub preprocess: Percentiles,
-    /// Classifier graph.
-    pub classifier: Percentiles,
-    /// CAM → prompt.
-    pub prompt: Percentiles,
-    /// Encoder graph.
-    pub encoder: Percentiles,
-    /// Decoder graph.
-    pub decoder: Percentiles,
-    /// Mask resize.
-    pub postprocess: Percentiles,
-}
-
-/// What a stream did.
-#[derive(Debug, Clone, Serialize)]
-pub struct StreamSummary {
-    /// Frames processed.
-    pub frames: u64,
-    /// Wall-clock seconds from start to the last result.
-    pub wall_s: f64,
-    /// Frames processed per second.
-    pub fps: f64,
-    /// Frames the source itself skipped: gaps in its sequence numbers (a
-    /// capture card's driver dropping frames).
-    pub dropped_source: u64,
-    /// Frames the capture side dropped (inference was busy).
-    pub dropped_capture: u64,
-    /// Frames the source delivered out of order: a sequence number not
-    /// above the last one's (a duplicate, or a late frame). Dropped before
-    /// inference, so the display never steps back in time.
-    pub out_of_order: u64,
-    /// Results the output side dropped (the sink was busy).
-    pub dropped_output: u64,
-    /// Capture → result.
-    pub latency_ms: Percentiles,
-    /// Capture → inference start.
-    pub queue_ms: Percentiles,
-    /// Per stage.
-    pub stage_ms: StagePercentiles,
-    /// Frames segmented.
-    pub segmented: u64,
-    /// Frames gated out as target-absent.
-    pub absent: u64,
-    /// Frames without a prompt.
-    pub no_prompt: u64,
-    /// Frames a graph output made invalid (NaN or ±Inf): no decision, empty mask.
-    pub invalid: u64,
-    /// Frames the confidence flag marked for review
-    /// ([`FrameResult::review`](crate::pipeline::FrameResult::review)).
-    pub review: u64,
-    /// Correction requests applied (clicks on the frame on display).
-    pub corrections: u64,
-    /// Frames accepted as shown.
-    pub accepted: u64,
-    /// Correction requests not applied (another frame, bad clicks).
-    pub corrections_rejected: u64,
-    /// Frames captured while paused ([`StreamOptions::pause`]), not processed.
-    pub frozen: u64,
-    /// Peak resident memory of the process (kB, Linux `VmHWM`), if known.
-    pub peak_rss_kb: Option<u64>,
-}
-
-#[derive(Default)]
-struct Stats {
-    latency: Histogram,
-    queue: Histogram,
-    stages: [Histogram; 6],
-    outcomes: [u64; 4],
-    review: u64,
-    /// Correction requests applied (clicks), accepted, rejected.
-    corrections: [u64; 3],
-}
-
-impl Stats {
-    fn record(&mut self, rec: &FrameRecord) {
-        self.latency.record(rec.latency_ms);
-        self.queue.record(rec.queue_ms);
-        let t = &rec.result.times;
-        let stage = [
-            t.preprocess_ms,
-            t.classifier_ms,
-            t.prompt_ms,
-            t.encoder_ms,
-            t.decoder_ms,
-            t.postprocess_ms,
-        ];
-        for (h, v) in self.stages.iter_mut().zip(stage) {
-            if v > 0.0 {
-                h.record(v);
-            }
-        }
-        self.outcomes[match rec.result.outcome {
-            Outcome::Segmented => 0,
-            Outcome::Absent => 1,
-            Outcome::NoPrompt => 2,
-            Outcome::Invalid => 3,
-        }] += 1;
-        self.review += u64::from(rec.result.review.is_some());
-    }
-}
-
-/// Peak resident set size of this process in kB (Linux), if readable.
-pub fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -498,126 +391,6 @@ enum Out {
     /// A served correction request (its buffers are its own: corrections
     /// come at a clinician's pace, not per frame).
     Correction(Box<CorrectionOut>),
-}
-
-struct CorrectionOut {
-    record: CorrectionRecord,
-    corrected: Option<(Frame, Mask)>,
-}
-
-/// The frame on display, as correction requests need it.
-struct OnDisplay {
-    frame: Frame,
-    done_ms: f64,
-    valid: bool,
-}
-
-/// Correction requests in the inference thread's hands.
-struct Corrections<'a> {
-    queue: &'a CorrectionQueue,
-    /// Requests for a frame not processed yet: served once it is (a
-    /// scripted session replays frame by frame), rejected if the stream
-    /// skips it or ends first.
-    deferred: VecDeque<Request>,
-    /// Applied (clicks), accepted, rejected.
-    counts: [u64; 3],
-}
-
-impl Corrections<'_> {
-    /// Serves the requests due (between frames, on the inference thread);
-    /// at the `end` of the stream every request left is served or
-    /// rejected. `false` when the output thread is gone.
-    fn serve(
-        &mut self,
-        pipeline: &mut dyn Processor,
-        shown: Option<&OnDisplay>,
-        start: Instant,
-        tx: &SyncSender<Out>,
-        end: bool,
-    ) -> bool {
-        let current = shown.map(|d| d.frame.sequence);
-        let earlier = self.deferred.len();
-        let mut taken = 0;
-        loop {
-            let request = if taken < earlier {
-                taken += 1;
-                self.deferred.pop_front()
-            } else {
-                self.queue.pop()
-            };
-            let Some(request) = request else {
-                return true;
-            };
-            if !end && current.is_none_or(|c| request.frame() > c) {
-                self.deferred.push_back(request);
-                continue;
-            }
-            let record = self.serve_one(pipeline, request, shown, start);
-            if tx.send(Out::Correction(Box::new(record))).is_err() {
-                return false;
-            }
-        }
-    }
-
-    fn serve_one(
-        &mut self,
-        pipeline: &mut dyn Processor,
-        request: Request,
-        shown: Option<&OnDisplay>,
-        start: Instant,
-    ) -> CorrectionOut {
-        let frame_no = request.frame();
-        let on_display = shown.filter(|d| d.valid && d.frame.sequence == frame_no);
-        let mut record = CorrectionRecord {
-            frame: frame_no,
-            kind: "accept",
-            points: Vec::new(),
-            at_ms: ms(start.elapsed()),
-            shown_ms: on_display.map(|d| d.done_ms),
-            correction: None,
-            rejected: None,
-        };
-        let mut corrected = None;
-        match (request, on_display) {
-            (request, None) => {
-                if let Request::Clicks { clicks, .. } = request {
-                    record.kind = "clicks";
-                    record.points = clicks;
-                }
-                record.rejected = Some(match shown.map(|d| d.frame.sequence) {
-                    Some(c) if c == frame_no => {
-                        format!("frame {frame_no} has no valid result to correct")
-                    }
-                    Some(c) if c > frame_no => format!(
-                        "frame {frame_no} is not the one on display (frame {c}): pause the stream to correct"
-                    ),
-                    _ => format!("frame {frame_no} was not processed (the stream ended first)"),
-                });
-            }
-            (Request::Accept { .. }, Some(_)) => {}
-            (Request::Clicks { clicks, .. }, Some(d)) => {
-                record.kind = "clicks";
-                let mut mask = Mask::zeros(1, 1);
-                match pipeline.correct(&clicks, &mut mask) {
-                    Ok(c) => {
-                        record.correction = Some(c);
-                        corrected = Some((d.frame.clone(), mask));
-                    }
-                    Err(e) => record.rejected = Some(e.to_string()),
-                }
-                record.points = clicks;
-            }
-        }
-        match (&record.rejected, record.kind) {
-            (Some(why), _) => {
-                self.counts[2] += 1;
-                log::warn!("correction of frame {frame_no} not applied: {why}");
-            }
-            (None, "accept") => self.counts[1] += 1,
-            (None, _) => self.counts[0] += 1,
-        }
-        CorrectionOut { record, corrected }
-    }
 }
 
 /// The inference loop, on the calling thread.
