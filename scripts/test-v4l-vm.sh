@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The `v4l:` capture source against real V4L2 drivers: builds
 # examples/v4l_check with the `v4l` feature and runs it inside a throw-away
-# qemu VM (shared/v4l-vm/run-vivid-test.sh) with vivid on /dev/video0 (its
-# on-screen text off, so frames repeat exactly) and v4l2loopback on
+# qemu VM (shared/v4l-vm/run-vivid-test.sh) with two vivid instances (their
+# on-screen text off, so frames repeat exactly; no capture crop, compose or
+# scaler, so a TV input's size follows its standard): single-planar on
+# /dev/video0, multi-planar on /dev/video1; and v4l2loopback on
 # /dev/video10. Exits with the checks' exit code (0: all passed; 125: the VM
 # or a module failed, not the checks).
 #
@@ -75,10 +77,10 @@ if [ -z "${CHECKS:-}" ] || [[ " $CHECKS " == *" loopback_demo_clip "* ]]; then
 fi
 
 MODULES="vivid v4l2loopback" \
-ARGS_vivid="n_devs=1 node_types=0x1" \
+ARGS_vivid="n_devs=2 node_types=0x1,0x1 multiplanar=1,2 ccs_cap_mode=0,0" \
 ARGS_v4l2loopback="video_nr=10 card_label=loop exclusive_caps=0" \
 WITH_V4L2CTL=1 \
-PRE_CMD="v4l2-ctl -d /dev/video0 -c osd_text_mode=2" \
+PRE_CMD="v4l2-ctl -d /dev/video0 -c osd_text_mode=2 && v4l2-ctl -d /dev/video1 -c osd_text_mode=2" \
 GUEST_ENV="RUST_LOG=${RUST_LOG:-warn}" \
 EXTRA_FILES="${extra[*]}" \
 MEM=${MEM:-768} \

@@ -19,8 +19,10 @@ pub type Check = Result<String, String>;
 pub type CheckFn = fn(&Ctx) -> Check;
 
 pub struct Ctx {
-    /// The vivid capture node.
+    /// The vivid capture node (single-planar).
     pub vivid: PathBuf,
+    /// The capture node of a second vivid instance, multi-planar.
+    pub vivid_mplane: PathBuf,
     /// The v4l2loopback node.
     pub lo: PathBuf,
     /// The `sammix` binary and the bundle, for `loopback_demo_clip`.

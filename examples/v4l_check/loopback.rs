@@ -45,7 +45,7 @@ fn pattern(layout: &Layout, k: u8) -> Vec<u8> {
                 }
             }
         }
-        PixFormat::Grey | PixFormat::Nv12 | PixFormat::Yu12 => {
+        PixFormat::Grey | PixFormat::Nv12 | PixFormat::Nv12m | PixFormat::Yu12 => {
             for y in 0..h {
                 for x in 0..w {
                     buf[y * stride + x] = v(x, y, 0);

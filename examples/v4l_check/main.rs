@@ -1,9 +1,10 @@
 //! The `v4l:` source against real V4L2 drivers, run inside the throw-away
-//! VM of `scripts/test-v4l-vm.sh` (vivid on `/dev/video0` with its
-//! on-screen text off, v4l2loopback on `/dev/video10`).
+//! VM of `scripts/test-v4l-vm.sh` (two vivid instances with their on-screen
+//! text off: single-planar on `/dev/video0`, multi-planar on `/dev/video1`;
+//! v4l2loopback on `/dev/video10`).
 //!
 //! ```text
-//! v4l_check [--vivid /dev/video0] [--loop /dev/video10] [--only NAME]...
+//! v4l_check [--vivid /dev/video0] [--vivid-mplane /dev/video1] [--loop /dev/video10] [--only NAME]...
 //!           [--sammix BIN --bundle DIR [--demo-frames N]]
 //! ```
 //!
@@ -22,12 +23,14 @@ mod common;
 mod demo_clip;
 mod demo_feed;
 mod loopback;
+mod mplane;
 mod vivid;
 
 use common::{CheckFn, Ctx, WATCHDOG};
 use demo_clip::DemoSetup;
 
-const USAGE: &str = "usage: v4l_check [--vivid DEV] [--loop DEV] [--only NAME]... \
+const USAGE: &str =
+    "usage: v4l_check [--vivid DEV] [--vivid-mplane DEV] [--loop DEV] [--only NAME]... \
                      [--sammix BIN --bundle DIR [--demo-frames N]]";
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ctx = Ctx {
         vivid: "/dev/video0".into(),
+        vivid_mplane: "/dev/video1".into(),
         lo: "/dev/video10".into(),
         demo: None,
     };
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--vivid", Some(v)) => ctx.vivid = v.into(),
+            ("--vivid-mplane", Some(v)) => ctx.vivid_mplane = v.into(),
             ("--loop", Some(v)) => ctx.lo = v.into(),
             ("--only", Some(v)) => only.push(v),
             ("--sammix", Some(v)) => sammix = Some(v.into()),
@@ -82,14 +87,19 @@ fn main() -> ExitCode {
         println!("FAIL watchdog: the checks did not end within {watchdog:?}");
         std::process::exit(3);
     });
-    let checks: [(&str, CheckFn); 8] = [
+    let checks: [(&str, CheckFn); 10] = [
         ("vivid_formats", vivid::formats),
+        ("vivid_mplane_formats", mplane::formats),
         ("vivid_rgb", vivid::rgb),
         ("negotiation_errors", vivid::negotiation_errors),
         ("loopback_exact", loopback::exact),
         ("loopback_writer_stops", loopback::writer_stops),
         (demo_clip::NAME, demo_clip::loopback_demo_clip),
         ("vivid_unplug_reconnect", vivid::unplug_reconnect),
+        (
+            "vivid_back_with_another_format",
+            vivid::back_with_another_format,
+        ),
         ("vivid_unplug_gone", vivid::unplug_gone),
     ];
     let all = Instant::now();

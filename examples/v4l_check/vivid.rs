@@ -198,3 +198,75 @@ pub fn unplug_gone(c: &Ctx) -> Check {
     }
     Err("frames keep coming after unbind".into())
 }
+
+/// vivid is unbound mid-stream and comes back on another input (its TV
+/// input, where the frame size follows the TV standard and the capture
+/// scaler is off, `ccs_cap_mode=0`): the source's reopen asks for the
+/// negotiated 320x180 YUYV, is refused, and the stream stops with the format
+/// error naming the device and what it now gives, at the first try after
+/// the device is back.
+pub fn back_with_another_format(c: &Ctx) -> Check {
+    let mut o = opts(PixelFormat::Gray8);
+    // One try while it is away, the next well after it is back.
+    o.reconnect_every = Duration::from_secs(3);
+    o.reconnect_for = Duration::from_secs(8);
+    let s = spec(&c.vivid, (320, 180), b"YUYV");
+    let mut src = V4lSource::open(&s, o).map_err(|e| e.to_string())?;
+    let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
+    read(&mut src, &mut frame)?;
+    let device = c.vivid.clone();
+    let plug = std::thread::spawn(move || -> Result<Instant, String> {
+        vivid_bind("unbind")?;
+        std::thread::sleep(Duration::from_millis(1000));
+        vivid_bind("bind")?;
+        // The node appears as the driver registers it: try for up to 1 s.
+        let mut last = String::new();
+        for _ in 0..20 {
+            let out = std::process::Command::new("v4l2-ctl")
+                .arg("-d")
+                .arg(&device)
+                .args(["-i", "1"])
+                .output()
+                .map_err(|e| format!("v4l2-ctl: {e}"))?;
+            if out.status.success() {
+                return Ok(Instant::now());
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("v4l2-ctl -i 1 failed: {last}"))
+    });
+    let at = Instant::now();
+    let result = (0..20).find_map(|_| src.next_frame(&mut frame).err());
+    let stopped = Instant::now();
+    let back = plug
+        .join()
+        .map_err(|_| "plug thread panicked".to_string())??;
+    // The checks after this one capture from the webcam input again.
+    let restored = std::process::Command::new("v4l2-ctl")
+        .arg("-d")
+        .arg(&c.vivid)
+        .args(["-i", "0"])
+        .status()
+        .map_err(|e| format!("v4l2-ctl: {e}"))?;
+    if !restored.success() {
+        return Err("v4l2-ctl -i 0 failed: the webcam input is not back".into());
+    }
+    let Some(e) = result else {
+        return Err("frames keep coming after the device changed".into());
+    };
+    let text = e.to_string();
+    let dev = c.vivid.to_string_lossy();
+    for needle in [&*dev, "asked for 320x180 YUYV", "the driver gave"] {
+        if !text.contains(needle) {
+            return Err(format!("{needle:?} not in: {text}"));
+        }
+    }
+    let after_back = stopped.saturating_duration_since(back);
+    Ok(format!(
+        "stopped {:.1} s after the unplug, {:.1} s after it came back on input 1 \
+         (the next reopen try): {text}",
+        stopped.duration_since(at).as_secs_f64(),
+        after_back.as_secs_f64()
+    ))
+}

@@ -2,15 +2,21 @@
 //! capture device (a capture card, a USB grabber, an endoscope camera).
 //!
 //! - **Formats**: `YUYV`, `UYVY`, `NV12`, `YU12` (I420), `GREY`, `RGB3`
-//!   (RGB24) and `BGR3` (BGR24), single-planar, and `MJPG` (each buffer
+//!   (RGB24) and `BGR3` (BGR24) in one buffer a frame, `NM12` (NV12M: the
+//!   Y and CbCr planes in two buffers), and `MJPG` (each buffer
 //!   one JPEG, decoded by `zune-jpeg` in strict mode: a truncated or corrupt
 //!   JPEG is skipped as a bad frame, never shown half decoded; the decoder
 //!   allocates per frame, the one exception to this source's fixed
 //!   memory). Anything else fails with the list of what the device offers.
 //!   Without a FOURCC the device's current format is kept when supported,
 //!   else the first supported one it offers (`GREY`, `YUYV`, `UYVY`,
-//!   `NV12`, `YU12`, `RGB3`, `BGR3`, then `MJPG`); without a size, its
+//!   `NV12`, `NM12`, `YU12`, `RGB3`, `BGR3`, then `MJPG`); without a size, its
 //!   current size.
+//! - **Multi-planar API** (`V4L2_CAP_VIDEO_CAPTURE_MPLANE`, the capture
+//!   interfaces of SoCs such as the RK3588's and the i.MX 8M Plus's): used
+//!   when the node has no single-planar capture; formats, buffers and
+//!   their planes go through the `_MPLANE` structs, each plane mapped on
+//!   its own. `NM12`'s two planes must have the same stride.
 //! - **Negotiation**: `VIDIOC_S_FMT`; when the driver answers with another
 //!   size or format than the spec asked for, opening fails with every
 //!   format and frame size the device enumerates.
@@ -71,14 +77,14 @@ mod tests;
 
 #[cfg(feature = "v4l")]
 pub use capture::V4lSource;
-pub use convert::{convert, BadFrame, Colour, Matrix, Range, ShortFrame};
+pub use convert::{convert, convert_planes, BadFrame, Colour, Matrix, Range, ShortFrame};
 pub use layout::{FourCc, Layout, PixFormat};
 pub use sequence::SequenceTracker;
 #[cfg(feature = "v4l")]
 pub use writer::V4lWriter;
 
 /// The formats this source reads, for messages.
-pub const SUPPORTED: &str = "YUYV, UYVY, NV12, YU12, GREY, RGB3, BGR3, MJPG";
+pub const SUPPORTED: &str = "YUYV, UYVY, NV12, NM12 (NV12M), YU12, GREY, RGB3, BGR3, MJPG";
 
 /// A parsed `v4l:` spec (the part after `v4l:`).
 #[derive(Debug, Clone, PartialEq, Eq)]

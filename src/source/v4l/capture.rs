@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::frame::Frame;
 use crate::source::{FrameSource, SourceError, Truth};
 
-use super::convert::{convert, BadFrame, Colour};
+use super::convert::{convert, convert_planes, BadFrame, Colour};
 use super::layout::Layout;
 use super::negotiate::{start, sys_error, Negotiated};
 use super::sequence::SequenceTracker;
@@ -187,14 +187,20 @@ impl V4lSource {
             let converted = if got.is_error() {
                 None
             } else {
-                let data = stream.data(&got);
-                Some(convert(
-                    data,
-                    &self.neg.layout,
-                    self.neg.colour,
-                    self.opts.output,
-                    frame,
-                ))
+                let (layout, colour, output) =
+                    (&self.neg.layout, self.neg.colour, self.opts.output);
+                Some(if self.neg.planes == 2 {
+                    convert_planes(
+                        stream.data(&got, 0),
+                        stream.data(&got, 1),
+                        layout,
+                        colour,
+                        output,
+                        frame,
+                    )
+                } else {
+                    convert(stream.data(&got, 0), layout, colour, output, frame)
+                })
             };
             if let Err(e) = stream.requeue(got.index) {
                 failure.get_or_insert(e);

@@ -255,6 +255,9 @@ fn decode_jpeg(
 /// limited-range RGB expanded to full range. `out` is reshaped in place (no
 /// allocation once it is large enough). `MJPG` is decoded (see
 /// `decode_jpeg`: the JPEG's own Y, or RGB).
+///
+/// `NM12` here is one buffer with its two planes back to back (as `NV12`);
+/// from a multi-planar device see [`convert_planes`].
 pub fn convert(
     src: &[u8],
     layout: &Layout,
@@ -272,13 +275,18 @@ pub fn convert(
             got: src.len(),
         }));
     }
+    if matches!(layout.format, PixFormat::Nv12 | PixFormat::Nv12m) {
+        let (luma, chroma) = src.split_at(layout.luma_bytes());
+        nv12(luma, chroma, layout, colour, want, out);
+        return Ok(());
+    }
     let (w, h, stride) = (layout.width, layout.height, layout.stride);
     out.reset(w, h, want);
     let k = YuvToRgb::new(colour);
     let row_len = layout.format.min_stride(w);
     let rows = out.data_mut().chunks_exact_mut(w * want.channels());
     match (layout.format, want) {
-        (PixFormat::Grey | PixFormat::Nv12 | PixFormat::Yu12, PixelFormat::Gray8) => {
+        (PixFormat::Grey | PixFormat::Yu12, PixelFormat::Gray8) => {
             for (y, o) in rows.enumerate() {
                 o.copy_from_slice(&src[y * stride..][..w]);
             }
@@ -328,17 +336,6 @@ pub fn convert(
                 }
             }
         }
-        (PixFormat::Nv12, PixelFormat::Rgb8) => {
-            let chroma = &src[stride * h..];
-            for (y, o) in rows.enumerate() {
-                let row = &src[y * stride..][..w];
-                let uv = &chroma[y / 2 * stride..][..row_len];
-                for (x, px) in o.chunks_exact_mut(3).enumerate() {
-                    let c = x / 2 * 2;
-                    px.copy_from_slice(&k.rgb(row[x], uv[c], uv[c + 1]));
-                }
-            }
-        }
         (PixFormat::Yu12, PixelFormat::Rgb8) => {
             let cs = layout.chroma_stride();
             let cw = w.div_ceil(2);
@@ -370,8 +367,73 @@ pub fn convert(
                 }
             }
         }
-        // Decoded above; here only for a complete match.
+        // Converted above; here only for a complete match.
+        (PixFormat::Nv12 | PixFormat::Nv12m, _) => {
+            let (luma, chroma) = src.split_at(layout.luma_bytes());
+            nv12(luma, chroma, layout, colour, want, out);
+        }
         (PixFormat::Mjpeg, _) => return decode_jpeg(src, layout, want, out),
     }
     Ok(())
+}
+
+/// Converts one `NM12` (or `NV12`) frame whose luma and chroma planes lie in
+/// two buffers, as a multi-planar device hands them over; any other
+/// format's frame is `luma` alone (see [`convert`]). Each plane is
+/// `layout.stride` bytes a row; a plane shorter than that needs is a
+/// [`BadFrame::Short`] counting both planes.
+pub fn convert_planes(
+    luma: &[u8],
+    chroma: &[u8],
+    layout: &Layout,
+    colour: Colour,
+    want: PixelFormat,
+    out: &mut Frame,
+) -> Result<(), BadFrame> {
+    if !matches!(layout.format, PixFormat::Nv12 | PixFormat::Nv12m) {
+        return convert(luma, layout, colour, want, out);
+    }
+    let chroma_needed = layout.frame_bytes() - layout.luma_bytes();
+    if luma.len() < layout.luma_bytes() || chroma.len() < chroma_needed {
+        return Err(BadFrame::Short(ShortFrame {
+            needed: layout.frame_bytes(),
+            got: luma.len().min(layout.luma_bytes()) + chroma.len().min(chroma_needed),
+        }));
+    }
+    nv12(luma, chroma, layout, colour, want, out);
+    Ok(())
+}
+
+/// 4:2:0 with interleaved `Cb Cr`: `luma` of `stride × height` bytes and
+/// `chroma` of `stride × ceil(height / 2)` (the caller checked both).
+fn nv12(
+    luma: &[u8],
+    chroma: &[u8],
+    layout: &Layout,
+    colour: Colour,
+    want: PixelFormat,
+    out: &mut Frame,
+) {
+    let (w, h, stride) = (layout.width, layout.height, layout.stride);
+    out.reset(w, h, want);
+    let rows = out.data_mut().chunks_exact_mut(w * want.channels());
+    match want {
+        PixelFormat::Gray8 => {
+            for (y, o) in rows.enumerate() {
+                o.copy_from_slice(&luma[y * stride..][..w]);
+            }
+        }
+        PixelFormat::Rgb8 => {
+            let k = YuvToRgb::new(colour);
+            let row_len = layout.format.min_stride(w);
+            for (y, o) in rows.enumerate() {
+                let row = &luma[y * stride..][..w];
+                let uv = &chroma[y / 2 * stride..][..row_len];
+                for (x, px) in o.chunks_exact_mut(3).enumerate() {
+                    let c = x / 2 * 2;
+                    px.copy_from_slice(&k.rgb(row[x], uv[c], uv[c + 1]));
+                }
+            }
+        }
+    }
 }

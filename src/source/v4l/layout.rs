@@ -27,6 +27,7 @@ impl FourCc {
             "YUYV" | "YUY2" => Some(*b"YUYV"),
             "UYVY" => Some(*b"UYVY"),
             "NV12" => Some(*b"NV12"),
+            "NM12" | "NV12M" => Some(*b"NM12"),
             "YU12" | "I420" | "YUV420" => Some(*b"YU12"),
             "GREY" | "GRAY" | "Y8" | "Y800" => Some(*b"GREY"),
             "RGB3" | "RGB24" => Some(*b"RGB3"),
@@ -69,6 +70,9 @@ pub enum PixFormat {
     Uyvy,
     /// 4:2:0, a Y plane then one plane of interleaved `Cb Cr` (`NV12`).
     Nv12,
+    /// `NV12` with its two planes in two buffers (`NM12`, also called
+    /// NV12M; the multi-planar API of SoC capture interfaces only).
+    Nv12m,
     /// 4:2:0, Y, Cb and Cr planes (`YU12`, also called I420).
     Yu12,
     /// Luma only (`GREY`).
@@ -86,11 +90,12 @@ impl PixFormat {
     /// Every supported format, in the order tried when the spec names none
     /// and the device's current format is not one of them.
     /// Uncompressed ones first: they cost no decoding.
-    pub const ALL: [PixFormat; 8] = [
+    pub const ALL: [PixFormat; 9] = [
         PixFormat::Grey,
         PixFormat::Yuyv,
         PixFormat::Uyvy,
         PixFormat::Nv12,
+        PixFormat::Nv12m,
         PixFormat::Yu12,
         PixFormat::Rgb24,
         PixFormat::Bgr24,
@@ -108,6 +113,7 @@ impl PixFormat {
             PixFormat::Yuyv => *b"YUYV",
             PixFormat::Uyvy => *b"UYVY",
             PixFormat::Nv12 => *b"NV12",
+            PixFormat::Nv12m => *b"NM12",
             PixFormat::Yu12 => *b"YU12",
             PixFormat::Grey => *b"GREY",
             PixFormat::Rgb24 => *b"RGB3",
@@ -119,6 +125,15 @@ impl PixFormat {
     /// Whether a frame's size varies (a JPEG): no rows or stride to check.
     pub fn is_compressed(self) -> bool {
         self == PixFormat::Mjpeg
+    }
+
+    /// Buffers (V4L2 planes) one frame comes in: 2 for `NM12`, else 1.
+    pub fn buffers(self) -> usize {
+        if self == PixFormat::Nv12m {
+            2
+        } else {
+            1
+        }
     }
 
     /// Whether the samples are R, G, B (else Y, Cb, Cr or Y only).
@@ -133,7 +148,7 @@ impl PixFormat {
             // needs the whole last one.
             PixFormat::Yuyv | PixFormat::Uyvy => width.div_ceil(2) * 4,
             // The interleaved chroma rows share the luma stride.
-            PixFormat::Nv12 => width.div_ceil(2) * 2,
+            PixFormat::Nv12 | PixFormat::Nv12m => width.div_ceil(2) * 2,
             PixFormat::Yu12 | PixFormat::Grey => width,
             PixFormat::Rgb24 | PixFormat::Bgr24 => width * 3,
             PixFormat::Mjpeg => 0,
@@ -144,7 +159,8 @@ impl PixFormat {
 /// Where the samples of one frame lie in a capture buffer.
 ///
 /// Planes follow one another without padding between them (single-planar
-/// V4L2 formats): `NV12` has `stride × height` bytes of luma, then
+/// V4L2 formats; `NM12` has the same two planes in two buffers, both of
+/// `stride` bytes a row): `NV12` has `stride × height` bytes of luma, then
 /// `ceil(height / 2)` rows of `stride` bytes of `Cb Cr` pairs; `YU12` has
 /// the luma plane, then the Cb and Cr planes, each `ceil(height / 2)` rows
 /// of `ceil(stride / 2)` bytes (the V4L2 rule: chroma `bytesperline` is
@@ -207,12 +223,18 @@ impl Layout {
         self.height.div_ceil(2)
     }
 
-    /// Bytes one frame needs (0 for a compressed format: its size varies).
+    /// Bytes of the luma plane.
+    pub fn luma_bytes(&self) -> usize {
+        self.stride * self.height
+    }
+
+    /// Bytes one frame needs (0 for a compressed format: its size varies),
+    /// all its planes together.
     pub fn frame_bytes(&self) -> usize {
-        let luma = self.stride * self.height;
+        let luma = self.luma_bytes();
         match self.format {
             PixFormat::Mjpeg => 0,
-            PixFormat::Nv12 => luma + self.stride * self.chroma_rows(),
+            PixFormat::Nv12 | PixFormat::Nv12m => luma + self.stride * self.chroma_rows(),
             PixFormat::Yu12 => luma + 2 * self.chroma_stride() * self.chroma_rows(),
             _ => luma,
         }

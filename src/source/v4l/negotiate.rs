@@ -20,6 +20,10 @@ pub(super) struct Negotiated {
     pub layout: Layout,
     pub colour: Colour,
     pub rate: Option<(u32, u32)>,
+    /// The single- or multi-planar API.
+    pub kind: BufType,
+    /// Buffers (planes) per frame: 2 for `NM12`, else 1.
+    pub planes: usize,
 }
 
 pub(super) fn sys_error(device: &Path, e: SysError) -> V4lError {
@@ -98,21 +102,62 @@ fn unsupported(device: &Path, fourcc: FourCc, offered: String) -> V4lError {
     }
 }
 
-fn check_caps(device: &Path, caps: &Caps) -> Result<(), V4lError> {
+/// The buffer type to capture with: single-planar when the node has both
+/// APIs, else multi-planar.
+fn check_caps(device: &Path, caps: &Caps) -> Result<BufType, V4lError> {
     let what = format!("\"{}\" (driver {})", caps.card, caps.driver);
-    let problem = if caps.mplane_only() {
-        format!("{what} captures only through the multi-planar API, which this source does not use")
-    } else if !caps.capture() {
-        format!("{what} is not a video capture node")
-    } else if !caps.streaming() {
-        format!("{what} has no streaming I/O (mmap buffers)")
+    let kind = if caps.capture() {
+        BufType::Capture
+    } else if caps.capture_mplane() {
+        BufType::CaptureMplane
     } else {
-        return Ok(());
+        return Err(V4lError::NotCapture {
+            device: device.to_path_buf(),
+            problem: format!("{what} is not a video capture node"),
+        });
     };
-    Err(V4lError::NotCapture {
-        device: device.to_path_buf(),
-        problem,
-    })
+    if !caps.streaming() {
+        return Err(V4lError::NotCapture {
+            device: device.to_path_buf(),
+            problem: format!("{what} has no streaming I/O (mmap buffers)"),
+        });
+    }
+    Ok(kind)
+}
+
+/// The planes the driver gave for `layout` through `kind`, checked: 1 for
+/// single-buffer formats, 2 of equal stride for `NM12`.
+fn planes_of(kind: BufType, got: &PixFmt, layout: &Layout) -> Result<usize, String> {
+    let want = layout.format.buffers();
+    if !kind.is_mplane() {
+        return if want == 1 {
+            Ok(1)
+        } else {
+            Err(format!(
+                "{} needs the multi-planar API, which this node does not have",
+                layout.format.fourcc()
+            ))
+        };
+    }
+    let planes = got.planes as usize;
+    if planes != want {
+        return Err(format!(
+            "{} comes in {planes} planes here, this source reads it in {want}",
+            layout.format.fourcc()
+        ));
+    }
+    if want == 2 {
+        let chroma = got.plane_bytesperline[1] as usize;
+        if chroma != 0 && chroma != layout.stride {
+            return Err(format!(
+                "{}: the chroma plane has {chroma} bytes a row and the luma plane {}; \
+                 this source reads equal strides",
+                layout.format.fourcc(),
+                layout.stride
+            ));
+        }
+    }
+    Ok(planes)
 }
 
 /// Sets the spec's format (or the best supported one) on `dev`.
@@ -120,9 +165,9 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
     let device = spec.device.as_path();
     let err = |e| sys_error(device, e);
     let caps = dev.capabilities().map_err(err)?;
-    check_caps(device, &caps)?;
-    let formats = dev.formats(BufType::Capture).map_err(err)?;
-    let current = dev.format(BufType::Capture).map_err(err)?;
+    let kind = check_caps(device, &caps)?;
+    let formats = dev.formats(kind).map_err(err)?;
+    let current = dev.format(kind).map_err(err)?;
     let offers = |code: FourCc| formats.is_empty() || formats.iter().any(|f| f.fourcc == code);
     let fourcc = match spec.fourcc {
         Some(code) if PixFormat::from_fourcc(code).is_none() => {
@@ -144,7 +189,7 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
             .ok_or_else(|| unsupported(device, current.fourcc, offered(dev, &formats)))?,
     };
     let (w, h) = spec.size.unwrap_or((current.width, current.height));
-    let got = match dev.set_format(BufType::Capture, &PixFmt::request(w, h, fourcc)) {
+    let got = match dev.set_format(kind, &PixFmt::request(w, h, fourcc)) {
         Ok(got) => got,
         Err(e)
             if matches!(
@@ -154,7 +199,7 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
         {
             // v4l2loopback: the writer sets the format.
             log::info!("{}: {e}: keeping the device's format", device.display());
-            dev.format(BufType::Capture).map_err(err)?
+            dev.format(kind).map_err(err)?
         }
         Err(e) => return Err(err(e)),
     };
@@ -186,6 +231,11 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
         problem,
         offered: offered(dev, &formats),
     })?;
+    let planes = planes_of(kind, &got, &layout).map_err(|problem| V4lError::Format {
+        device: device.to_path_buf(),
+        problem,
+        offered: offered(dev, &formats),
+    })?;
     if !FIELD_PROGRESSIVE.contains(&got.field) {
         log::warn!(
             "{}: field order {} (interlaced): each buffer is handed over as one frame",
@@ -193,16 +243,21 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
             got.field
         );
     }
-    if got.sizeimage != 0 && to_usize(got.sizeimage) < layout.frame_bytes() {
+    let first_plane = if planes == 2 {
+        layout.luma_bytes()
+    } else {
+        layout.frame_bytes()
+    };
+    if got.sizeimage != 0 && to_usize(got.sizeimage) < first_plane {
         log::warn!(
             "{}: sizeimage {} is less than the {} bytes of {layout}",
             device.display(),
             got.sizeimage,
-            layout.frame_bytes()
+            first_plane
         );
     }
     let colour = Colour::from_v4l2(got.colorspace, got.ycbcr_enc, got.quantization, pix);
-    let rate = match dev.time_per_frame(BufType::Capture) {
+    let rate = match dev.time_per_frame(kind) {
         Ok(t) => t.map(|(num, den)| (den, num)),
         Err(e) => {
             log::debug!("{}: no frame rate: {e}", device.display());
@@ -210,10 +265,15 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
         }
     };
     log::info!(
-        "{}: \"{}\" (driver {}): {layout}, {:?} {:?} range, {}",
+        "{}: \"{}\" (driver {}{}): {layout}, {:?} {:?} range, {}",
         device.display(),
         caps.card,
         caps.driver,
+        if kind.is_mplane() {
+            ", multi-planar"
+        } else {
+            ""
+        },
         colour.matrix,
         colour.range,
         rate.map_or("frame rate unknown".to_string(), |(n, d)| format!(
@@ -224,6 +284,8 @@ fn negotiate(dev: &Device, spec: &V4lSpec) -> Result<Negotiated, V4lError> {
         layout,
         colour,
         rate,
+        kind,
+        planes,
     })
 }
 
@@ -233,8 +295,8 @@ pub(super) fn start(
 ) -> Result<(MmapStream, Negotiated), V4lError> {
     let dev = Device::open(&spec.device).map_err(|e| sys_error(&spec.device, e))?;
     let neg = negotiate(&dev, spec)?;
-    let stream =
-        MmapStream::start(dev, opts.buffers.max(1)).map_err(|e| sys_error(&spec.device, e))?;
+    let stream = MmapStream::start(dev, neg.kind, neg.planes, opts.buffers.max(1))
+        .map_err(|e| sys_error(&spec.device, e))?;
     log::debug!(
         "{}: streaming with {} mmap buffers",
         spec.device.display(),

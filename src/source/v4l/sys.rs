@@ -80,6 +80,10 @@ unsafe impl PlainData for sys::v4l2_format {}
 // SAFETY: as above.
 unsafe impl PlainData for sys::v4l2_pix_format {}
 // SAFETY: as above.
+unsafe impl PlainData for sys::v4l2_pix_format_mplane {}
+// SAFETY: as above (`m.userptr` / `m.mem_offset` / `m.fd`: integers).
+unsafe impl PlainData for sys::v4l2_plane {}
+// SAFETY: as above.
 unsafe impl PlainData for sys::v4l2_streamparm {}
 // SAFETY: as above.
 unsafe impl PlainData for sys::v4l2_requestbuffers {}
@@ -115,11 +119,14 @@ unsafe fn ioctl<T: PlainData>(
     }
 }
 
-/// `V4L2_BUF_TYPE_VIDEO_CAPTURE` or `_OUTPUT` (single-planar).
+/// `V4L2_BUF_TYPE_VIDEO_CAPTURE`, `_CAPTURE_MPLANE` or `_OUTPUT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BufType {
-    /// Frames from the device.
+    /// Frames from the device (single-planar API).
     Capture,
+    /// Frames from the device through the multi-planar API (SoC capture
+    /// interfaces): formats, buffers and their planes are `_MPLANE`.
+    CaptureMplane,
     /// Frames to the device.
     Output,
 }
@@ -128,10 +135,23 @@ impl BufType {
     fn raw(self) -> u32 {
         match self {
             BufType::Capture => sys::v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_CAPTURE,
+            BufType::CaptureMplane => sys::v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
             BufType::Output => sys::v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_OUTPUT,
         }
     }
+
+    /// Whether formats and buffers use the multi-planar structs.
+    pub fn is_mplane(self) -> bool {
+        self == BufType::CaptureMplane
+    }
 }
+
+/// Planes of a multi-planar format this source reads (`NM12` has two).
+pub(super) const MAX_PLANES: usize = 2;
+
+/// `VIDEO_MAX_PLANES`: the planes array handed to the kernel has this many
+/// entries, whatever the format needs.
+const VIDEO_MAX_PLANES: usize = 8;
 
 /// `VIDIOC_QUERYCAP`, what matters here.
 #[derive(Debug, Clone)]
@@ -149,9 +169,9 @@ impl Caps {
     pub fn capture(&self) -> bool {
         self.caps & sys::V4L2_CAP_VIDEO_CAPTURE != 0
     }
-    /// Multi-planar video capture only.
-    pub fn mplane_only(&self) -> bool {
-        !self.capture() && self.caps & sys::V4L2_CAP_VIDEO_CAPTURE_MPLANE != 0
+    /// Multi-planar video capture.
+    pub fn capture_mplane(&self) -> bool {
+        self.caps & sys::V4L2_CAP_VIDEO_CAPTURE_MPLANE != 0
     }
     /// Single-planar video output.
     pub fn output(&self) -> bool {
@@ -181,18 +201,25 @@ pub(super) enum FrameSizes {
     Stepwise([u32; 3], [u32; 3]),
 }
 
-/// `struct v4l2_pix_format`, what matters here.
+/// `struct v4l2_pix_format` (or `_mplane`), what matters here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct PixFmt {
     pub width: u32,
     pub height: u32,
     pub fourcc: FourCc,
     pub field: u32,
+    /// Of the first plane.
     pub bytesperline: u32,
+    /// Of the first plane.
     pub sizeimage: u32,
     pub colorspace: u32,
     pub ycbcr_enc: u32,
     pub quantization: u32,
+    /// Planes (buffers per frame): 1 for single-planar formats; the
+    /// driver's `num_planes` for multi-planar ones (0 in a request).
+    pub planes: u32,
+    /// `bytesperline` of each of the first [`MAX_PLANES`] planes.
+    pub plane_bytesperline: [u32; MAX_PLANES],
 }
 
 impl PixFmt {
@@ -209,6 +236,8 @@ impl PixFmt {
             colorspace: 0,
             ycbcr_enc: 0,
             quantization: 0,
+            planes: 0,
+            plane_bytesperline: [0; MAX_PLANES],
         }
     }
 }
@@ -327,9 +356,33 @@ impl Device {
         Ok(out)
     }
 
-    fn pix(raw: &sys::v4l2_format) -> PixFmt {
-        // SAFETY: `pix` is the member for single-planar video buffer types,
-        // the only ones asked for here; all its fields are `u32`s.
+    fn pix(kind: BufType, raw: &sys::v4l2_format) -> PixFmt {
+        if kind.is_mplane() {
+            // SAFETY: `pix_mp` is the member for multi-planar buffer types
+            // (`kind` is the type the format was asked for); all its fields
+            // are integers and arrays of them.
+            let p = unsafe { raw.fmt.pix_mp };
+            let mut plane_bytesperline = [0; MAX_PLANES];
+            for (b, plane) in plane_bytesperline.iter_mut().zip(p.plane_fmt) {
+                *b = plane.bytesperline;
+            }
+            return PixFmt {
+                width: p.width,
+                height: p.height,
+                fourcc: FourCc::from_u32(p.pixelformat),
+                field: p.field,
+                bytesperline: p.plane_fmt[0].bytesperline,
+                sizeimage: p.plane_fmt[0].sizeimage,
+                colorspace: p.colorspace,
+                // SAFETY: a union of two `u8`s.
+                ycbcr_enc: u32::from(unsafe { p.__bindgen_anon_1.ycbcr_enc }),
+                quantization: u32::from(p.quantization),
+                planes: u32::from(p.num_planes),
+                plane_bytesperline,
+            };
+        }
+        // SAFETY: `pix` is the member for single-planar video buffer types;
+        // all its fields are `u32`s.
         let p = unsafe { raw.fmt.pix };
         PixFmt {
             width: p.width,
@@ -342,6 +395,8 @@ impl Device {
             // SAFETY: a union of two `u32`s.
             ycbcr_enc: unsafe { p.__bindgen_anon_1.ycbcr_enc },
             quantization: p.quantization,
+            planes: 1,
+            plane_bytesperline: [p.bytesperline, 0],
         }
     }
 
@@ -351,26 +406,38 @@ impl Device {
         raw.type_ = kind.raw();
         // SAFETY: VIDIOC_G_FMT takes a `v4l2_format`.
         unsafe { ioctl(&self.file, vidioc::VIDIOC_G_FMT, "VIDIOC_G_FMT", &mut raw)? };
-        Ok(Device::pix(&raw))
+        Ok(Device::pix(kind, &raw))
     }
 
-    /// `VIDIOC_S_FMT`: what the driver made of `want`.
+    /// `VIDIOC_S_FMT`: what the driver made of `want` (multi-planar: the
+    /// driver chooses the planes and their layout).
     pub fn set_format(&self, kind: BufType, want: &PixFmt) -> Result<PixFmt, SysError> {
         let mut raw: sys::v4l2_format = zeroed();
         raw.type_ = kind.raw();
-        let mut pix: sys::v4l2_pix_format = zeroed();
-        pix.width = want.width;
-        pix.height = want.height;
-        pix.pixelformat = want.fourcc.to_u32();
-        pix.field = want.field;
-        pix.bytesperline = want.bytesperline;
-        pix.sizeimage = want.sizeimage;
-        pix.colorspace = want.colorspace;
-        pix.quantization = want.quantization;
-        raw.fmt.pix = pix;
+        if kind.is_mplane() {
+            let mut pix: sys::v4l2_pix_format_mplane = zeroed();
+            pix.width = want.width;
+            pix.height = want.height;
+            pix.pixelformat = want.fourcc.to_u32();
+            pix.field = want.field;
+            pix.colorspace = want.colorspace;
+            pix.quantization = u8::try_from(want.quantization).unwrap_or(0);
+            raw.fmt.pix_mp = pix;
+        } else {
+            let mut pix: sys::v4l2_pix_format = zeroed();
+            pix.width = want.width;
+            pix.height = want.height;
+            pix.pixelformat = want.fourcc.to_u32();
+            pix.field = want.field;
+            pix.bytesperline = want.bytesperline;
+            pix.sizeimage = want.sizeimage;
+            pix.colorspace = want.colorspace;
+            pix.quantization = want.quantization;
+            raw.fmt.pix = pix;
+        }
         // SAFETY: VIDIOC_S_FMT takes a `v4l2_format`.
         unsafe { ioctl(&self.file, vidioc::VIDIOC_S_FMT, "VIDIOC_S_FMT", &mut raw)? };
-        Ok(Device::pix(&raw))
+        Ok(Device::pix(kind, &raw))
     }
 
     /// `VIDIOC_G_PARM`: the time per frame as (numerator, denominator)

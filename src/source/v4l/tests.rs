@@ -173,6 +173,74 @@ fn nv12_and_yu12_at_odd_sizes() {
 }
 
 #[test]
+fn nv12m_planes_in_two_buffers_convert_as_nv12() {
+    for stride in [W + 1, 8] {
+        let luma = luma_plane(stride);
+        let mut chroma = Vec::new();
+        for cy in 0..H.div_ceil(2) {
+            for cx in 0..W.div_ceil(2) {
+                chroma.extend([cb(cx, cy), cr(cx, cy)]);
+            }
+            chroma.extend(std::iter::repeat_n(0xEE, stride - 2 * W.div_ceil(2)));
+        }
+        let layout = Layout::new(PixFormat::Nv12m, W, H, stride).unwrap();
+        assert_eq!(layout.frame_bytes(), luma.len() + chroma.len());
+        assert_eq!(layout.luma_bytes(), luma.len());
+        // Two buffers (a multi-planar device) and one (the planes back to
+        // back, as `convert` reads NM12) give the same frame as NV12.
+        let both: Vec<u8> = [luma.clone(), chroma.clone()].concat();
+        let nv12 = Layout::new(PixFormat::Nv12, W, H, stride).unwrap();
+        for (want, colour) in [
+            (PixelFormat::Gray8, BT601_LIMITED),
+            (PixelFormat::Rgb8, BT601_LIMITED),
+            (PixelFormat::Rgb8, BT601_FULL),
+        ] {
+            let mut planes = Frame::zeros(1, 1, PixelFormat::Gray8);
+            convert_planes(&luma, &chroma, &layout, colour, want, &mut planes).unwrap();
+            let joined = run(&both, layout, colour, want);
+            let as_nv12 = run(&both, nv12, colour, want);
+            assert_eq!(planes.data(), as_nv12.data(), "{want:?} stride {stride}");
+            assert_eq!(joined.data(), as_nv12.data(), "{want:?} stride {stride}");
+            if want == PixelFormat::Gray8 {
+                assert_eq!(planes.data(), expected_gray());
+            } else {
+                assert_rgb_close(planes.data(), &expected_rgb_420(colour));
+            }
+        }
+        // A short plane is a short frame counting both planes.
+        let mut out = Frame::zeros(1, 1, PixelFormat::Gray8);
+        let short = |l: &[u8], c: &[u8], out: &mut Frame| {
+            convert_planes(l, c, &layout, BT601_FULL, PixelFormat::Rgb8, out)
+        };
+        assert_eq!(
+            short(&luma, &chroma[..chroma.len() - 1], &mut out),
+            Err(BadFrame::Short(ShortFrame {
+                needed: layout.frame_bytes(),
+                got: layout.frame_bytes() - 1
+            }))
+        );
+        assert!(matches!(
+            short(&luma[..3], &chroma, &mut out),
+            Err(BadFrame::Short(ShortFrame { got, .. })) if got == 3 + chroma.len()
+        ));
+        assert!(short(&[], &[], &mut out).is_err());
+    }
+    // Other formats from `convert_planes` are their one buffer.
+    let grey = Layout::new(PixFormat::Grey, W, H, W).unwrap();
+    let buf = luma_plane(W);
+    let mut out = Frame::zeros(1, 1, PixelFormat::Gray8);
+    convert_planes(&buf, &[], &grey, BT601_FULL, PixelFormat::Gray8, &mut out).unwrap();
+    assert_eq!(out.data(), expected_gray());
+    assert_eq!(FourCc::parse("nv12m"), Some(FourCc(*b"NM12")));
+    assert_eq!(
+        PixFormat::from_fourcc(FourCc(*b"NM12")),
+        Some(PixFormat::Nv12m)
+    );
+    assert_eq!(PixFormat::Nv12m.buffers(), 2);
+    assert_eq!(PixFormat::Nv12.buffers(), 1);
+}
+
+#[test]
 fn grey_passes_through_and_expands_only_for_rgb() {
     let buf = luma_plane(W + 3);
     let layout = Layout::new(PixFormat::Grey, W, H, W + 3).unwrap();
