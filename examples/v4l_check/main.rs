@@ -87,10 +87,11 @@ fn main() -> ExitCode {
         println!("FAIL watchdog: the checks did not end within {watchdog:?}");
         std::process::exit(3);
     });
-    let checks: [(&str, CheckFn); 10] = [
+    let checks: [(&str, CheckFn); 11] = [
         ("vivid_formats", vivid::formats),
         ("vivid_mplane_formats", mplane::formats),
         ("vivid_rgb", vivid::rgb),
+        ("vivid_rgb_bars_720p", vivid::rgb_bars_720p),
         ("negotiation_errors", vivid::negotiation_errors),
         ("loopback_exact", loopback::exact),
         ("loopback_writer_stops", loopback::writer_stops),

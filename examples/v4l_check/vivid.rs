@@ -270,3 +270,49 @@ pub fn back_with_another_format(c: &Ctx) -> Check {
         after_back.as_secs_f64()
     ))
 }
+
+/// RGB at 1280x720 against vivid's known test pattern, the 75 % colour bars
+/// (white, yellow, cyan, green, magenta, red, blue, black; 75 % is 191 of
+/// 255): each bar's centre, from RGB3 as it is and from YUYV through the
+/// device's matrix and range, within 3 levels of the bar's colour.
+pub fn rgb_bars_720p(c: &Ctx) -> Check {
+    const BARS: [[u8; 3]; 8] = [
+        [191, 191, 191],
+        [191, 191, 0],
+        [0, 191, 191],
+        [0, 191, 0],
+        [191, 0, 191],
+        [191, 0, 0],
+        [0, 0, 191],
+        [0, 0, 0],
+    ];
+    let (w, h) = (1280usize, 720usize);
+    let mut notes = Vec::new();
+    for code in [b"RGB3", b"YUYV"] {
+        let s = spec(&c.vivid, (w as u32, h as u32), code);
+        let (frame, src) = grab(&s, PixelFormat::Rgb8, 3)?;
+        let mut worst = 0u8;
+        for (i, want) in BARS.iter().enumerate() {
+            let x = (2 * i + 1) * w / 16;
+            // A few rows around the middle: the bars run top to bottom.
+            for y in [h / 2 - 40, h / 2, h / 2 + 40] {
+                let px = &frame.data()[(y * w + x) * 3..][..3];
+                let d = px.iter().zip(want).map(|(a, b)| a.abs_diff(*b)).max();
+                let d = d.unwrap_or(u8::MAX);
+                if d > 3 {
+                    return Err(format!(
+                        "{s}: bar {i} at ({x}, {y}) is {px:?}, the pattern's is {want:?} ({:?})",
+                        src.colour()
+                    ));
+                }
+                worst = worst.max(d);
+            }
+        }
+        notes.push(format!(
+            "{} ({:?}): 8 bars within {worst}",
+            code.escape_ascii(),
+            src.colour()
+        ));
+    }
+    Ok(notes.join("; "))
+}
