@@ -48,7 +48,7 @@ fn layout(format: PixFormat, w: usize, h: usize, stride: i32) -> Result<Layout, 
 
 impl Converter {
     /// Converts `vf` into `out` as `want` (reshaped in place).
-    pub fn to_frame(
+    pub fn read(
         &mut self,
         vf: &VideoFrameRef<&gst::BufferRef>,
         colour: Colour,

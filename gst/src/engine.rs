@@ -35,6 +35,16 @@ pub fn default_bundle() -> PathBuf {
         .join(BUNDLED)
 }
 
+impl Drop for Engine {
+    /// Deactivates the mask pool: masks still attached to buffers
+    /// downstream are freed when those go, not returned.
+    fn drop(&mut self) {
+        if let Some((pool, _)) = &self.masks {
+            let _ = pool.set_active(false);
+        }
+    }
+}
+
 /// What a frame gave.
 pub struct Done {
     /// The buffer, with the meta (and the overlay).
@@ -150,6 +160,9 @@ impl Engine {
     /// the pool has as many as are in flight).
     fn mask_buffer(&mut self, size: usize) -> gst::Buffer {
         if self.masks.as_ref().is_none_or(|(_, s)| *s != size) {
+            if let Some((old, _)) = self.masks.take() {
+                let _ = old.set_active(false);
+            }
             let pool = gst::BufferPool::new();
             let mut config = pool.config();
             config.set_params(None, size as u32, 2, 0);
@@ -177,9 +190,7 @@ impl Engine {
             return Err((buffer, "a buffer before any caps".into()));
         };
         let read = match VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info) {
-            Ok(vf) => self
-                .converter
-                .to_frame(&vf, colour, self.want, &mut self.frame),
+            Ok(vf) => self.converter.read(&vf, colour, self.want, &mut self.frame),
             Err(e) => Err(format!("cannot map the buffer as {info:?}: {e}")),
         };
         if let Err(e) = read {

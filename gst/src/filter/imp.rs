@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -15,8 +15,10 @@ use sammix::pipeline::DecoderKind;
 use super::{Decoder, Handoff, Toggle};
 use crate::convert::FORMATS;
 use crate::engine::{default_bundle, Engine};
-use crate::meta;
 use crate::queue::{Counters, Item, Queue, LOSSLESS_DEPTH, NEWEST_LIMIT};
+
+mod properties;
+mod task;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -147,139 +149,6 @@ impl ObjectSubclass for SammixFilter {
     }
 }
 
-impl ObjectImpl for SammixFilter {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let counter = |name: &str, blurb: &str| {
-                glib::ParamSpecUInt64::builder(name)
-                    .nick(name)
-                    .blurb(blurb)
-                    .read_only()
-                    .build()
-            };
-            vec![
-                glib::ParamSpecString::builder("bundle")
-                    .nick("Bundle")
-                    .blurb(
-                        "Bundle folder (default: $SAMMIX_BUNDLE, else models/sammix-us-tiny \
-                         under the current folder, else the source tree's, as `sammix run`); \
-                         read when the element starts",
-                    )
-                    .build(),
-                glib::ParamSpecBoolean::builder("overlay")
-                    .nick("Overlay")
-                    .blurb(
-                        "Draw the mask, box and presence on processed frames (as sammix run's \
-                         overlay); off: pixels pass untouched",
-                    )
-                    .default_value(true)
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("decoder", Decoder::Native)
-                    .nick("Decoder")
-                    .blurb("Mask decoder, as sammix run --decoder; read when the element starts")
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("stability", Toggle::Auto)
-                    .nick("Stability")
-                    .blurb(
-                        "Presence hysteresis (0.1), as sammix run --stability; auto: on with the \
-                         newest-frame handoff; read when the element starts",
-                    )
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("handoff", Handoff::Auto)
-                    .nick("Handoff")
-                    .blurb(
-                        "Which frames are segmented: newest (never wait; frames inference has no \
-                         time for pass unmarked), lossless (every frame), auto (newest for a live \
-                         source)",
-                    )
-                    .build(),
-                glib::ParamSpecString::builder("mask-dir")
-                    .nick("Mask folder")
-                    .blurb(
-                        "Write each processed frame's mask there as NNNNNN.png (0/255, the \
-                         frame's index), as sammix run --out's masks/; none by default",
-                    )
-                    .build(),
-                counter("frames-in", "Buffers received since the element started"),
-                counter("frames-processed", "Buffers pushed with a result"),
-                counter(
-                    "frames-unmarked",
-                    "Buffers pushed without a result (no time for them, or their frame failed)",
-                ),
-                counter(
-                    "frames-dropped",
-                    "Buffers dropped because 512 items were queued behind the frame in inference",
-                ),
-                glib::ParamSpecUInt64::builder("inference-latency")
-                    .nick("Inference latency")
-                    .blurb("Latency this element adds (ns): the longest inference seen")
-                    .read_only()
-                    .build(),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = lock(&self.settings);
-        let path = |v: &glib::Value| {
-            v.get::<Option<String>>()
-                .ok()
-                .flatten()
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-        };
-        match pspec.name() {
-            "bundle" => s.bundle = path(value),
-            "mask-dir" => s.mask_dir = path(value),
-            "overlay" => self
-                .overlay
-                .store(value.get().unwrap_or(true), Ordering::Relaxed),
-            "decoder" => s.decoder = value.get().unwrap_or(Decoder::Native),
-            "stability" => s.stability = value.get().unwrap_or(Toggle::Auto),
-            "handoff" => s.handoff = value.get().unwrap_or(Handoff::Auto),
-            other => gst::warning!(CAT, imp = self, "no writable property {other}"),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = lock(&self.settings);
-        let c = &self.counters;
-        match pspec.name() {
-            "bundle" => s
-                .bundle
-                .clone()
-                .unwrap_or_else(default_bundle)
-                .display()
-                .to_string()
-                .to_value(),
-            "mask-dir" => s
-                .mask_dir
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .to_value(),
-            "overlay" => self.overlay.load(Ordering::Relaxed).to_value(),
-            "decoder" => s.decoder.to_value(),
-            "stability" => s.stability.to_value(),
-            "handoff" => s.handoff.to_value(),
-            "frames-in" => Counters::get(&c.frames).to_value(),
-            "frames-processed" => Counters::get(&c.processed).to_value(),
-            "frames-unmarked" => Counters::get(&c.unmarked).to_value(),
-            "frames-dropped" => Counters::get(&c.dropped).to_value(),
-            "inference-latency" => self.latency_ns.load(Ordering::Relaxed).to_value(),
-            _ => glib::Value::from_type(pspec.value_type()),
-        }
-    }
-
-    fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        // both pads exist from `with_class`; adding them cannot clash
-        let _ = obj.add_pad(&self.sinkpad);
-        let _ = obj.add_pad(&self.srcpad);
-    }
-}
-
 impl GstObjectImpl for SammixFilter {}
 
 impl ElementImpl for SammixFilter {
@@ -405,8 +274,11 @@ impl SammixFilter {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let start = Instant::now();
         let ret = self.enqueue_buffer(buffer);
-        self.chain_max_us
-            .fetch_max(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let took = start.elapsed().as_micros() as u64;
+        if took > 1000 {
+            gst::debug!(CAT, imp = self, "a chain call took {took} µs");
+        }
+        self.chain_max_us.fetch_max(took, Ordering::Relaxed);
         ret
     }
 
@@ -547,177 +419,5 @@ impl SammixFilter {
             pad.stop_task()
                 .map_err(|e| gst::loggable_error!(CAT, "cannot stop the task: {e}"))
         }
-    }
-
-    fn start_task(&self) -> Result<(), glib::BoolError> {
-        let element = self.obj().downgrade();
-        self.srcpad.start_task(move || match element.upgrade() {
-            Some(e) => e.imp().iterate(),
-            None => std::thread::sleep(Duration::from_millis(10)),
-        })
-    }
-
-    /// One turn of the task: the next item out, in order.
-    fn iterate(&self) {
-        let item = {
-            let mut q = self.queue.lock();
-            loop {
-                if q.flushing {
-                    drop(q);
-                    let _ = self.srcpad.pause_task();
-                    return;
-                }
-                if let Some(item) = q.items.pop_front() {
-                    break item;
-                }
-                q = self.queue.wait(q);
-            }
-        };
-        self.queue.notify();
-        let flow = match item {
-            Item::Event(event) => self.forward_event(event),
-            Item::Buffer {
-                buffer,
-                infer,
-                index,
-            } => {
-                let buffer = if infer {
-                    let b = self.infer(buffer, index);
-                    self.queue.lock().in_inference = false;
-                    self.queue.notify();
-                    b
-                } else {
-                    Counters::bump(&self.counters.unmarked);
-                    buffer
-                };
-                self.srcpad.push(buffer)
-            }
-        };
-        if let Err(e) = flow {
-            let mut q = self.queue.lock();
-            q.flow = Err(e);
-            drop(q);
-            self.queue.notify();
-            if !matches!(e, gst::FlowError::Flushing | gst::FlowError::Eos) {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ("streaming stopped, reason {e:?}")
-                );
-                let _ = self.srcpad.push_event(gst::event::Eos::new());
-            }
-            let _ = self.srcpad.pause_task();
-        }
-    }
-
-    /// Sends a queued event on; the caps go to the engine first, EOS posts
-    /// the summary first.
-    fn forward_event(&self, event: gst::Event) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match event.view() {
-            gst::EventView::Caps(c) => {
-                if let (Ok(info), Some(engine)) = (
-                    gst_video::VideoInfo::from_caps(c.caps()),
-                    lock(&self.engine).as_mut(),
-                ) {
-                    engine.set_caps(info);
-                }
-            }
-            gst::EventView::Eos(_) => self.post_summary(),
-            _ => {}
-        }
-        if self.srcpad.push_event(event) {
-            Ok(gst::FlowSuccess::Ok)
-        } else {
-            // as a queue does: a refused event does not stop the stream
-            Ok(gst::FlowSuccess::Ok)
-        }
-    }
-
-    /// Runs one buffer through the engine; a failure is a warning and the
-    /// buffer passes unmarked.
-    fn infer(&self, buffer: gst::Buffer, index: u64) -> gst::Buffer {
-        let draw = self.overlay.load(Ordering::Relaxed);
-        let mode = lock(&self.mode).unwrap_or(Handoff::Lossless);
-        let stability = lock(&self.settings).stability;
-        let mut guard = lock(&self.engine);
-        let Some(engine) = guard.as_mut() else {
-            Counters::bump(&self.counters.unmarked);
-            return buffer;
-        };
-        engine.ensure_stability(match stability {
-            Toggle::On => true,
-            Toggle::Off => false,
-            Toggle::Auto => mode == Handoff::Newest,
-        });
-        match engine.process(buffer, index, draw) {
-            Ok(done) => {
-                drop(guard);
-                Counters::bump(&self.counters.processed);
-                if let Some(w) = &done.warning {
-                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("{w}"));
-                }
-                self.post_result(index, &done);
-                self.track_latency(done.inference);
-                done.buffer
-            }
-            Err((buffer, why)) => {
-                drop(guard);
-                Counters::bump(&self.counters.unmarked);
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Decode,
-                    ("{why}: the frame passes unmarked")
-                );
-                buffer
-            }
-        }
-    }
-
-    fn post_result(&self, index: u64, done: &crate::engine::Done) {
-        let mut s = gst::Structure::new_empty("sammix");
-        meta::fill(&mut s, index, &done.result);
-        if let Some(pts) = done.buffer.pts() {
-            s.set("pts", pts);
-        }
-        s.set("inference-ms", done.inference.as_secs_f64() * 1e3);
-        let obj = self.obj();
-        let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
-    }
-
-    /// Raises the reported latency when an inference took more than 10%
-    /// above it, and asks the pipeline to redistribute latency.
-    fn track_latency(&self, took: Duration) {
-        let took = took.as_nanos() as u64;
-        let reported = self.latency_ns.load(Ordering::Relaxed);
-        if took > reported + reported / 10 {
-            self.latency_ns.store(took, Ordering::Relaxed);
-            gst::debug!(CAT, imp = self, "latency raised to {took} ns");
-            let obj = self.obj();
-            let _ = obj.post_message(gst::message::Latency::builder().src(&*obj).build());
-        }
-    }
-
-    /// `sammix-summary` on the bus at EOS: the counters and the time since
-    /// the first buffer.
-    fn post_summary(&self) {
-        let c = &self.counters;
-        let wall = lock(&self.first).map_or(0.0, |t| t.elapsed().as_secs_f64() * 1e3);
-        let s = gst::Structure::builder("sammix-summary")
-            .field("frames", Counters::get(&c.frames))
-            .field("processed", Counters::get(&c.processed))
-            .field("unmarked", Counters::get(&c.unmarked))
-            .field("dropped", Counters::get(&c.dropped))
-            .field("wall-ms", wall)
-            .field("chain-max-us", self.chain_max_us.load(Ordering::Relaxed))
-            .field(
-                "handoff",
-                match *lock(&self.mode) {
-                    Some(Handoff::Newest) => "newest",
-                    _ => "lossless",
-                },
-            )
-            .build();
-        let obj = self.obj();
-        let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
     }
 }
