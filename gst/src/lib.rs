@@ -70,6 +70,10 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     filter::register(plugin)
 }
 
+/// Registers the plugin in this process (for an application that links
+/// the crate instead of loading `libgstsammix.so`, and for the tests).
+pub use registration::plugin_desc::plugin_register_static;
+
 /// The plugin's descriptor and entry points (`gst_plugin_sammix_get_desc`),
 /// as the macro makes them.
 #[allow(missing_docs)]
