@@ -171,3 +171,37 @@ fn a_bundle_that_is_not_there_is_an_error_naming_it() {
     let error = error.expect("an error");
     assert!(error.contains("/nonexistent/bundle-x"), "{error}");
 }
+
+#[test]
+fn a_flushing_seek_mid_stream_neither_hangs_nor_loses_the_end() {
+    init();
+    let text = format!(
+        "videotestsrc num-buffers=20 ! video/x-raw,format=GRAY8,width=160,height=120,framerate=10/1 ! \
+         sammix name=s bundle={} ! fakesink sync=false",
+        bundle()
+    );
+    let p = gst::parse::launch(&text)
+        .expect("parses")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    p.set_state(gst::State::Paused).expect("pauses");
+    let (ok, _, _) = p.state(gst::ClockTime::from_seconds(60));
+    ok.expect("prerolls");
+    // while the first frames are queued or in inference
+    p.seek_simple(
+        gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+        gst::ClockTime::from_seconds(1),
+    )
+    .expect("seeks");
+    let (messages, error) = run(&p);
+    assert_eq!(error, None);
+    let summary = messages
+        .iter()
+        .find(|m| m.name() == "sammix-summary")
+        .expect("EOS came through after the seek");
+    let frames = summary.get::<u64>("frames").unwrap();
+    let done = summary.get::<u64>("processed").unwrap() + summary.get::<u64>("unmarked").unwrap();
+    // every buffer that came in before or after the flush was pushed or
+    // flushed away; the ones after the seek all went through
+    assert!(done <= frames && done >= 10, "{frames} in, {done} out");
+}
