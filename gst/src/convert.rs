@@ -236,4 +236,45 @@ mod tests {
         let [_, cb, cr] = ycbcr(&[0, 255, 0], full);
         assert!(cb < 60 && cr < 60, "{cb} {cr}");
     }
+
+    #[test]
+    fn nv12_with_padded_planes_reads_like_the_packed_v4l2_layout() {
+        gst::init().expect("GStreamer initializes");
+        let (w, h) = (6usize, 5usize);
+        let rows = h.div_ceil(2);
+        let luma: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+        let chroma: Vec<u8> = (0..w * rows).map(|i| (60 + i * 9 % 140) as u8).collect();
+        // GStreamer's layout: luma stride 8, chroma stride 10 at offset 64
+        let info = VideoInfo::builder(VideoFormat::Nv12, w as u32, h as u32)
+            .stride(&[8, 10])
+            .offset(&[0, 64])
+            .build()
+            .expect("a valid layout");
+        let mut bytes = vec![0xEEu8; 64 + 10 * rows];
+        for y in 0..h {
+            bytes[y * 8..][..w].copy_from_slice(&luma[y * w..][..w]);
+        }
+        for y in 0..rows {
+            bytes[64 + y * 10..][..w].copy_from_slice(&chroma[y * w..][..w]);
+        }
+        let buffer = gst::Buffer::from_mut_slice(bytes);
+        let vf = VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info).expect("maps");
+        let packed = [luma.clone(), chroma].concat();
+        let layout = Layout::packed(PixFormat::Nv12, w, h).expect("a layout");
+        let colour = Colour {
+            matrix: Matrix::Bt709,
+            range: Range::Limited,
+        };
+        let mut conv = Converter::default();
+        let (mut got, mut want) = (
+            Frame::zeros(1, 1, PixelFormat::Gray8),
+            Frame::zeros(1, 1, PixelFormat::Gray8),
+        );
+        for format in [PixelFormat::Rgb8, PixelFormat::Gray8] {
+            conv.read(&vf, colour, format, &mut got).expect("reads");
+            convert(&packed, &layout, colour, format, &mut want).expect("converts");
+            assert_eq!(got.data(), want.data(), "{format:?}");
+        }
+        assert_eq!(got.data(), &luma[..]);
+    }
 }
