@@ -4,7 +4,7 @@
 use gst_video::prelude::*;
 use gst_video::{VideoColorMatrix, VideoColorRange, VideoFormat, VideoFrameRef, VideoInfo};
 use sammix::frame::{Frame, PixelFormat};
-use sammix::source::v4l::{convert, Colour, Layout, Matrix, PixFormat, Range};
+use sammix::source::v4l::{convert, convert_planes, Colour, Layout, Matrix, PixFormat, Range};
 
 /// The formats the element takes, in the caps' order.
 pub const FORMATS: [VideoFormat; 4] = [
@@ -34,8 +34,9 @@ pub fn colour(info: &VideoInfo) -> Colour {
     Colour { matrix, range }
 }
 
-/// Reads mapped video frames into [`Frame`]s; keeps one scratch buffer for
-/// `NV12` to RGB (its planes joined as the V4L2 layout has them).
+/// Reads mapped video frames into [`Frame`]s. `NV12` to RGB reads its two
+/// planes in place when they share a stride, else through one scratch
+/// buffer (the planes joined as the V4L2 layout has them).
 #[derive(Debug, Default)]
 pub struct Converter {
     scratch: Vec<u8>,
@@ -65,6 +66,12 @@ impl Converter {
             // the luma plane is the gray frame
             (VideoFormat::Nv12, PixelFormat::Gray8) => {
                 (plane(0)?, layout(PixFormat::Grey, w, h, strides[0])?)
+            }
+            (VideoFormat::Nv12, PixelFormat::Rgb8) if strides[0] == strides[1] => {
+                // planes of one stride: read in place, as a two-buffer NM12
+                let l = layout(PixFormat::Nv12m, w, h, strides[0])?;
+                return convert_planes(plane(0)?, plane(1)?, &l, colour, want, out)
+                    .map_err(|e| e.to_string());
             }
             (VideoFormat::Nv12, PixelFormat::Rgb8) => {
                 let l = layout(PixFormat::Nv12, w, h, strides[0])?;
@@ -244,37 +251,44 @@ mod tests {
         let rows = h.div_ceil(2);
         let luma: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
         let chroma: Vec<u8> = (0..w * rows).map(|i| (60 + i * 9 % 140) as u8).collect();
-        // GStreamer's layout: luma stride 8, chroma stride 10 at offset 64
-        let info = VideoInfo::builder(VideoFormat::Nv12, w as u32, h as u32)
-            .stride(&[8, 10])
-            .offset(&[0, 64])
-            .build()
-            .expect("a valid layout");
-        let mut bytes = vec![0xEEu8; 64 + 10 * rows];
-        for y in 0..h {
-            bytes[y * 8..][..w].copy_from_slice(&luma[y * w..][..w]);
-        }
-        for y in 0..rows {
-            bytes[64 + y * 10..][..w].copy_from_slice(&chroma[y * w..][..w]);
-        }
-        let buffer = gst::Buffer::from_mut_slice(bytes);
-        let vf = VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info).expect("maps");
-        let packed = [luma.clone(), chroma].concat();
+        let packed = [luma.clone(), chroma.clone()].concat();
         let layout = Layout::packed(PixFormat::Nv12, w, h).expect("a layout");
         let colour = Colour {
             matrix: Matrix::Bt709,
             range: Range::Limited,
         };
-        let mut conv = Converter::default();
-        let (mut got, mut want) = (
-            Frame::zeros(1, 1, PixelFormat::Gray8),
-            Frame::zeros(1, 1, PixelFormat::Gray8),
-        );
-        for format in [PixelFormat::Rgb8, PixelFormat::Gray8] {
-            conv.read(&vf, colour, format, &mut got).expect("reads");
-            convert(&packed, &layout, colour, format, &mut want).expect("converts");
-            assert_eq!(got.data(), want.data(), "{format:?}");
+        // GStreamer's layouts: chroma of another stride (read through the
+        // scratch buffer), and of the luma's (read in place)
+        for (luma_stride, chroma_stride, offset) in [(8usize, 10usize, 64usize), (8, 8, 48)] {
+            let info = VideoInfo::builder(VideoFormat::Nv12, w as u32, h as u32)
+                .stride(&[luma_stride as i32, chroma_stride as i32])
+                .offset(&[0, offset])
+                .build()
+                .expect("a valid layout");
+            let mut bytes = vec![0xEEu8; offset + chroma_stride * rows];
+            for y in 0..h {
+                bytes[y * luma_stride..][..w].copy_from_slice(&luma[y * w..][..w]);
+            }
+            for y in 0..rows {
+                bytes[offset + y * chroma_stride..][..w].copy_from_slice(&chroma[y * w..][..w]);
+            }
+            let buffer = gst::Buffer::from_mut_slice(bytes);
+            let vf = VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info).expect("maps");
+            let mut conv = Converter::default();
+            let (mut got, mut want) = (
+                Frame::zeros(1, 1, PixelFormat::Gray8),
+                Frame::zeros(1, 1, PixelFormat::Gray8),
+            );
+            for format in [PixelFormat::Rgb8, PixelFormat::Gray8] {
+                conv.read(&vf, colour, format, &mut got).expect("reads");
+                convert(&packed, &layout, colour, format, &mut want).expect("converts");
+                assert_eq!(
+                    got.data(),
+                    want.data(),
+                    "{format:?} strides {luma_stride}/{chroma_stride}"
+                );
+            }
+            assert_eq!(got.data(), &luma[..]);
         }
-        assert_eq!(got.data(), &luma[..]);
     }
 }
