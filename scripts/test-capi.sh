@@ -25,33 +25,11 @@ echo "  ok   include/sammix.h is up to date"
 # compare DIR_PGM DIR_PNG N: each of the first N masks identical
 compare() {
     python3 - "$@" <<'PY'
-import struct, sys, zlib
+import sys
 from pathlib import Path
 
-def png_gray(path):
-    data = Path(path).read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
-    pos, idat, w = 8, b"", None
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, color = struct.unpack(">IIBB", body[:10])
-            assert (depth, color) == (8, 0), f"{path}: expected 8-bit gray"
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw, rows, prev = zlib.decompress(idat), [], bytes(w)
-    for y in range(h):
-        f, line = raw[y * (w + 1)], bytearray(raw[y * (w + 1) + 1:(y + 1) * (w + 1)])
-        for x in range(w):
-            a = line[x - 1] if x else 0
-            b, c = prev[x], prev[x - 1] if x else 0
-            p = a + b - c
-            pred = [0, a, b, (a + b) // 2, a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c][f]
-            line[x] = (line[x] + pred) & 255
-        rows.append(bytes(line)); prev = bytes(line)
-    return w, h, b"".join(rows)
+sys.path.insert(0, "scripts")
+from mask_iou import png_gray  # the PNG reader scripts/test-gst.sh uses too
 
 def pgm(path):
     data = Path(path).read_bytes()
