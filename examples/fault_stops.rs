@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use sammix::bundle::Bundle;
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::pipeline::Pipeline;
-use sammix::source::{FrameSource, SourceError, Truth};
+use sammix::source::{FrameSource, SourceError, Truth, Watched};
 use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions};
 use sammix::y4m::{Y4mError, Y4mReader};
 
@@ -141,6 +141,8 @@ struct Fault {
     sink_fail: bool,
     sink_hold: bool,
     stop_flag: bool,
+    /// The source read through [`Watched`], as `sammix run` reads it.
+    watched: bool,
 }
 
 const STALL: Duration = Duration::from_secs(2);
@@ -190,7 +192,13 @@ fn run_one(
             stop.store(true, Ordering::SeqCst);
         })
     });
-    let result = stream::run(&mut source, pipeline, &mut sink, &opts);
+    let result = if fault.watched {
+        let mut watched =
+            Watched::new(Box::new(source), "scripted-capture", STALL).map_err(|e| e.to_string())?;
+        stream::run(&mut watched, pipeline, &mut sink, &opts)
+    } else {
+        stream::run(&mut source, pipeline, &mut sink, &opts)
+    };
     let ended = Instant::now();
     if let Some(h) = setter {
         let _ = h.join();
@@ -288,6 +296,7 @@ fn main() -> ExitCode {
             sink_fail: false,
             sink_hold: false,
             stop_flag: false,
+            watched: false,
         },
         Fault {
             name: "source read fails (EIO), lossless handoff",
@@ -296,6 +305,7 @@ fn main() -> ExitCode {
             sink_fail: false,
             sink_hold: false,
             stop_flag: false,
+            watched: false,
         },
         Fault {
             name: "sink fails (ENOSPC)",
@@ -304,6 +314,7 @@ fn main() -> ExitCode {
             sink_fail: true,
             sink_hold: false,
             stop_flag: false,
+            watched: false,
         },
         Fault {
             name: "stop flag (SIGTERM)",
@@ -312,6 +323,7 @@ fn main() -> ExitCode {
             sink_fail: false,
             sink_hold: false,
             stop_flag: true,
+            watched: false,
         },
         Fault {
             name: "source stops answering (stall timeout 2 s)",
@@ -320,6 +332,16 @@ fn main() -> ExitCode {
             sink_fail: false,
             sink_hold: false,
             stop_flag: false,
+            watched: false,
+        },
+        Fault {
+            name: "source stops answering, read through Watched as sammix run reads it",
+            source: SourceFault::Hang,
+            handoff: Handoff::Newest,
+            sink_fail: false,
+            sink_hold: false,
+            stop_flag: false,
+            watched: true,
         },
         Fault {
             name: "sink stops taking results, lossless (stall timeout 2 s)",
@@ -328,6 +350,7 @@ fn main() -> ExitCode {
             sink_fail: false,
             sink_hold: true,
             stop_flag: false,
+            watched: false,
         },
     ];
     for fault in &faults {

@@ -24,6 +24,9 @@ use crate::y4m::{Y4mError, Y4mReader};
 
 pub mod synthetic;
 pub mod v4l;
+pub mod watched;
+
+pub use watched::Watched;
 
 /// An error opening or reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,26 @@ pub enum SourceError {
     /// A V4L2 device that cannot be opened or read.
     #[error(transparent)]
     V4l(#[from] v4l::V4lError),
+    /// A read that did not return in time ([`Watched`]); it is still
+    /// blocked, on a thread of its own.
+    #[error(
+        "{source_name}: no frame within {:.1} s and the read has not returned (a wedged driver or file system?)",
+        waited.as_secs_f64()
+    )]
+    Stalled {
+        /// The source.
+        source_name: String,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
+    /// A [`Watched`] source whose reader thread cannot start or has ended.
+    #[error("{source_name}: {problem}")]
+    Reader {
+        /// The source.
+        source_name: String,
+        /// What happened.
+        problem: String,
+    },
 }
 
 /// A parsed source spec.

@@ -14,7 +14,7 @@ mod threshold;
 use sammix::decoder::NativeDecoder;
 use sammix::frame::{Frame, Mask};
 use sammix::pipeline::{DecoderKind, Outcome, Pipeline};
-use sammix::source::SourceSpec;
+use sammix::source::{FrameSource, SourceSpec, Watched};
 use sammix::stream::{self, FrameRecord, FrameSink, Handoff, Processor, StreamOptions};
 use threshold::Threshold;
 
@@ -78,7 +78,22 @@ impl FrameSink for Window {
 /// Allocations per frame between frames `from` and `to`, and how many of
 /// those frames were segmented.
 fn per_frame(processor: &mut dyn Processor, from: u64, to: u64, handoff: Handoff) -> (f64, u64) {
-    let mut source = SourceSpec::Synthetic(5).open().unwrap();
+    per_frame_from(
+        SourceSpec::Synthetic(5).open().unwrap(),
+        processor,
+        from,
+        to,
+        handoff,
+    )
+}
+
+fn per_frame_from(
+    mut source: Box<dyn FrameSource>,
+    processor: &mut dyn Processor,
+    from: u64,
+    to: u64,
+    handoff: Handoff,
+) -> (f64, u64) {
     let mut window = Window {
         from,
         to,
@@ -116,6 +131,22 @@ fn a_warm_stream_allocates_nothing_per_frame() {
         stream_only, 0.0,
         "allocations per frame in the stream's own code"
     );
+    // The same with the source read on a thread of its own, as `sammix run`
+    // reads every source but a folder of images (`Watched`).
+    let watched = Watched::new(
+        SourceSpec::Synthetic(5).open().unwrap(),
+        "synthetic:5",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let (watched_only, _) = per_frame_from(
+        Box::new(watched),
+        &mut Threshold(Duration::ZERO),
+        50,
+        350,
+        Handoff::Lossless,
+    );
+    assert_eq!(watched_only, 0.0, "allocations per frame through Watched");
 
     // The native decoder alone, warm: zero per call.
     let bundle =

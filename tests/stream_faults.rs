@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sammix::frame::{Frame, Mask, PixelFormat};
-use sammix::source::{FrameSource, SourceError, Truth};
+use sammix::source::{FrameSource, SourceError, Truth, Watched};
 use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamError, StreamOptions};
 use sammix::y4m::Y4mError;
 
@@ -428,4 +429,153 @@ fn the_script_plays_in_order() {
     shared.lock().unwrap().push((f.sequence, f.width()));
     assert!(!src.next_frame(&mut f).unwrap());
     assert_eq!(*shared.lock().unwrap(), [(7, 2), (8, 3)]);
+}
+
+/// Three frames, then a read that blocks until the test releases it (or
+/// 60 s pass), flagging that it is blocked.
+struct Blocking {
+    at: u64,
+    release: Receiver<()>,
+    blocked: Arc<AtomicBool>,
+}
+
+impl FrameSource for Blocking {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        if self.at == 3 {
+            self.blocked.store(true, Ordering::SeqCst);
+            let _ = self.release.recv_timeout(Duration::from_secs(60));
+            self.blocked.store(false, Ordering::SeqCst);
+        }
+        fill(frame, 64, 48, self.at);
+        self.at += 1;
+        Ok(true)
+    }
+    fn frame_name(&self, sequence: u64) -> String {
+        format!("{sequence:06}")
+    }
+    fn frame_rate(&self) -> Option<(u32, u32)> {
+        Some((30, 1))
+    }
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+    fn truth(&self) -> Option<Truth> {
+        None
+    }
+}
+
+/// A read that never returns: read through [`Watched`], the stream stops
+/// with a stall while the read is still blocked (it does not wait for
+/// it), after the frames before it reached the sink.
+#[test]
+fn a_watched_source_whose_read_never_returns_stops_the_stream_without_it() {
+    let (release, held) = channel();
+    let blocked = Arc::new(AtomicBool::new(false));
+    let inner = Blocking {
+        at: 0,
+        release: held,
+        blocked: blocked.clone(),
+    };
+    let timeout = Duration::from_millis(300);
+    let mut source = Watched::new(Box::new(inner), "scripted-capture", timeout).unwrap();
+    assert_eq!(source.frame_rate(), Some((30, 1)));
+    let mut sink = Sink::default();
+    let opts = StreamOptions {
+        stall_timeout: timeout,
+        ..lossless()
+    };
+    let e = stream::run(
+        &mut source,
+        &mut Threshold(Duration::ZERO),
+        &mut sink,
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        blocked.load(Ordering::SeqCst),
+        "the stream waited for the blocked read: {e}"
+    );
+    assert!(
+        matches!(
+            e,
+            StreamError::Stalled(_) | StreamError::Source(SourceError::Stalled { .. })
+        ),
+        "{e:?}"
+    );
+    assert_eq!(seqs(&sink), [0, 1, 2]);
+    assert!(sink.finished);
+    // The blocked read may end later: the reader thread then finds the
+    // wrapper gone and ends too.
+    let _ = release.send(());
+    drop(source);
+}
+
+/// Through [`Watched`] a source plays as it does directly: frames in order
+/// at their sizes, its errors, its end; a source that panics is an error,
+/// not a panic of the stream.
+#[test]
+fn a_watched_source_plays_frames_errors_and_panics_through() {
+    let mut steps = Scripted::frames(4);
+    steps.push(Step::Frame {
+        w: 17,
+        h: 5,
+        seq: 4,
+    });
+    let mut source = Watched::new(
+        Box::new(Scripted::new(steps)),
+        "scripted",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let mut sink = Sink::default();
+    let summary = stream::run(
+        &mut source,
+        &mut Threshold(Duration::ZERO),
+        &mut sink,
+        &lossless(),
+    )
+    .unwrap();
+    assert_eq!(summary.frames, 5);
+    assert_eq!(seqs(&sink), [0, 1, 2, 3, 4]);
+    assert_eq!(sink.got[4], (4, 17, 5, 17, 5));
+
+    let mut steps = Scripted::frames(2);
+    steps.push(Step::Error(io::ErrorKind::Other));
+    let mut source = Watched::new(
+        Box::new(Scripted::new(steps)),
+        "scripted",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
+    assert!(source.next_frame(&mut frame).unwrap());
+    assert!(source.next_frame(&mut frame).unwrap());
+    assert_eq!(frame.sequence, 1);
+    let e = source.next_frame(&mut frame).unwrap_err();
+    assert!(e.to_string().contains("injected"), "{e}");
+
+    struct Panics;
+    impl FrameSource for Panics {
+        fn next_frame(&mut self, _: &mut Frame) -> Result<bool, SourceError> {
+            panic!("a source bug")
+        }
+        fn frame_name(&self, s: u64) -> String {
+            s.to_string()
+        }
+        fn frame_rate(&self) -> Option<(u32, u32)> {
+            None
+        }
+        fn len_hint(&self) -> Option<u64> {
+            None
+        }
+        fn truth(&self) -> Option<Truth> {
+            None
+        }
+    }
+    let mut source = Watched::new(Box::new(Panics), "buggy", Duration::from_secs(10)).unwrap();
+    let e = source.next_frame(&mut frame).unwrap_err();
+    assert!(
+        matches!(e, SourceError::Reader { .. }) && e.to_string().contains("buggy"),
+        "{e}"
+    );
 }

@@ -13,7 +13,7 @@ use sammix::bundle::ClassifierInput;
 use sammix::frame::{Frame, Mask};
 use sammix::metrics::{ImageScores, RunningSummary, Summary};
 use sammix::pipeline::{DecoderKind, Outcome, Stability};
-use sammix::source::{ImageFolder, SourceSpec, Truth};
+use sammix::source::{ImageFolder, SourceSpec, Truth, Watched};
 use sammix::stream::{
     self, CorrectionRecord, FileFeed, FrameRecord, FrameSink, Handoff, StreamOptions,
     StreamSummary, ThreadCores,
@@ -305,6 +305,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .then(|| Duration::from_secs_f64(f64::from(rate.1.max(1)) / f64::from(rate.0.max(1)))),
         ..StreamOptions::default()
     };
+    // A read that never returns would hold the stream (its threads are
+    // scoped) past the stall timeout: every source but a folder of images
+    // (whose frames are named by file) is read on a thread of its own and
+    // given up at the stall timeout.
+    if !matches!(spec, SourceSpec::Images(_)) {
+        source = Box::new(Watched::new(source, spec.to_string(), opts.stall_timeout)?);
+    }
     let stability = match args.stability {
         Toggle::On => true,
         Toggle::Off => false,
