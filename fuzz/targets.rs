@@ -12,7 +12,7 @@ use sammix::bundle::{Manifest, PromptParams, TrustedKey, TrustedKeys};
 use sammix::frame::{Frame, PixelFormat};
 use sammix::npy::NpyArray;
 use sammix::prompt::PromptEngine;
-use sammix::source::v4l::{convert, Colour, Layout, Matrix, PixFormat, Range};
+use sammix::source::v4l::{convert, convert_planes, Colour, Layout, Matrix, PixFormat, Range};
 use sammix::y4m::Y4mReader;
 
 /// A target: arbitrary bytes in, nothing out.
@@ -176,6 +176,11 @@ fn convert_with(format: PixFormat, t: &mut Take<'_>) {
     };
     let mut out = Frame::zeros(1, 1, PixelFormat::Gray8);
     let _ = convert(t.0, &layout, colour, want, &mut out);
+    // The same bytes as two buffers (a multi-planar device's planes), cut
+    // where the flags' top bits and the pad byte say.
+    let cut = (layout.luma_bytes() + pad * usize::from(flags >> 5)).min(t.0.len());
+    let (luma, chroma) = t.0.split_at(cut);
+    let _ = convert_planes(luma, chroma, &layout, colour, want, &mut out);
 }
 
 /// The CAM → prompt rule on any CAM: NaN, ±Inf, huge, flat, one hot cell,
