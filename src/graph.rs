@@ -36,7 +36,7 @@ mod tensors;
 
 pub use error::GraphError;
 pub(crate) use guard::contain_panic;
-pub use guard::{MAX_INPUT_ELEMENTS, MAX_NODES};
+pub use guard::{MAX_INPUT_BYTES, MAX_INPUT_ELEMENTS, MAX_NODES};
 pub use plan::{OutputInfo, Plan, Session, TensorInfo};
 pub use tensors::{npy_to_tensor, tensor_to_npy};
 pub use tract_onnx::prelude::{DatumType, Tensor};

@@ -172,3 +172,20 @@ fn a_graph_that_fails_when_run_gives_an_error_and_the_next_run_goes_on() {
         assert_eq!(y.as_slice::<f32>().unwrap(), &[2.0]);
     }
 }
+
+/// Found by fuzzing (`fuzz/regressions/graph/hangs-a13dea8d0c78af93`): a
+/// `uint64` input of 16,777,192 elements, under the element bound but
+/// 128 MiB, in front of `Gelu` and `Celu`; tract took 1.5 s to load it. The
+/// byte bound refuses it first, naming the input and its size.
+#[test]
+fn a_declared_input_within_the_element_bound_but_too_many_bytes_is_refused() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/graph/hangs-a13dea8d0c78af93");
+    let e = graph::load(&path, &GraphSpec::default()).unwrap_err();
+    assert_eq!(kind(&e), "refused", "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("graph input \"x\"") && text.contains("134217536 bytes"),
+        "{text}"
+    );
+}

@@ -15,7 +15,7 @@
 //!   return at all or only after seconds: a `Transpose` `perm` that is not
 //!   a permutation, a graph larger than [`MAX_NODES`] nodes (subgraphs
 //!   included), and a graph input declaring a negative dimension or more
-//!   than [`MAX_INPUT_ELEMENTS`] elements.
+//!   than [`MAX_INPUT_ELEMENTS`] elements or [`MAX_INPUT_BYTES`] bytes.
 //! - [`contain`] runs a tract step with unwinding caught: a panic becomes
 //!   [`GraphError::Panicked`], naming the file and the step, and the caller
 //!   goes on (the CLI exits with a message, the stream stops cleanly).
@@ -140,8 +140,32 @@ pub(crate) fn precheck(path: &Path, model: &ModelProto) -> Result<(), GraphError
 /// fuzzing), so a graph declaring more is refused before tract sees it.
 pub const MAX_INPUT_ELEMENTS: u64 = 1 << 24;
 
+/// The most bytes a graph input may declare: 32 MiB, 2.7 times SAM's
+/// full-size 3×1024×1024 f32 image. The element bound alone let through a
+/// `uint64` input of 16,777,192 elements (128 MiB) that tract took 1.5 s to
+/// load (a hang under the fuzzer's 2 s limit on a loaded machine).
+pub const MAX_INPUT_BYTES: u64 = 1 << 25;
+
+/// Bytes of one element of ONNX `TensorProto.DataType` `elem_type`
+/// (unknown types, strings included, count as 8).
+fn element_bytes(elem_type: i32) -> u64 {
+    match elem_type {
+        // UINT8, INT8, BOOL, FLOAT8 variants
+        2 | 3 | 9 | 17..=20 => 1,
+        // UINT16, INT16, FLOAT16, BFLOAT16
+        4 | 5 | 10 | 16 => 2,
+        // FLOAT, INT32, UINT32
+        1 | 6 | 12 => 4,
+        // COMPLEX128
+        15 => 16,
+        // INT64, DOUBLE, UINT64, COMPLEX64, STRING, and what is not known
+        _ => 8,
+    }
+}
+
 /// A declared input shape: no negative dimension, at most
-/// [`MAX_INPUT_ELEMENTS`] elements over its concrete dimensions (symbolic
+/// [`MAX_INPUT_ELEMENTS`] elements and [`MAX_INPUT_BYTES`] bytes over its
+/// concrete dimensions (symbolic
 /// ones are fixed by the caller's [`GraphSpec`](super::GraphSpec) or
 /// refused by tract).
 fn check_declared_input(input: &ValueInfoProto) -> Result<(), String> {
@@ -163,6 +187,13 @@ fn check_declared_input(input: &ValueInfoProto) -> Result<(), String> {
     if elements > MAX_INPUT_ELEMENTS {
         return Err(format!(
             "declares {elements} elements, more than the {MAX_INPUT_ELEMENTS} any bundle's input needs"
+        ));
+    }
+    let bytes = elements.saturating_mul(element_bytes(t.elem_type));
+    if bytes > MAX_INPUT_BYTES {
+        return Err(format!(
+            "declares {elements} elements of {} bytes ({bytes} bytes), more than the {MAX_INPUT_BYTES} any bundle's input needs",
+            element_bytes(t.elem_type)
         ));
     }
     Ok(())
