@@ -145,6 +145,17 @@ struct Fault {
     watched: bool,
 }
 
+/// A fault with nothing injected; each fault below sets what it needs.
+const NONE: Fault = Fault {
+    name: "",
+    source: SourceFault::None,
+    handoff: Handoff::Newest,
+    sink_fail: false,
+    sink_hold: false,
+    stop_flag: false,
+    watched: false,
+};
+
 const STALL: Duration = Duration::from_secs(2);
 const AFTER: u64 = 12;
 /// The looped clip ends here in any case.
@@ -292,65 +303,40 @@ fn main() -> ExitCode {
         Fault {
             name: "source read fails (EIO), newest-frame handoff",
             source: SourceFault::Error,
-            handoff: Handoff::Newest,
-            sink_fail: false,
-            sink_hold: false,
-            stop_flag: false,
-            watched: false,
+            ..NONE
         },
         Fault {
             name: "source read fails (EIO), lossless handoff",
             source: SourceFault::Error,
             handoff: Handoff::Lossless,
-            sink_fail: false,
-            sink_hold: false,
-            stop_flag: false,
-            watched: false,
+            ..NONE
         },
         Fault {
             name: "sink fails (ENOSPC)",
-            source: SourceFault::None,
-            handoff: Handoff::Newest,
             sink_fail: true,
-            sink_hold: false,
-            stop_flag: false,
-            watched: false,
+            ..NONE
         },
         Fault {
             name: "stop flag (SIGTERM)",
-            source: SourceFault::None,
-            handoff: Handoff::Newest,
-            sink_fail: false,
-            sink_hold: false,
             stop_flag: true,
-            watched: false,
+            ..NONE
         },
         Fault {
             name: "source stops answering (stall timeout 2 s)",
             source: SourceFault::Hang,
-            handoff: Handoff::Newest,
-            sink_fail: false,
-            sink_hold: false,
-            stop_flag: false,
-            watched: false,
+            ..NONE
         },
         Fault {
             name: "source stops answering, read through Watched as sammix run reads it",
             source: SourceFault::Hang,
-            handoff: Handoff::Newest,
-            sink_fail: false,
-            sink_hold: false,
-            stop_flag: false,
             watched: true,
+            ..NONE
         },
         Fault {
             name: "sink stops taking results, lossless (stall timeout 2 s)",
-            source: SourceFault::None,
             handoff: Handoff::Lossless,
-            sink_fail: false,
             sink_hold: true,
-            stop_flag: false,
-            watched: false,
+            ..NONE
         },
     ];
     for fault in &faults {
