@@ -50,7 +50,9 @@ for t in $targets; do
     done
     # The graph target loads ONNX through tract: slower, and a hostile graph
     # may try to allocate; 1 GB and 2 s per input are bugs worth reporting.
-    SAMMIX_FUZZ_TARGET=$t timeout $((secs + 60)) cargo afl fuzz -V "$secs" -m 1024 -t 2000 \
+    # -V counts from the end of the dry run, which replays the whole resumed
+    # queue (minutes for thousands of graphs): the outer limit leaves room.
+    SAMMIX_FUZZ_TARGET=$t timeout $((secs + 600)) cargo afl fuzz -V "$secs" -m 1024 -t 2000 \
         -i "fuzz/corpus/$t" -o "$out" "$bin" >"$out.log" 2>&1 || {
         echo "$t: afl-fuzz failed, see $out.log" >&2
         tail -n 20 "$out.log" >&2
