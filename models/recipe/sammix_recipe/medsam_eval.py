@@ -96,8 +96,12 @@ def head_outputs(head: CamHead, emb: np.ndarray, rows: np.ndarray, batch: int = 
 def segment(
     dec: DecoderHead, emb: np.ndarray, rows: np.ndarray, probs: np.ndarray, cams: np.ndarray,
     params: PromptParams, presence_threshold: float, boxes_override: list | None = None, batch: int = 16,
+    scores: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Masks (N,S,S) uint8 for the frames; ``boxes_override`` (per frame, a list of boxes) replaces the CAM's."""
+    """Masks (N,S,S) uint8 for the frames; ``boxes_override`` (per frame, a list of boxes) replaces the CAM's.
+
+    ``scores`` (N,), if given, receives each frame's lowest predicted IoU over its decoder calls (NaN for a
+    frame without one): how sure the decoder is of the frame's weakest part."""
     n = len(rows)
     e4 = 4 * EMBED_SIZE
     jobs = []  # (frame, box, dense)
@@ -112,12 +116,14 @@ def segment(
             boxes = component_boxes(cams[f], INPUT_SIZE, params)
         jobs += [(f, b, dense) for b in boxes]
     union = np.full((n, e4, e4), -np.inf, np.float32)
+    if scores is not None:
+        scores[:] = np.nan
     for i in range(0, len(jobs), batch):
         part = jobs[i : i + batch]
         x = torch.from_numpy(emb[rows[[f for f, _, _ in part]]].astype(np.float32))
         boxes = np.stack([b for _, b, _ in part])
         dense = np.stack([d for _, _, d in part])
-        low, _ = call_decoder(dec, x, boxes, dense)
+        low, iou = call_decoder(dec, x, boxes, dense)
         low = low.numpy()
         for _ in range(params.refine_rounds):
             live = []
@@ -128,10 +134,13 @@ def segment(
             if not live:
                 break
             js = [j for j, _ in live]
-            low2, _ = call_decoder(dec, x[js], np.stack([b for _, b in live]), low[js])
+            low2, iou2 = call_decoder(dec, x[js], np.stack([b for _, b in live]), low[js])
             low[js] = low2.numpy()
+            iou[js] = iou2
         for j, (f, _, _) in enumerate(part):
             union[f] = np.maximum(union[f], low[j])
+            if scores is not None:
+                scores[f] = np.fmin(scores[f], float(iou[j]))
     up = F.interpolate(torch.from_numpy(union)[:, None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
                        align_corners=False)[:, 0]
     return (up.numpy() > MASK_THRESHOLD).astype(np.uint8)
@@ -226,6 +235,34 @@ def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: fl
     }
 
 
+PSEUDO_THRESHOLDS = (0.0, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+def pseudo_quality(head, dec, params: PromptParams) -> dict:
+    """How good the run's masks are as pseudo-labels, by the decoder's predicted IoU: on the validation split's
+    positive frames, gate held open (as ``medsam_train --pseudo-from`` makes them), the share of frames kept
+    and their mean Dice for each threshold."""
+    from .metrics import dice
+
+    emb, rows, masks, present = split_data("val")
+    pos = masks.reshape(len(masks), -1).any(1)
+    rows, masks = rows[pos], masks[pos]
+    _, cams = head_outputs(head, emb, rows)
+    scores = np.empty(len(rows))
+    pred = segment(dec, emb, rows, np.ones(len(rows), np.float32), cams, params, 0.5, scores=scores)
+    d = np.array([dice(p, m) for p, m in zip(pred, masks)])
+    sc = np.nan_to_num(scores, nan=-1.0)
+    table = []
+    for t in PSEUDO_THRESHOLDS:
+        keep = (sc >= t) & pred.reshape(len(pred), -1).any(1)
+        table.append({"min_iou": t, "kept": int(keep.sum()), "frames": len(rows),
+                      "mean_dice_kept": float(d[keep].mean()) if keep.any() else None,
+                      "share_dice_below_0_5": float((d[keep] < 0.5).mean()) if keep.any() else None})
+        log.info("pseudo-labels, predicted IoU >= %.2f: %d/%d kept, mean Dice %.3f", t, keep.sum(), len(rows),
+                 d[keep].mean() if keep.any() else float("nan"))
+    return {"split": "val", "table": table}
+
+
 SWEEP = {
     "cam_threshold": [0.3, 0.4, 0.5, 0.6],
     "max_boxes": [1, 2, 3],
@@ -278,6 +315,8 @@ def main(argv=None) -> None:
                     help="the chosen rule and each lever undone, on --split (reported, not chosen on)")
     ap.add_argument("--diagnose", action="store_true",
                     help="where the CAM prompt loses Dice+ on --split (the gate, the box), with the chosen rule")
+    ap.add_argument("--pseudo-quality", action="store_true",
+                    help="the run's masks as pseudo-labels on validation, by predicted IoU (pseudo_val.json)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -292,6 +331,9 @@ def main(argv=None) -> None:
     chosen_path = Path(args.params) if args.params else run / "chosen.json"
     chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
     params = PromptParams(**chosen["prompt"])
+    if args.pseudo_quality:
+        save_json(run / "pseudo_val.json", pseudo_quality(head, dec, params))
+        return
     if args.diagnose:
         d = diagnose(head, dec, args.split, params, chosen["presence_threshold"])
         save_json(run / f"diagnosis_{args.split}.json", d)

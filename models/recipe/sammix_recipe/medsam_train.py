@@ -226,6 +226,35 @@ def train_decoder(
     return losses
 
 
+def pseudo_masks(head: nn.Module, dec: DecoderHead, params: PromptParams, emb: np.ndarray, rows: np.ndarray,
+                 min_iou: float):
+    """A trained head and decoder's masks for frames whose image label says "present":
+    ``(kept rows, masks (N,S,S), scores)``.
+
+    The runtime's path (CAM → boxes + dense prompt → a decoder call per box) with the gate held open (the
+    image label already says the target is there); a frame is kept when it has a mask and every decoder
+    call on it predicts an IoU of at least ``min_iou`` (``medsam_eval --pseudo-quality`` measures that on
+    validation). ``scores`` is each frame's lowest predicted IoU (NaN: no box)."""
+    from .medsam_eval import head_outputs, segment
+
+    _, cams = head_outputs(head, emb, rows)
+    scores = np.empty(len(rows))
+    masks = segment(dec, emb, rows, np.ones(len(rows), np.float32), cams, params, 0.5, scores=scores)
+    keep = (np.nan_to_num(scores, nan=-1.0) >= min_iou) & masks.reshape(len(rows), -1).any(1)
+    return rows[keep], masks[keep], scores
+
+
+def pseudo_labels(run: Path, emb: np.ndarray, rows: np.ndarray, min_iou: float):
+    """:func:`pseudo_masks` of a trained run (its head, decoder and chosen prompt rule)."""
+    import json
+
+    from .medsam_eval import load_run
+
+    head, dec = load_run(run)
+    chosen = json.loads((run / "chosen.json").read_text())
+    return pseudo_masks(head, dec, PromptParams(**chosen["prompt"]), emb, rows, min_iou)
+
+
 def load_split(name: str):
     """Cached embeddings of a set with its images, masks and labels, in the cache's row order."""
     emb, idx = cached_embeddings(name)
@@ -253,6 +282,11 @@ def main(argv=None) -> None:
                     help="the head's CAM learns from the K masks only, not also from the frames labelled absent")
     ap.add_argument("--aug", type=int, default=4,
                     help="augmented copies of each labelled frame (flip, zoom, gamma; embedded once and cached)")
+    ap.add_argument("--pseudo-from", default=None,
+                    help="self-training: this run's masks on the training frames labelled present (but not among "
+                         "the K) also teach the head's CAM")
+    ap.add_argument("--pseudo-min-iou", type=float, default=0.85,
+                    help="keep a pseudo-mask when the decoder predicts at least this IoU (chosen on validation)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -287,6 +321,18 @@ def main(argv=None) -> None:
     pos_in_train = {r: j for j, r in enumerate(train_rows)}
     mask_rows = np.array([pos_in_train[r] for r in mask_rows_all]
                          + list(range(len(train_rows), len(emb_train))))
+    head_mask_rows, head_masks = mask_rows, masks_k
+    pseudo_kept = 0
+    if args.pseudo_from and not args.head_from:
+        labelled = set(int(r) for r in mask_rows_all)
+        cand = np.array([r for r in train_rows if present[r] and int(r) not in labelled])
+        kept, pmasks, scores = pseudo_labels(Path(args.pseudo_from), emb, cand, args.pseudo_min_iou)
+        pseudo_kept = len(kept)
+        head_mask_rows = np.concatenate([mask_rows, [pos_in_train[r] for r in kept]]).astype(np.int64)
+        head_masks = np.concatenate([masks_k, pmasks])
+        log.info("pseudo-masks from %s: %d of %d present, unlabelled frames kept (predicted IoU >= %.2f; "
+                 "median score %.3f)", args.pseudo_from, len(kept), len(cand), args.pseudo_min_iou,
+                 float(np.nanmedian(scores)))
     if args.head_from:
         hk = torch.load(Path(args.head_from) / "medsam_sammix.pt", map_location="cpu", weights_only=False)
         args.cam, args.head_arch, args.head_steps = hk["cam"], hk.get("arch", "small"), 0
@@ -295,7 +341,7 @@ def main(argv=None) -> None:
         head.eval()
         log.info("head from %s (%s, %s)", args.head_from, args.cam, args.head_arch)
     else:
-        head = train_head(emb_train, present_train, mask_rows, masks_k, args.cam,
+        head = train_head(emb_train, present_train, head_mask_rows, head_masks, args.cam,
                           args.head_steps, args.head_batch, rng, negative_pixels=not args.no_negative_pixels,
                           arch=args.head_arch)
     del emb_train
@@ -329,7 +375,8 @@ def main(argv=None) -> None:
         "image_label_frames": len(train_rows), "labeled_pool_indices": lab,
         "final_loss": float(np.mean(losses[-25:])) if losses else None, "decoder_from": args.decoder_from,
         "negative_pixels": not args.no_negative_pixels, "aug": args.aug, "aug_version": AUG_VERSION,
-        "head_from": args.head_from,
+        "head_from": args.head_from, "pseudo_from": args.pseudo_from,
+        "pseudo_min_iou": args.pseudo_min_iou if args.pseudo_from else None, "pseudo_masks": pseudo_kept,
     })
     log.info("saved %s (%.0f s)", out / "medsam_sammix.pt", time.time() - t0)
 

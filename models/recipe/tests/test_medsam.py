@@ -154,3 +154,45 @@ def test_augmented_copies_keep_every_lesion_and_are_reproducible():
     b_img, b_mask = augment_labeled(images[1:2], masks[1:2], frames[1:2], 4)
     np.testing.assert_array_equal(b_img, a_img[4:8])
     np.testing.assert_array_equal(b_mask, a_mask[4:8])
+
+
+class _FixedCams(torch.nn.Module):
+    """A stand-in head: the CAMs it is given, for the frames in order, whatever the embeddings."""
+
+    def __init__(self, cams: np.ndarray):
+        super().__init__()
+        self.cams = torch.from_numpy(cams)
+        self.at = 0
+
+    def forward(self, emb):
+        cam = self.cams[self.at : self.at + len(emb)]
+        self.at += len(emb)
+        return torch.zeros(len(emb), 1), cam
+
+
+def test_pseudo_masks_keep_only_frames_the_decoder_is_sure_of():
+    from sammix_recipe.medsam_eval import head_outputs, segment
+    from sammix_recipe.medsam_train import pseudo_masks
+    from sammix_recipe.model import DecoderHead
+
+    torch.manual_seed(0)
+    dec = DecoderHead(load_foundation()).eval()
+    emb = (np.random.default_rng(0).standard_normal((3, 256, EMBED_SIZE, EMBED_SIZE)) * 0.5).astype(np.float16)
+    cams = np.zeros((3, 1, EMBED_SIZE, EMBED_SIZE), np.float32)
+    cams[0, 0, 10:22, 10:22] = 0.9
+    cams[1, 0, 40:44, 30:60] = 0.9
+    rows = np.arange(3)  # frame 2: no CAM, no box
+    params = PromptParams()
+    scores = np.empty(3)
+    _, c = head_outputs(_FixedCams(cams), emb, rows)
+    with_scores = segment(dec, emb, rows, np.ones(3, np.float32), c, params, 0.5, scores=scores)
+    assert np.array_equal(with_scores, segment(dec, emb, rows, np.ones(3, np.float32), c, params, 0.5))
+    assert np.isfinite(scores[:2]).all() and np.isnan(scores[2])
+    assert scores[0] != scores[1]
+    cut = float(scores[:2].mean())  # between the two frames' predicted IoUs: exactly the surer one stays
+    kept, masks, got = pseudo_masks(_FixedCams(cams), dec, params, emb, rows, cut)
+    sure = int(np.argmax(scores[:2]))
+    assert np.array_equal(got, scores, equal_nan=True)
+    assert list(kept) == [sure] and np.array_equal(masks[0], with_scores[sure]) and masks[0].any()
+    kept, _, _ = pseudo_masks(_FixedCams(cams), dec, params, emb, rows, -1.0)
+    assert list(kept) == [f for f in (0, 1) if with_scores[f].any()]  # never a frame without a mask
