@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sammix::board::profile;
-use sammix::board::schema::{CpuLevel, Level, Profile, SinkKind};
+use sammix::board::schema::{Backend, BackendChoice, CpuLevel, Level, Profile, SinkKind};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const SHIPPED: [&str; 5] = ["host", "imx8mp", "jetson-orin-nano", "rk3588", "rpi5"];
@@ -426,6 +426,68 @@ fn trusted_keys_are_minisign_keys_listed_once() {
         "security.trusted_keys",
         "trusted_keys",
         "expected an array",
+    );
+}
+
+#[test]
+fn the_backend_table_is_optional_and_checked() {
+    // Absent: the encoder on the CPU. Every shipped profile says so.
+    for name in SHIPPED {
+        assert_eq!(parse(name).backend, Backend::DEFAULT, "{name}");
+    }
+    let with = |table: &str| format!("{}\n[backend]\n{table}\n", read("rpi5"));
+    let p = Profile::parse(
+        "board/rpi5.toml",
+        &with("encoder = \"gpu\"\nrequired = true"),
+    )
+    .unwrap();
+    assert_eq!(
+        p.backend,
+        Backend {
+            encoder: BackendChoice::Gpu,
+            required: true
+        }
+    );
+    assert!(p
+        .to_rust()
+        .contains("backend: Backend { encoder: BackendChoice::Gpu, required: true }"));
+    assert_eq!(p.to_json()["backend"]["encoder"], "gpu");
+    assert!(p
+        .to_string()
+        .contains("backend: encoder on gpu (required: no CPU fallback)"));
+    let p = Profile::parse("board/rpi5.toml", &with("encoder = \"auto\"")).unwrap();
+    assert_eq!(p.backend.encoder, BackendChoice::Auto);
+    assert!(!p.backend.required);
+
+    rejects(
+        &with("encoder = \"npu\""),
+        "backend.encoder",
+        "encoder",
+        "unknown backend \"npu\" (expected one of: cpu, gpu, auto)",
+    );
+    rejects(
+        &with("required = false"),
+        "backend.encoder",
+        "[backend]",
+        "missing",
+    );
+    rejects(
+        &with("encoder = \"gpu\"\nrequired = \"yes\""),
+        "backend.required",
+        "required",
+        "expected true or false, found string",
+    );
+    rejects(
+        &with("encoder = \"auto\"\nrequired = true"),
+        "backend.required",
+        "required",
+        "needs encoder = \"gpu\" (\"auto\" falls back to the CPU by definition)",
+    );
+    rejects(
+        &with("encoder = \"gpu\"\ngpu_index = 0"),
+        "backend.gpu_index",
+        "gpu_index",
+        "unknown key (expected one of: encoder, required)",
     );
 }
 

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 // What the generated profile names; a profile without GPIO leaves some unused.
 #[allow(unused_imports)]
 use super::schema::{
-    Capture, Cpu, CpuLevel, Gpio, InputLine, Level, OutputLine, Profile, Sink, SinkKind, Threads,
-    Watchdog,
+    Backend, BackendChoice, Capture, Cpu, CpuLevel, Gpio, InputLine, Level, OutputLine, Profile,
+    Sink, SinkKind, Threads, Watchdog,
 };
 
 include!(concat!(env!("OUT_DIR"), "/board.rs"));
@@ -69,6 +69,7 @@ impl Profile {
             "bundle": {"path": self.bundle},
             "output": {"sinks": self.sinks.iter().map(|s| format!("{}:{}", s.kind.as_str(), s.path)).collect::<Vec<_>>()},
             "security": {"trusted_keys": self.trusted_keys},
+            "backend": {"encoder": self.backend.encoder.as_str(), "required": self.backend.required},
         })
     }
 }
@@ -139,6 +140,17 @@ impl fmt::Display for Profile {
             .map(|s| format!("{}:{}", s.kind.as_str(), s.path))
             .collect();
         writeln!(f, "  sinks: {}", sinks.join(", "))?;
+        let b = &self.backend;
+        writeln!(
+            f,
+            "  backend: encoder on {}{}",
+            b.encoder.as_str(),
+            if b.required {
+                " (required: no CPU fallback)"
+            } else {
+                ""
+            }
+        )?;
         match self.trusted_keys.len() {
             0 => write!(
                 f,

@@ -1,7 +1,8 @@
 // The board profile schema: types, parsing and validation of `board/*.toml`.
 //
-// This file (with `schema_parse.rs`, the reading helpers, and
-// `schema_sections.rs`, one method per table, both included at its end) is
+// This file (with `schema_parse.rs`, the reading helpers,
+// `schema_sections.rs`, one method per table, and `schema_backend.rs`, the
+// `[backend]` table, all included at its end) is
 // compiled twice: by `build.rs` (`include!`), which checks the profile named
 // by `SAMMIX_BOARD` and writes it out as Rust constants, and by the library
 // (`sammix::board::schema`), which tests and tools use. So the two can never
@@ -46,6 +47,8 @@ pub struct Profile {
     /// bundle runs, reported as unverified; otherwise only a bundle signed
     /// by one of them (see `docs/security.md`).
     pub trusted_keys: Cow<'static, [Cow<'static, str>]>,
+    /// `[backend]`: where the image encoder runs (absent: the CPU).
+    pub backend: Backend,
 }
 
 /// `[cpu]`: the compilation target and the kernel level.
@@ -397,6 +400,7 @@ impl Profile {
             })
             .collect();
         let keys: Vec<String> = self.trusted_keys.iter().map(|k| s(k)).collect();
+        let b = &self.backend;
         format!(
             "Profile {{\n    name: {},\n    description: {},\n    \
              cpu: Cpu {{ target_cpu: {}, target_features: {}, level: CpuLevel::{:?}, cores: {} }},\n    \
@@ -404,7 +408,8 @@ impl Profile {
              capture: Capture {{ device: {}, format: {:?}, width: {}, height: {}, fps: {} }},\n    \
              gpio: {gpio},\n    \
              watchdog: Watchdog {{ device: {device}, frame_timeout_ms: {}, pet_interval_ms: {} }},\n    \
-             bundle: {},\n    sinks: Cow::Borrowed(&[{}]),\n    trusted_keys: Cow::Borrowed(&[{}]),\n}}",
+             bundle: {},\n    sinks: Cow::Borrowed(&[{}]),\n    trusted_keys: Cow::Borrowed(&[{}]),\n    \
+             backend: Backend {{ encoder: BackendChoice::{:?}, required: {} }},\n}}",
             s(&self.name),
             s(&self.description),
             s(&c.target_cpu),
@@ -424,9 +429,12 @@ impl Profile {
             s(&self.bundle),
             sinks.join(", "),
             keys.join(", "),
+            b.encoder,
+            b.required,
         )
     }
 }
 
 include!("schema_parse.rs");
 include!("schema_sections.rs");
+include!("schema_backend.rs");

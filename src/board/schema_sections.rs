@@ -12,6 +12,7 @@ impl Parser<'_> {
         };
         let top = [
             "board", "cpu", "threads", "capture", "gpio", "watchdog", "bundle", "output", "security",
+            "backend",
         ];
         self.known(&root, &top);
         let (name, description) = self.board(&root);
@@ -31,6 +32,7 @@ impl Parser<'_> {
             None => Some(Vec::new()),
             Some(_) => self.security(&root),
         };
+        let backend = self.backend(&root);
         Some(Profile {
             name: name?.into(),
             description: description?.into(),
@@ -46,6 +48,7 @@ impl Parser<'_> {
                 .map(Cow::Owned)
                 .collect::<Vec<_>>()
                 .into(),
+            backend: backend?,
         })
     }
 
