@@ -21,6 +21,9 @@
 //!   and the controls: freeze button, status LED, frame watchdog;
 //! - [`graph`]: loading ONNX graphs into optimized tract plans with fixed
 //!   input shapes, constant inputs and pinned symbolic dimensions.
+//! - [`backend`]: where a graph stage runs ([`backend::StageBackend`]): tract
+//!   on the CPU, the reference; the choice of the board profile and
+//!   `--backend`, and the CPU standing in for a backend that cannot start.
 //! - [`kernels`]: the native decoder's compute kernels (f32 and int8 GEMM,
 //!   softmax, LayerNorm, GELU, transposed convolution, resize), one module per
 //!   instruction set (scalar, AVX2, AVX-512 VNNI, NEON with dot product and
@@ -29,6 +32,7 @@
 //! Errors at the library boundary are typed and name the file involved;
 //! malformed input is an error, never a panic.
 
+pub mod backend;
 pub mod board;
 pub mod bundle;
 pub mod decoder;

@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use tract_onnx::prelude::Tensor;
 
+use crate::backend::{BackendError, BackendKind, BackendRequest, StageBackend};
 use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
 use crate::frame::{Frame, Mask, PixelFormat};
@@ -109,7 +110,7 @@ impl Pipeline {
         let path = bundle.graph_path(GraphRole::Decoder);
         Ok(Pipeline {
             classifier: graphs.classifier.session()?,
-            encoder: EncoderStage::new(graphs.encoder.session()?),
+            encoder: EncoderStage::new(&graphs.encoder)?,
             decoders: Decoders::new(decoder, &path, &graphs, native, dense)?,
             graphs,
             manifest: m,
@@ -187,6 +188,49 @@ impl Pipeline {
     /// classifier that reads the image embeddings reads the cached ones.
     pub fn set_embedding_reuse(&mut self, threshold: Option<f32>) {
         self.encoder.set_reuse(threshold);
+    }
+
+    /// Starts the encoder's backend as `request` asks ([`crate::backend`]).
+    /// One that cannot start is an error when the request requires it
+    /// ([`PipelineError::BackendRequired`], before any frame); else the CPU
+    /// runs the encoder, said in one log line and by
+    /// [`Pipeline::encoder_fallback`].
+    pub fn select_encoder_backend(
+        &mut self,
+        request: &BackendRequest,
+    ) -> Result<(), PipelineError> {
+        self.encoder.select(request)
+    }
+
+    /// Runs the encoder on `backend` from the next frame on (a backend
+    /// started outside [`crate::backend::start`]: a vendor's, a test's). If
+    /// its [`StageBackend::run`] fails, the backend is lost: with
+    /// `required_by` (who requires it, for the message) the frame fails
+    /// with [`PipelineError::BackendRequired`] and the stream stops; without,
+    /// the CPU encodes that frame and the rest of the stream, with one
+    /// warning.
+    pub fn set_encoder_backend(
+        &mut self,
+        backend: Box<dyn StageBackend>,
+        required_by: Option<String>,
+    ) {
+        self.encoder.set_backend(backend, required_by);
+    }
+
+    /// The kind of backend that runs the encoder now.
+    pub fn encoder_backend(&self) -> BackendKind {
+        self.encoder.backend.kind()
+    }
+
+    /// The backend that runs the encoder now, in words (`CPU (tract)`).
+    pub fn encoder_backend_name(&self) -> &str {
+        self.encoder.backend.name()
+    }
+
+    /// Why the CPU runs the encoder instead of the backend asked for: it
+    /// could not start, or was lost on a frame. `None`: what was asked runs.
+    pub fn encoder_fallback(&self) -> Option<&str> {
+        self.encoder.fallback()
     }
 
     /// Runs the mask decoder with `kind` from the next frame on. The first
@@ -309,14 +353,16 @@ impl Pipeline {
             if self.manifest.graphs.classifier_input == ClassifierInput::ImageEmbeddings {
                 // The classifier reads the embeddings: the encoder first.
                 let todo = Embeddings::ToEncode(input);
-                let emb = self.encoder.embeddings(&self.input, todo, &mut reused)?;
+                let emb =
+                    self.encoder
+                        .embeddings(&self.input, todo, frame.sequence, &mut reused)?;
                 tick(&mut times.encoder_ms);
                 let outs = self.classifier.run(vec![emb.clone()])?;
                 tick(&mut times.classifier_ms);
                 (outs, Embeddings::Ready(emb))
             } else if self.overlap() && self.tracked_present && !self.encoder.reuses() {
                 // The encoder beside the classifier: its embeddings, or why not.
-                let (classifier, encoder) = (&mut self.classifier, &mut self.encoder.session);
+                let (classifier, encoder) = (&mut self.classifier, &mut self.encoder.backend);
                 let enc_input = input.clone();
                 let t0 = Instant::now();
                 let (outs, classifier_ms, emb) = std::thread::scope(|scope| {
@@ -324,10 +370,9 @@ impl Pipeline {
                     let outs = classifier.run(vec![input]);
                     let classifier_ms = t0.elapsed().as_secs_f64() * 1e3;
                     let emb = match enc.join() {
-                        Ok(r) => r.map_err(PipelineError::from),
-                        Err(_) => Err(PipelineError::Frame {
-                            sequence: frame.sequence,
-                            problem: "the encoder thread panicked".into(),
+                        Ok(r) => r,
+                        Err(_) => Err(BackendError::Device {
+                            detail: "the encoder thread panicked".into(),
                         }),
                     };
                     (outs, classifier_ms, emb)
@@ -384,7 +429,7 @@ impl Pipeline {
         if !self.tracked_present {
             self.tracked_box = None;
             self.last.sequence = Some(frame.sequence);
-            if let Embeddings::Ready(emb) = embeddings {
+            if let Some(emb) = self.encoder.unused(embeddings, frame.sequence)? {
                 self.last.emb = Some(emb);
             }
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -400,7 +445,7 @@ impl Pipeline {
         let Some(prompt) = prompt else {
             self.tracked_box = None;
             self.last.sequence = Some(frame.sequence);
-            if let Embeddings::Ready(emb) = embeddings {
+            if let Some(emb) = self.encoder.unused(embeddings, frame.sequence)? {
                 self.last.emb = Some(emb);
             }
             result.outcome = Outcome::NoPrompt;
@@ -426,7 +471,9 @@ impl Pipeline {
             Embeddings::Ready(emb) => emb,
             todo => {
                 let reused = &mut result.embedding_reused;
-                let emb = self.encoder.embeddings(&self.input, todo, reused)?;
+                let emb = self
+                    .encoder
+                    .embeddings(&self.input, todo, frame.sequence, reused)?;
                 // Overlapped, the wait for the encoder after the classifier
                 // is in encoder_ms already: add, do not overwrite.
                 let waited = result.times.encoder_ms;
@@ -436,7 +483,7 @@ impl Pipeline {
             }
         };
 
-        let encoder_path = self.encoder.session.plan().path();
+        let encoder_path = self.encoder.path();
         if !all_finite(f32_data(&emb, encoder_path, "image_embeddings")?) {
             return Ok(self.invalid(result, "encoder image_embeddings", start));
         }

@@ -243,6 +243,7 @@ impl Pipeline {
                 let emb = self.encoder.embeddings(
                     &self.input,
                     Embeddings::ToEncode(input),
+                    sequence,
                     &mut reused,
                 )?;
                 encoder_ran = !reused;

@@ -77,6 +77,19 @@ pub enum PipelineError {
         /// The graph's value.
         got: String,
     },
+    /// A stage's backend did not start, or was lost mid-stream, and the
+    /// request requires it: the CPU does not stand in.
+    #[error("{stage} backend {backend}: {problem}; required by {required_by}, so the {stage} does not fall back to the CPU")]
+    BackendRequired {
+        /// The graph stage (`encoder`).
+        stage: &'static str,
+        /// The backend asked for (`gpu`, or its name once started).
+        backend: String,
+        /// What went wrong: `cannot start: ...`, `lost on frame N: ...`.
+        problem: String,
+        /// Who requires it (the profile field or the command-line flag).
+        required_by: String,
+    },
     /// A frame the pipeline cannot take.
     #[error("frame {sequence}: {problem}")]
     Frame {
