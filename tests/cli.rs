@@ -433,6 +433,126 @@ fn an_unknown_decoder_is_refused() {
     }
 }
 
+/// Lines of `text` that hold `needle`.
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// This build has no GPU backend: `--backend gpu` runs the encoder on the
+/// CPU with one warning naming why, and says so in the summary.
+#[test]
+fn run_with_the_gpu_backend_not_built_falls_back_to_the_cpu() {
+    let r = success(&[
+        "run",
+        "--backend",
+        "gpu",
+        "--frames",
+        "2",
+        "--json",
+        "--overlay",
+        "none",
+    ]);
+    let warned = lines_with(&r.stderr, "encoder backend");
+    assert_eq!(warned.len(), 1, "one line, not {warned:?}");
+    assert_contains(
+        warned[0],
+        &[
+            "WARN",
+            "encoder backend gpu cannot start: not built into this binary (sammix has no GPU backend yet",
+            "running the encoder on the CPU (tract)",
+        ],
+    );
+    let v = json(&r.stdout);
+    assert_eq!(v["encoder_backend"], "cpu", "{v}");
+    assert_eq!(v["frames"], 2, "{v}");
+    assert!(
+        v["encoder_fallback"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("gpu cannot start: not built into this binary")),
+        "{v}"
+    );
+    // `auto` falls back too, said at info level (it asks for no GPU by name).
+    let r = success(&["run", "--backend", "auto", "--frames", "1", "--quiet"]);
+    assert!(
+        lines_with(&r.stderr, "encoder backend").is_empty(),
+        "{}",
+        r.stderr
+    );
+    let r = success(&["-v", "run", "--backend", "auto", "--frames", "1", "--quiet"]);
+    let said = lines_with(&r.stderr, "encoder backend auto");
+    assert_eq!(said.len(), 1, "{}", r.stderr);
+    assert_contains(
+        said[0],
+        &[
+            "INFO",
+            "the gpu cannot start: not built into this binary",
+            "on the CPU (tract)",
+        ],
+    );
+    assert_contains(&r.stdout, &["encoder on the CPU (tract): gpu cannot start"]);
+    // The CPU asked for: no fallback to report.
+    let r = success(&[
+        "run",
+        "--backend",
+        "cpu",
+        "--frames",
+        "1",
+        "--json",
+        "--overlay",
+        "none",
+    ]);
+    let v = json(&r.stdout);
+    assert_eq!(v["encoder_backend"], "cpu", "{v}");
+    assert!(v["encoder_fallback"].is_null(), "{v}");
+    assert!(
+        lines_with(&r.stderr, "encoder backend").is_empty(),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A required backend that cannot start stops `run` and `eval` before
+/// their first frame, naming what requires it.
+#[test]
+fn a_required_gpu_backend_not_built_is_refused() {
+    let tmp = TempDir::new("backend-required");
+    let data = image_folder(&tmp);
+    for args in [
+        vec!["run", "--backend", "gpu", "--backend-required"],
+        vec![
+            "eval",
+            "--data",
+            arg(&data),
+            "--backend",
+            "gpu",
+            "--backend-required",
+        ],
+    ] {
+        let err = failure(&args);
+        assert_contains(
+            &err,
+            &[
+                "error: encoder backend gpu: cannot start: not built into this binary",
+                "required by --backend-required, so the encoder does not fall back to the CPU",
+            ],
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let err = failure(&["run", "--backend", "cpu", "--backend-required"]);
+    assert_contains(
+        &err,
+        &["--backend-required needs the gpu backend", "asked: cpu"],
+    );
+    let err = failure(&["run", "--backend", "npu"]);
+    assert_contains(
+        &err,
+        &[
+            "invalid value 'npu' for '--backend <BACKEND>'",
+            "[possible values: cpu, gpu, auto]",
+        ],
+    );
+}
+
 #[test]
 fn run_with_a_source_kind_not_in_this_build() {
     let err = failure(&["run", "--source", "v4l:/dev/video0"]);
@@ -568,6 +688,7 @@ fn eval_scores_a_folder() {
     let r = success(&["eval", "--data", arg(&data), "--out", arg(&file)]);
     let v = json(&r.stdout);
     assert!(v.get("clicks").is_none(), "no clicks asked for: {v}");
+    assert_eq!(v["encoder_backend"], "cpu", "{v}");
 
     let presence = reference_presence();
     let present: Vec<bool> = IMAGES
@@ -633,6 +754,7 @@ fn info_describes_the_bundle() {
             "decoder: decoder.onnx",
             "low_res_masks",
             "decoder: native by default",
+            "encoder backend: CPU (tract) (board profile: cpu; --backend cpu|gpu|auto)",
             "native decoder: int8 weights, 4 masks of 64×64, kernels ",
             // E, the graphs' (any E whose 4E divides S).
             "embeddings 256×16×16, dense prompt 64×64",
@@ -668,6 +790,8 @@ fn info_json() {
     assert_eq!(v["manifest"]["prompt"]["refine_rounds"], 0);
     assert_eq!(v["manifest"]["graphs"]["classifier"]["input"], "image");
     assert_eq!(v["decoder_default"], "native");
+    assert_eq!(v["encoder_backend"], "cpu");
+    assert!(v["encoder_fallback"].is_null(), "{v}");
     for role in ["classifier", "encoder", "decoder"] {
         assert!(v["graphs"][role]["sha256"].is_string(), "{role}");
     }

@@ -174,7 +174,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Native first (the default); tract's decoder plan is loaded beside it,
     // and every frame runs once with each decoder, so both see the same
     // embeddings and prompts.
-    let (bundle, mut pipeline) = common::open(&args.bundle, DecoderKind::Native)?;
+    let (bundle, mut pipeline) =
+        common::open(&args.bundle, DecoderKind::Native, &Default::default())?;
     pipeline.set_decoder(DecoderKind::Tract)?;
     pipeline.set_decoder(DecoderKind::Native)?;
     let native_decoder = pipeline

@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use sammix::backend::{BackendChoice, BackendRequest};
 use sammix::bundle::{Bundle, TrustedKey, TrustedKeys};
 use sammix::decoder::NativeDecoder;
 use sammix::kernels::Level;
 use sammix::pipeline::{DecoderKind, Pipeline};
 use serde::Serialize;
 
-use super::BundleArg;
+use super::{BackendArg, BundleArg};
 
 /// Where the bundled model lives in the source tree.
 const BUNDLED: &str = "models/sammix-us-tiny";
@@ -47,9 +48,36 @@ pub fn trusted_keys(arg: &BundleArg) -> anyhow::Result<TrustedKeys> {
     Ok(keys)
 }
 
+/// What the board profile's `[backend]` and `--backend` ask of the
+/// encoder's backend.
+pub fn backend_request(arg: &BackendArg) -> anyhow::Result<BackendRequest> {
+    let profile = sammix::board::profile::current();
+    let source = sammix::board::profile::SOURCE;
+    let mut request = BackendRequest::encoder(profile, source, arg.backend.map(Into::into));
+    if arg.backend_required {
+        if request.choice != BackendChoice::Gpu {
+            bail!(
+                "--backend-required needs the gpu backend (--backend gpu, or the board \
+                 profile's backend.encoder = \"gpu\"); asked: {}",
+                request.choice.as_str()
+            );
+        }
+        request
+            .required_by
+            .get_or_insert_with(|| "--backend-required".to_string());
+    }
+    Ok(request)
+}
+
 /// Opens and checks the bundle, then loads its graphs, with `decoder`
-/// running the mask decoder.
-pub fn open(arg: &BundleArg, decoder: DecoderKind) -> anyhow::Result<(Bundle, Pipeline)> {
+/// running the mask decoder and the encoder on the backend `backend` and
+/// the board profile ask for.
+pub fn open(
+    arg: &BundleArg,
+    decoder: DecoderKind,
+    backend: &BackendArg,
+) -> anyhow::Result<(Bundle, Pipeline)> {
+    let request = backend_request(backend)?;
     let dir = bundle_dir(arg);
     let keys = trusted_keys(arg)?;
     let bundle = Bundle::open_trusted(&dir, &keys)?;
@@ -59,8 +87,10 @@ pub fn open(arg: &BundleArg, decoder: DecoderKind) -> anyhow::Result<(Bundle, Pi
         dir.display(),
         bundle.provenance()
     );
-    let pipeline = Pipeline::with_decoder(&bundle, decoder)
+    let mut pipeline = Pipeline::with_decoder(&bundle, decoder)
         .with_context(|| format!("cannot load the graphs of bundle {}", dir.display()))?;
+    pipeline.select_encoder_backend(&request)?;
+    log::info!("encoder backend: {}", pipeline.encoder_backend_name());
     if decoder == DecoderKind::Native {
         if let Some(d) = pipeline.native_decoder() {
             log::info!("{}", native_summary(d));

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
+use sammix::backend::BackendKind;
 use sammix::bundle::ConfidenceParams;
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::image_io;
@@ -29,6 +30,10 @@ struct Report<'a> {
     bundle: String,
     precision: String,
     decoder: DecoderKind,
+    /// The backend that ran the encoder (at the end), and why the CPU did
+    /// instead of the one asked for.
+    encoder_backend: BackendKind,
+    encoder_fallback: Option<String>,
     data: String,
     conventions: &'static str,
     summary: Summary,
@@ -267,7 +272,8 @@ impl ClickRun {
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let (bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
+    let (bundle, mut pipeline) =
+        common::open(&args.bundle, args.decoder.decoder.into(), &args.backend)?;
     let images = args.data.join("images");
     let masks = args.data.join("masks");
     if !images.is_dir() || !masks.is_dir() {
@@ -355,6 +361,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
         decoder: pipeline.decoder(),
+        encoder_backend: pipeline.encoder_backend(),
+        encoder_fallback: pipeline.encoder_fallback().map(str::to_string),
         data: args.data.display().to_string(),
         conventions: CONVENTIONS,
         summary: Summary::from_rows(&scores),

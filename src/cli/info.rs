@@ -70,7 +70,8 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     }
     // Both decoders, so that both are checked and tract's plan can show
     // the decoder graph's inputs and outputs.
-    let (bundle, mut pipeline) = common::open(&args.bundle, DecoderKind::default())?;
+    let (bundle, mut pipeline) =
+        common::open(&args.bundle, DecoderKind::default(), &Default::default())?;
     pipeline.set_decoder(DecoderKind::Tract).with_context(|| {
         format!(
             "cannot load the tract decoder of bundle {}",
@@ -125,6 +126,9 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         "decoder_masks": g.mask_count,
         "decoder_default": DecoderKind::default(),
         "native_decoder": native,
+        "encoder_backend": pipeline.encoder_backend(),
+        "encoder_backend_name": pipeline.encoder_backend_name(),
+        "encoder_fallback": pipeline.encoder_fallback(),
         "other_files": m.checksums.len(),
         "other_files_bytes": total,
     });
@@ -167,6 +171,14 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     outln!(
         "decoder: {} by default (--decoder native|tract); {native}",
         DecoderKind::default()
+    );
+    outln!(
+        "encoder backend: {} (board profile: {}; --backend cpu|gpu|auto){}",
+        pipeline.encoder_backend_name(),
+        sammix::board::profile::current().backend.encoder.as_str(),
+        pipeline
+            .encoder_fallback()
+            .map_or(String::new(), |why| format!("; {why}"))
     );
     outln!(
         "classifier input: {}",

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sammix::backend::BackendChoice;
 use sammix::pipeline::DecoderKind;
 
 mod bench;
@@ -187,6 +188,44 @@ impl From<DecoderChoice> for DecoderKind {
     }
 }
 
+/// Where the image encoder runs.
+#[derive(Debug, Clone, Default, Args)]
+struct BackendArg {
+    /// Image encoder backend: cpu (tract), gpu, or auto (the GPU when it
+    /// starts, else the CPU). Default: the board profile's
+    /// `backend.encoder` (cpu without a [backend] table). A backend that
+    /// cannot start, or is lost mid-stream, leaves the encoder to the CPU
+    /// with one log line, unless required. This build has no GPU backend.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    backend: Option<BackendOption>,
+    /// With gpu: fail before the first frame if the backend cannot start,
+    /// and stop the stream if it is lost, instead of falling back to the
+    /// CPU (as the board profile's `backend.required = true`).
+    #[arg(long)]
+    backend_required: bool,
+}
+
+/// `--backend` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendOption {
+    /// tract on the CPU.
+    Cpu,
+    /// The GPU (not built into this binary yet).
+    Gpu,
+    /// The GPU when it starts, else the CPU.
+    Auto,
+}
+
+impl From<BackendOption> for BackendChoice {
+    fn from(c: BackendOption) -> BackendChoice {
+        match c {
+            BackendOption::Cpu => BackendChoice::Cpu,
+            BackendOption::Gpu => BackendChoice::Gpu,
+            BackendOption::Auto => BackendChoice::Auto,
+        }
+    }
+}
+
 /// On, off, or decided by the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Toggle {
@@ -215,6 +254,8 @@ struct RunArgs {
     bundle: BundleArg,
     #[command(flatten)]
     decoder: DecoderArg,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Frame source: file:CLIP.y4m, images:DIR or synthetic[:SEED]
     /// (default: the bundle's demo clip, with its ground-truth masks).
     #[arg(long, value_name = "SPEC")]
@@ -331,6 +372,8 @@ struct EvalArgs {
     bundle: BundleArg,
     #[command(flatten)]
     decoder: DecoderArg,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Folder with images/*.png and masks/*.png of the same names.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
@@ -396,6 +439,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             decoder: DecoderArg {
                 decoder: DecoderChoice::Native,
             },
+            backend: BackendArg::default(),
             source: None,
             realtime: false,
             stability: Toggle::Auto,

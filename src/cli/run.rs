@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use sammix::backend::BackendKind;
 use sammix::board::SystemdNotify;
 use sammix::bundle::ClassifierInput;
 use sammix::frame::{Frame, Mask};
@@ -223,6 +224,13 @@ struct RunSummary<'a> {
     bundle: String,
     precision: String,
     decoder: DecoderKind,
+    /// The backend that ran the encoder (at the end of the stream).
+    encoder_backend: BackendKind,
+    /// The same in words (`CPU (tract)`).
+    encoder_backend_name: String,
+    /// Why the CPU ran the encoder instead of the backend asked for (it
+    /// could not start, or was lost on a frame).
+    encoder_fallback: Option<String>,
     source: String,
     handoff: &'static str,
     stability: bool,
@@ -263,7 +271,8 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
+    let (bundle, mut pipeline) =
+        common::open(&args.bundle, args.decoder.decoder.into(), &args.backend)?;
     let (spec, default_truth) = match &args.source {
         Some(s) => (SourceSpec::parse(s)?, None),
         None => (
@@ -358,10 +367,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => String::new(),
         };
         outln!(
-            "sammix run: {} ({}, {} decoder) on {spec}{truth_text}{}",
+            "sammix run: {} ({}, {} decoder, encoder on {}) on {spec}{truth_text}{}",
             bundle.manifest().name,
             common::precision(&bundle),
             pipeline.decoder(),
+            pipeline.encoder_backend_name(),
             if live {
                 ", live: newest frame wins"
             } else {
@@ -467,6 +477,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bundle: bundle.dir().display().to_string(),
         precision: common::precision(&bundle),
         decoder: pipeline.decoder(),
+        encoder_backend: pipeline.encoder_backend(),
+        encoder_backend_name: pipeline.encoder_backend_name().to_string(),
+        encoder_fallback: pipeline.encoder_fallback().map(str::to_string),
         source: spec.to_string(),
         handoff: if live { "newest" } else { "lossless" },
         stability,
@@ -570,6 +583,9 @@ fn print_summary(r: &RunSummary, out: Option<&Path>) {
             "off"
         }
     );
+    if let Some(why) = &r.encoder_fallback {
+        outln!("encoder on the {}: {why}", r.encoder_backend_name);
+    }
     if r.corrections {
         outln!(
             "corrections: {} applied, {} frames accepted, {} not applied (see the log)",

@@ -12,7 +12,11 @@ use super::common;
 use super::SegmentArgs;
 
 pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
-    let (_bundle, mut pipeline) = common::open(&args.bundle, args.decoder.decoder.into())?;
+    let (_bundle, mut pipeline) = common::open(
+        &args.bundle,
+        args.decoder.decoder.into(),
+        &Default::default(),
+    )?;
     let frame = image_io::read_frame(&args.image)?;
     let mut mask = Mask::zeros(1, 1);
     let result = pipeline.process(&frame, &mut mask)?;
