@@ -476,7 +476,15 @@ fn the_stop_flag_ends_an_endless_stream_cleanly() {
             "{handoff:?}: {} frames",
             summary.frames
         );
-        assert_eq!(summary.frames, sink.sequences.len() as u64, "{handoff:?}");
+        // Every processed frame reached the sink or was counted as dropped on
+        // the output side: a busy sink (its thread not scheduled in time on a
+        // loaded machine) drops results with the newest handoff, and with
+        // either once the stop is raised (the stream does not wait on it).
+        assert_eq!(
+            summary.frames,
+            sink.sequences.len() as u64 + summary.dropped_output,
+            "{handoff:?}"
+        );
         assert!(sink.finished, "{handoff:?}: the sink was not finished");
     }
 }
