@@ -148,7 +148,19 @@ def embed_set(net: LiteMedSam, name: str, images: np.ndarray, indices: np.ndarra
         emb = np.load(path, mmap_mode="r+")
         done = int(done_path.read_text()) if done_path.exists() else 0
         old = np.load(CACHE_DIR / f"medsam_emb_{name}_index.npy")
-        if emb.shape[0] != n or not np.array_equal(old, indices):
+        if len(old) < n and np.array_equal(old, indices[: len(old)]):
+            # a longer list that starts with the cached one (``--pool`` raised): grow the cache, keep what is done
+            grown = path.with_suffix(".grow.npy")
+            new = np.lib.format.open_memmap(grown, mode="w+", dtype=np.float16, shape=(n, *emb.shape[1:]))
+            for i in range(0, done, 64):
+                new[i : min(done, i + 64)] = emb[i : min(done, i + 64)]
+            new.flush()
+            del new, emb
+            grown.replace(path)
+            np.save(CACHE_DIR / f"medsam_emb_{name}_index.npy", indices)
+            emb = np.load(path, mmap_mode="r+")
+            log.info("%s: cache grown from %d to %d frames (%d embedded)", name, len(old), n, done)
+        elif emb.shape[0] != n or not np.array_equal(old, indices):
             raise RuntimeError(f"{path}: made for another frame list; delete it to start again")
     else:
         emb = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, EMBED_DIM, EMBED_SIZE, EMBED_SIZE))
@@ -174,7 +186,8 @@ def embed_augmented(net: LiteMedSam, name: str, images: np.ndarray) -> np.ndarra
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="cache LiteMedSAM embeddings of the pool and the test set")
     ap.add_argument("--embed", action="store_true")
-    ap.add_argument("--pool", type=int, default=600, help="pool frames to embed (labelled and validation first)")
+    ap.add_argument("--pool", type=int, default=600,
+                    help="pool frames to embed (labelled and validation first; a larger number grows the cache)")
     ap.add_argument("--sets", default="pool,test")
     args = ap.parse_args(argv)
     setup_logging()

@@ -196,3 +196,38 @@ def test_pseudo_masks_keep_only_frames_the_decoder_is_sure_of():
     assert list(kept) == [sure] and np.array_equal(masks[0], with_scores[sure]) and masks[0].any()
     kept, _, _ = pseudo_masks(_FixedCams(cams), dec, params, emb, rows, -1.0)
     assert list(kept) == [f for f in (0, 1) if with_scores[f].any()]  # never a frame without a mask
+
+
+class _CountingEncoder:
+    """A stand-in foundation: "embeddings" are the input's first channel, repeated; counts the frames it saw."""
+
+    def __init__(self):
+        self.frames = 0
+
+    def image_encoder(self, x):
+        self.frames += len(x)
+        return x[:, :1].expand(-1, 256, -1, -1) * 1.0
+
+
+def test_embedding_cache_grows_when_the_frame_list_is_extended(tmp_path, monkeypatch):
+    import sammix_recipe.medsam as medsam
+
+    monkeypatch.setattr(medsam, "CACHE_DIR", tmp_path)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, EMBED_SIZE, EMBED_SIZE), dtype=np.uint8)
+    order = np.array([7, 2, 9, 0, 11, 5, 3, 1, 10, 4], dtype=np.int64)
+    net = _CountingEncoder()
+    medsam.embed_set(net, "t", images, order[:6], batch=4)
+    assert net.frames == 6
+    first, idx = medsam.cached_embeddings("t")
+    first = np.array(first)
+    assert np.array_equal(idx, order[:6])
+    medsam.embed_set(net, "t", images, order, batch=4)  # the list extended: only the 4 new frames are embedded
+    assert net.frames == 10
+    emb, idx = medsam.cached_embeddings("t")
+    assert np.array_equal(idx, order) and emb.shape[0] == 10
+    assert np.array_equal(emb[:6], first)
+    expect = (images[order].astype(np.float32) / 255.0).astype(np.float16)
+    assert np.array_equal(emb[:, 0], expect) and np.array_equal(emb[:, 255], expect)
+    with pytest.raises(RuntimeError, match="another frame list"):
+        medsam.embed_set(net, "t", images, order[::-1].copy(), batch=4)
