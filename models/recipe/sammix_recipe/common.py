@@ -86,12 +86,17 @@ def workers() -> int:
 def ultrasound_set(name: str, size: int = INPUT_SIZE) -> dict[str, np.ndarray]:
     """The cached ``pool`` or ``test`` set: images, masks, present (uint8 arrays)."""
     seed0, n = {"pool": (POOL_SEED0, POOL_SIZE), "test": (TEST_SEED0, TEST_SIZE)}[name]
-    path = CACHE_DIR / f"us_{name}_{n}_{size}.npz"
+    return generated_set(CACHE_DIR / f"us_{name}_{n}_{size}.npz", _us_chunk, seed0, n, size, name)
+
+
+def generated_set(path: Path, chunk, seed0: int, n: int, size: int, what: str) -> dict[str, np.ndarray]:
+    """Frames of seeds ``seed0 .. seed0 + n`` made by ``chunk(seeds, size) -> (images, masks, present)`` in
+    parallel, cached at ``path``: images, masks, present and seeds."""
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     t = time.time()
-    parts = _parallel(_us_chunk, list(range(seed0, seed0 + n)), size, workers())
+    parts = _parallel(chunk, list(range(seed0, seed0 + n)), size, workers())
     data = {
         "images": np.concatenate([p[0] for p in parts]),
         "masks": np.concatenate([p[1] for p in parts]),
@@ -100,7 +105,7 @@ def ultrasound_set(name: str, size: int = INPUT_SIZE) -> dict[str, np.ndarray]:
     }
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
-    log.info("generated %s: %d frames in %.1fs -> %s", name, n, time.time() - t, path)
+    log.info("generated %s: %d frames in %.1fs -> %s", what, n, time.time() - t, path)
     return data
 
 

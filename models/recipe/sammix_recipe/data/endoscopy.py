@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -225,25 +224,10 @@ def endoscopy_set(name: str, size: int = 256) -> dict[str, np.ndarray]:
     Generated once (in parallel) into the recipe's cache folder, like
     :func:`sammix_recipe.common.ultrasound_set`; seed ranges are disjoint (``SETS``).
     """
-    from ..common import CACHE_DIR, _parallel, log, workers  # torch-importing module: only when asked
+    from ..common import CACHE_DIR, generated_set  # torch-importing module: only when asked
 
     seed0, n = SETS[name]
-    path = CACHE_DIR / f"endo_{name}_{n}_{size}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    t = time.time()
-    parts = _parallel(_chunk, list(range(seed0, seed0 + n)), size, workers())
-    data = {
-        "images": np.concatenate([p[0] for p in parts]),
-        "masks": np.concatenate([p[1] for p in parts]),
-        "present": np.concatenate([p[2] for p in parts]),
-        "seeds": np.arange(seed0, seed0 + n, dtype=np.int64),
-    }
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **data)
-    log.info("generated endoscopy %s: %d frames in %.1fs -> %s", name, n, time.time() - t, path)
-    return data
+    return generated_set(CACHE_DIR / f"endo_{name}_{n}_{size}.npz", _chunk, seed0, n, size, f"endoscopy {name}")
 
 
 def main(argv: list[str] | None = None) -> None:
