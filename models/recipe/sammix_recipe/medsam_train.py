@@ -287,6 +287,9 @@ def main(argv=None) -> None:
                          "the K) also teach the head's CAM")
     ap.add_argument("--pseudo-min-iou", type=float, default=0.85,
                     help="keep a pseudo-mask when the decoder predicts at least this IoU (chosen on validation)")
+    ap.add_argument("--pool", type=int, default=700,
+                    help="the first N embedded pool frames give image labels (validation split included): the "
+                         "cache may hold more (medsam --embed --pool)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
@@ -294,6 +297,10 @@ def main(argv=None) -> None:
     rng = seed_everything(args.seed)
     out = Path(args.out or RUNS_DIR / f"medsam-k{args.k}-s{args.seed}{'' if args.cam == 'pixel' else '-gap'}")
     emb, idx, masks, present = load_split("pool")
+    if len(idx) < args.pool:
+        raise RuntimeError(f"--pool {args.pool}: only {len(idx)} pool frames embedded; run medsam --embed --pool "
+                           f"{args.pool}")
+    emb, idx, masks, present = emb[: args.pool], idx[: args.pool], masks[: args.pool], present[: args.pool]
     pool = ultrasound_set("pool")
     val = set(int(i) for i in validation_indices(pool["present"]))
     lab = [int(i) for i in labeled_indices(pool["present"], args.k, args.seed)]
@@ -372,7 +379,7 @@ def main(argv=None) -> None:
         "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
         "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
         "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
-        "image_label_frames": len(train_rows), "labeled_pool_indices": lab,
+        "image_label_frames": len(train_rows), "pool": args.pool, "labeled_pool_indices": lab,
         "final_loss": float(np.mean(losses[-25:])) if losses else None, "decoder_from": args.decoder_from,
         "negative_pixels": not args.no_negative_pixels, "aug": args.aug, "aug_version": AUG_VERSION,
         "head_from": args.head_from, "pseudo_from": args.pseudo_from,
