@@ -98,12 +98,16 @@ def load_foundation(device: torch.device | str = "cpu") -> LiteMedSam:
     return net.to(device).eval()
 
 
-def to_input(gray_u8: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (B,H,W) grayscale → (B,3,H,W) float in [0, 1], the encoder's input.
+def to_input(frames_u8: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (B,H,W) grayscale or (B,H,W,3) RGB → (B,3,H,W) float in [0, 1], the encoder's input.
 
-    The manifest records the same as mean 0, std 255 per channel, gray replicated.
+    The manifest records the same as mean 0, std 255 per channel (gray replicated in all three).
     """
-    x = torch.as_tensor(gray_u8).float() / 255.0
+    x = torch.as_tensor(frames_u8).float() / 255.0
+    if x.ndim == 4 and x.shape[-1] == 3:
+        return x.permute(0, 3, 1, 2).contiguous()
+    if x.ndim != 3:
+        raise ValueError(f"frames: expected (B,H,W) gray or (B,H,W,3) RGB, got shape {tuple(x.shape)}")
     return x[:, None].expand(-1, 3, -1, -1).contiguous()
 
 
@@ -123,6 +127,16 @@ def embed_order(pool_present: np.ndarray, n_pool: int) -> np.ndarray:
     rest = [i for i in np.random.default_rng(20_000).permutation(len(pool_present)) if int(i) not in order]
     order += [int(i) for i in rest]
     return np.array(order[:n_pool], dtype=np.int64)
+
+
+def frame_set(name: str) -> dict[str, np.ndarray]:
+    """A set by its cache name: ``pool`` and ``test`` (ultrasound), ``endo-pool``, ``endo-test`` and
+    ``endo-validation`` (RGB colonoscopy, ``data/endoscopy.py``)."""
+    if name.startswith("endo-"):
+        from .data.endoscopy import endoscopy_set
+
+        return endoscopy_set(name[len("endo-"):])
+    return ultrasound_set(name)
 
 
 def embeddings_path(name: str) -> Path:
@@ -188,13 +202,14 @@ def main(argv=None) -> None:
     ap.add_argument("--embed", action="store_true")
     ap.add_argument("--pool", type=int, default=600,
                     help="pool frames to embed (labelled and validation first; a larger number grows the cache)")
-    ap.add_argument("--sets", default="pool,test")
+    ap.add_argument("--sets", default="pool,test",
+                    help="comma-separated: pool, test (ultrasound), endo-pool, endo-test, endo-validation (colonoscopy)")
     args = ap.parse_args(argv)
     setup_logging()
     net = load_foundation()
     for name in args.sets.split(","):
-        data = ultrasound_set(name)
-        if name == "pool":
+        data = frame_set(name)
+        if name in ("pool", "endo-pool"):
             idx = embed_order(data["present"], args.pool)
         else:
             idx = np.arange(len(data["images"]))

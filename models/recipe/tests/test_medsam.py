@@ -231,3 +231,18 @@ def test_embedding_cache_grows_when_the_frame_list_is_extended(tmp_path, monkeyp
     assert np.array_equal(emb[:, 0], expect) and np.array_equal(emb[:, 255], expect)
     with pytest.raises(RuntimeError, match="another frame list"):
         medsam.embed_set(net, "t", images, order[::-1].copy(), batch=4)
+
+
+def test_encoder_input_from_gray_and_from_rgb():
+    gray = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    x = to_input(gray)
+    assert x.shape == (2, 3, 4, 5) and torch.equal(x[:, 0], x[:, 2])
+    assert float(x[1, 1, 3, 4]) == pytest.approx(39 / 255)
+    rgb = np.stack([gray, 255 - gray, gray // 2], axis=-1)  # (2,4,5,3)
+    y = to_input(rgb)
+    assert y.shape == (2, 3, 4, 5)
+    assert float(y[1, 0, 3, 4]) == pytest.approx(39 / 255)
+    assert float(y[1, 1, 3, 4]) == pytest.approx(216 / 255)
+    assert float(y[1, 2, 3, 4]) == pytest.approx(19 / 255)
+    with pytest.raises(ValueError, match="expected"):
+        to_input(gray[0])
