@@ -168,14 +168,16 @@ def set_lr(opt: torch.optim.Optimizer, lr_scale: float) -> None:
 def augment_batch(
     images: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flip and gain/gamma jitter of uint8 (B,H,W) images with their masks, on device."""
+    """Flip and gain/gamma jitter of uint8 (B,H,W) or (B,C,H,W) images with their (B,H,W) masks, on device
+    (all channels of a frame alike)."""
     b = images.shape[0]
     x = images.float() / 255.0
     m = masks
+    per = (b,) + (1,) * (x.dim() - 1)  # one value a frame, broadcast over its channels and pixels
     flip = torch.from_numpy(rng.random(b) < 0.5).to(x.device)
-    x = torch.where(flip[:, None, None], x.flip(-1), x)
+    x = torch.where(flip.view(per), x.flip(-1), x)
     m = torch.where(flip[:, None, None], m.flip(-1), m)
     gain = torch.from_numpy(rng.uniform(0.8, 1.2, b).astype(np.float32)).to(x.device)
     gamma = torch.from_numpy(rng.uniform(0.8, 1.25, b).astype(np.float32)).to(x.device)
-    x = (x.clamp(0, 1) ** gamma[:, None, None] * gain[:, None, None]).clamp(0, 1)
+    x = (x.clamp(0, 1) ** gamma.view(per) * gain.view(per)).clamp(0, 1)
     return (x * 255.0).round(), m

@@ -1,6 +1,10 @@
-"""Build the accurate bundle ``models/sammix-us-medsam`` from a LiteMedSAM SAM-Mix run.
+"""Build an accurate bundle (``models/sammix-us-medsam``, ``models/sammix-endo-medsam``) from a LiteMedSAM SAM-Mix run.
 
     python -m sammix_recipe.medsam_bundle --run runs/medsam-k50-s0 --out ../sammix-us-medsam
+    python -m sammix_recipe.medsam_bundle --run runs/endo-medsam-k50-s0   # → ../sammix-endo-medsam
+
+The run's ``train.json`` names its data (``us`` gray ultrasound, ``endo`` RGB colonoscopy): validation
+frames, reference frames and the demo clip come from that domain.
 
 1. Export the three graphs in f32: ``encoder.onnx`` (LiteMedSAM's TinyViT,
    ``image`` 1×3×256×256 in [0, 1] → ``image_embeddings`` 1×256×64×64),
@@ -31,11 +35,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from .common import log, save_json, setup_logging, ultrasound_set
+from .common import log, save_json, setup_logging
 from .export import DECODER_INPUTS, DECODER_OUTPUTS, _EncoderGraph, _export, export_decoder, quantize_dynamic_graph
 from .manifest import verify_manifest, write_manifest
 from .medsam import EMBED_SIZE, INPUT_SIZE, load_foundation
-from .medsam_data import validation_indices
+from .medsam_data import Domain, run_domain
 from .medsam_eval import load_run
 from .medsam_ort import OrtMedSamMix
 from .metrics import summarize
@@ -47,6 +51,11 @@ from .prompt import box_from_low_res, cam_to_prompt, component_boxes
 ROLES = ("classifier", "encoder", "decoder")
 MAX_INT8_DICE_LOSS = 0.01
 CLIP_FRAMES = 100  # the same sweep through the phantom (seed 7 000 000) in 100 steps instead of 160: inside the 30 MB cap
+ENDO_CLIP_FRAMES = 150  # RGB, 4:2:0: 98 KB a frame
+
+
+def clip_frames(domain: Domain) -> int:
+    return ENDO_CLIP_FRAMES if domain.name == "endo" else CLIP_FRAMES
 DENSE_CASES = ("single_blob", "frame_000_cam")  # a third (two_blobs_unequal) passed the 30 MB cap with the context head
 F16_MIN_ELEMENTS = 16  # smaller float initializers (shapes' scalars) stay f32
 
@@ -158,11 +167,9 @@ def pipeline(paths: dict[str, Path], chosen: dict) -> OrtMedSamMix:
     return OrtMedSamMix(paths, INPUT_SIZE, EMBED_SIZE, PromptParams(**chosen["prompt"]), chosen["presence_threshold"])
 
 
-def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
+def choose_forms(work: Path, chosen: dict, n_val: int, domain: Domain) -> tuple[dict, dict]:
     """Dice+ on the validation split for f32, and each graph int8 alone; int8 where within a point."""
-    pool = ultrasound_set("pool")
-    idx = validation_indices(pool["present"])[:n_val]
-    images, masks = pool["images"][idx], pool["masks"][idx]
+    images, masks = (a[:n_val] for a in domain.validation())
     evals = {}
     # TinyViT's int8-dynamic form moves its embeddings by up to 0.6 (their largest is 0.65): not tried
     combos = {"f32": {}, "decoder-int8-dynamic": {"decoder": "dynamic"}, "encoder-int8-weights": {"encoder": "i8w"},
@@ -180,19 +187,17 @@ def choose_forms(work: Path, chosen: dict, n_val: int) -> tuple[dict, dict]:
         "encoder": "i8w" if ok["encoder-int8-weights"] else "f16",
         "decoder": "dynamic" if ok["decoder-int8-dynamic"] else "f16",
     }
-    forms, cls = choose_classifier_form(work, chosen, n_val, forms)
+    forms, cls = choose_classifier_form(work, chosen, n_val, forms, domain)
     evals.update(cls)
     return forms, evals
 
 
-def choose_classifier_form(work: Path, chosen: dict, n_val: int, forms: dict) -> tuple[dict, dict]:
+def choose_classifier_form(work: Path, chosen: dict, n_val: int, forms: dict, domain: Domain) -> tuple[dict, dict]:
     """The head with the other graphs in ``forms``: f32 (the small head's 0.2 MB), or, for a head over 1 MB
     (the context head's 1.6 MB: the bundle would pass 30 MB), int8 weights where within a point, else f16."""
     if (work / "f32" / "classifier.onnx").stat().st_size < 1_000_000:
         return forms, {}
-    pool = ultrasound_set("pool")
-    idx = validation_indices(pool["present"])[:n_val]
-    images, masks = pool["images"][idx], pool["masks"][idx]
+    images, masks = (a[:n_val] for a in domain.validation())
     evals = {}
     for form in ("f32", "i8w"):
         paths = {r: work / (form if r == "classifier" else forms[r]) / f"{r}.onnx" for r in ROLES}
@@ -205,14 +210,14 @@ def choose_classifier_form(work: Path, chosen: dict, n_val: int, forms: dict) ->
     return {**forms, "classifier": "i8w" if a - b <= MAX_INT8_DICE_LOSS else "f16"}, evals
 
 
-def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams) -> None:
+def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams, domain: Domain) -> None:
     """Reference vectors in the format of ``reference.py`` (format 1), one positive and one negative frame,
     plus ``prompt_parts_cases`` for the rule's steps 7 and 8 (component boxes, box from low-res logits)."""
     ref = bundle / "reference"
     if ref.exists():
         shutil.rmtree(ref)
     ref.mkdir(parents=True)
-    test = ultrasound_set("test")
+    test = domain.frames("test")
     index: dict = {"format": 1, "graph_cases": [], "frames": [], "prompt_cases": [], "prompt_parts_cases": [],
                    "prompt_params": params.to_dict(), "input_size": INPUT_SIZE, "embedding_size": EMBED_SIZE,
                    # the int8-dynamic E = 64 decoder: tract's plan and the native decoder both reach mask IoU 0.978
@@ -324,23 +329,59 @@ def graph_entries(forms: dict) -> dict:
 
 def refresh_manifest(bundle: Path) -> None:
     """Rewrites ``sammix.toml`` (checksums included) after the card or metrics changed."""
+    from .medsam_data import DOMAINS
+
     m = json.loads((bundle / "metrics.json").read_text())
-    write_manifest(bundle, manifest_meta(m["bundle"]["chosen"]), graph_entries(m["bundle"]["forms"]))
+    domain = DOMAINS[m["bundle"].get("data", "us")]
+    write_manifest(bundle, manifest_meta(m["bundle"]["chosen"], domain), graph_entries(m["bundle"]["forms"]))
     problems = verify_manifest(bundle)
     if problems:
         raise SystemExit("bundle check failed:\n" + "\n".join(problems))
 
 
-def manifest_meta(chosen: dict) -> dict:
-    meta = {
-        "name": "sammix-us-medsam",
-        "description": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for lesions in procedural B-mode ultrasound",
+DESCRIPTIONS = {
+    "us": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for lesions in procedural B-mode ultrasound",
+    "endo": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for polyps in procedural colonoscopy (RGB)",
+}
+
+
+def write_demo(bundle: Path, pipe: OrtMedSamMix, threshold: float, domain: Domain) -> dict:
+    """The domain's demo clip into ``bundle/demo``, scored in onnxruntime. Ultrasound: ``write_clip``'s gray
+    clip. Endoscopy: RGB as full-range 4:2:0 Y4M, the pipeline run on the frames read back as the runtime
+    reads them (the chroma averaged over 2×2 blocks), so the bundled masks are those of the runtime's input."""
+    if domain.name != "endo":
+        return write_clip(bundle, pipe, threshold, CLIP_FRAMES)
+    from .data.y4m_color import read_y4m_rgb, write_y4m_rgb
+    from .metrics import dice
+
+    frames, masks = domain.clip(ENDO_CLIP_FRAMES)
+    demo = bundle / "demo"
+    if demo.exists():
+        shutil.rmtree(demo)
+    (demo / "masks").mkdir(parents=True)
+    write_y4m_rgb(demo / "clip.y4m", frames, fps=25, colorspace="420jpeg")
+    for i, m in enumerate(masks):
+        Image.fromarray(m * 255).save(demo / "masks" / f"{i:06d}.png", optimize=True)
+    pred, probs = pipe.run_set(read_y4m_rgb(demo / "clip.y4m"))
+    res = summarize(pred, masks, probs >= threshold)
+    res["per_frame_dice"] = [round(dice(p, g), 4) for p, g in zip(pred, masks)]
+    res["flicker_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(pred[1:], pred[:-1])]))
+    res["flicker_ground_truth_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(masks[1:], masks[:-1])]))
+    return res
+
+
+def manifest_meta(chosen: dict, domain: Domain) -> dict:
+    meta: dict = {
+        "name": domain.bundle,
+        "description": DESCRIPTIONS[domain.name],
         "input": {"size": INPUT_SIZE, "channels": 3, "embedding_size": EMBED_SIZE, "mean": [0.0, 0.0, 0.0],
                   "std": [255.0, 255.0, 255.0], "resize": "bilinear"},
         "prompt": PromptParams(**chosen["prompt"]).to_dict(),
         "gate": {"presence_threshold": chosen["presence_threshold"]},
         "decoder": {"mask_tokens": [1, 2, 3], "mask_threshold": 0.0},
     }
+    if domain.name == "endo":  # trained on colour: the runtime feeds R, G, B (a gray model gets the luma thrice)
+        meta["input"]["color"] = "rgb"
     if "confidence" in chosen:  # chosen on validation frames by sammix_recipe.confidence
         meta["confidence"] = chosen["confidence"]
     return meta
@@ -349,7 +390,7 @@ def manifest_meta(chosen: dict) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "sammix-us-medsam"))
+    ap.add_argument("--out", default=None, help="the bundle folder (default: models/sammix-<data>-medsam)")
     ap.add_argument("--work", default=None)
     ap.add_argument("--skip-export", action="store_true")
     ap.add_argument("--forms", default=None, help="e.g. classifier=f16,encoder=dynamic,decoder=f16 (skip the choice)")
@@ -359,7 +400,9 @@ def main(argv=None) -> None:
                          "table (and say so); the classifier's form is still chosen here")
     args = ap.parse_args(argv)
     setup_logging()
-    run, bundle = Path(args.run), Path(args.out)
+    run = Path(args.run)
+    domain = run_domain(run)
+    bundle = Path(args.out or Path(__file__).resolve().parents[2] / domain.bundle)
     work = Path(args.work or run / "export")
     chosen = json.loads((run / "chosen.json").read_text())
     if not args.skip_export:
@@ -370,11 +413,11 @@ def main(argv=None) -> None:
         earlier = json.loads(Path(args.forms_from).read_text())
         forms, evals = earlier["bundle"]["forms"], earlier.get("onnxruntime_val_forms")
         evals_run = earlier.get("onnxruntime_val_forms_run") or earlier["bundle"]["run"]
-        forms, cls_evals = choose_classifier_form(work, chosen, args.n_val, forms)
+        forms, cls_evals = choose_classifier_form(work, chosen, args.n_val, forms, domain)
     elif args.forms:
         forms = dict(kv.split("=") for kv in args.forms.split(","))
     else:
-        forms, evals = choose_forms(work, chosen, args.n_val)
+        forms, evals = choose_forms(work, chosen, args.n_val, domain)
     log.info("shipping forms %s", forms)
     bundle.mkdir(parents=True, exist_ok=True)
     for old in bundle.glob("*.onnx"):
@@ -382,18 +425,18 @@ def main(argv=None) -> None:
     for role in ROLES:
         shutil.copy(work / forms[role] / f"{role}.onnx", bundle / f"{role}.onnx")
     pipe = pipeline({r: bundle / f"{r}.onnx" for r in ROLES}, chosen)
-    clip = write_clip(bundle, pipe, chosen["presence_threshold"], CLIP_FRAMES)
+    clip = write_demo(bundle, pipe, chosen["presence_threshold"], domain)
     log.info("demo clip (onnxruntime): dice+ %.4f dice %.4f flicker %.0f px (gt %.0f)", clip["dice_positive"],
              clip["dice_all"], clip["flicker_px"], clip["flicker_ground_truth_px"])
-    write_reference(bundle, pipe, PromptParams(**chosen["prompt"]))
-    metrics = {"bundle": {"run": run.name, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
+    write_reference(bundle, pipe, PromptParams(**chosen["prompt"]), domain)
+    metrics = {"bundle": {"run": run.name, "data": domain.name, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
                "onnxruntime_val_forms_run": evals_run, "onnxruntime_val_classifier_forms": cls_evals,
                "onnxruntime_demo_clip": clip}
     for f in sorted(run.glob("eval_*.json")):
         metrics[f"pytorch_{f.stem}"] = json.loads(f.read_text())
     save_json(bundle / "metrics.json", metrics)
     if not (bundle / "MODEL_CARD.md").exists():
-        (bundle / "MODEL_CARD.md").write_text("# sammix-us-medsam\n\n(written by sammix_recipe.medsam_card)\n")
+        (bundle / "MODEL_CARD.md").write_text(f"# {domain.bundle}\n\n(written by sammix_recipe.medsam_card)\n")
     refresh_manifest(bundle)
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     log.info("bundle %s: %.1f MB", bundle, size / 1e6)

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .common import log, save_json, setup_logging, ultrasound_set
+from .common import log, save_json, setup_logging
 from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, load_foundation
-from .medsam_data import validation_indices
+from .medsam_data import Domain, run_domain
 from .medsam_train import CamHead, call_decoder, gt_boxes
 from .metrics import summarize
 from .model import DecoderHead
@@ -51,30 +51,31 @@ def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, Deco
     return head.eval(), dec.eval()
 
 
-def clip_data():
-    """The medsam bundle's demo clip (embedded once, cached): (embeddings, rows, masks, present)."""
+def clip_data(domain: Domain):
+    """The domain's bundle demo clip (embedded once, cached): (embeddings, rows, masks, present)."""
     from .common import CLIP_SEED
-    from .data.clip import generate_clip
+    from .data.endoscopy import CLIP_SEED as ENDO_CLIP_SEED
     from .medsam import embed_augmented
-    from .medsam_bundle import CLIP_FRAMES
+    from .medsam_bundle import clip_frames
 
-    frames, masks = generate_clip(CLIP_SEED, n_frames=CLIP_FRAMES, size=(INPUT_SIZE, INPUT_SIZE))
-    masks = (masks > 0).astype(np.uint8)
-    emb = embed_augmented(load_foundation(), f"clip{CLIP_SEED}_{CLIP_FRAMES}", frames)
+    n = clip_frames(domain)
+    frames, masks = domain.clip(n)
+    seed = ENDO_CLIP_SEED if domain.name == "endo" else CLIP_SEED
+    emb = embed_augmented(load_foundation(), f"{domain.prefix}clip{seed}_{n}", frames)
     return emb, np.arange(len(frames)), masks, masks.reshape(len(masks), -1).any(1)
 
 
-def split_data(split: str):
-    """(embeddings, rows, masks, present) of ``val`` (the pool's validation split), ``test``, or ``clip``
-    (the demo clip: another phantom, never trained or chosen on)."""
+def split_data(split: str, domain: Domain):
+    """(embeddings, rows, masks, present) of ``val`` (the domain's validation frames), ``test``, or ``clip``
+    (the demo clip: another phantom or colon, never trained or chosen on)."""
     if split == "clip":
-        return clip_data()
-    name = "test" if split == "test" else "pool"
-    emb, idx = cached_embeddings(name)
-    data = ultrasound_set(name)
+        return clip_data(domain)
+    name = {"test": "test", "val": "validation" if domain.own_validation else "pool"}[split]
+    emb, idx = cached_embeddings(domain.cache(name))
+    data = domain.frames(name)
     rows = np.arange(len(idx))
-    if split == "val":
-        val = set(int(i) for i in validation_indices(data["present"]))
+    if split == "val" and not domain.own_validation:
+        val = set(int(i) for i in domain.validation_pool(data["present"]))
         rows = np.array([r for r, i in enumerate(idx) if int(i) in val])
         if len(rows) < len(val):
             raise RuntimeError(f"validation split: {len(rows)}/{len(val)} frames embedded so far")
@@ -167,8 +168,9 @@ def ground_truth_prompt_boxes(masks: np.ndarray, params: PromptParams) -> list:
              .astype(np.float32) for b in gt_boxes(m)] for m in masks]
 
 
-def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: float, gt_box: bool = False) -> dict:
-    emb, rows, masks, present = split_data(split)
+def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: float, domain: Domain,
+             gt_box: bool = False) -> dict:
+    emb, rows, masks, present = split_data(split, domain)
     probs, cams = head_outputs(head, emb, rows)
     override = ground_truth_prompt_boxes(masks, params) if gt_box else None  # the ceiling: no gate
     pred = segment(dec, emb, rows, probs, cams, params, presence_threshold, override)
@@ -196,11 +198,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 IOU_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 1.01))
 
 
-def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: float) -> dict:
+def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: float, domain: Domain) -> dict:
     """Where the CAM prompt loses Dice+ on positive frames: the gate (ground-truth presence instead), and the
     first CAM box's IoU with the nearest ground-truth lesion box, binned, each bin with Dice+ from the CAM
     prompt and from the ground-truth boxes (same decoder, same dense prompt)."""
-    emb, rows, masks, present = split_data(split)
+    emb, rows, masks, present = split_data(split, domain)
     probs, cams = head_outputs(head, emb, rows)
     pos = masks.reshape(len(masks), -1).any(1)
     gated = report(segment(dec, emb, rows, probs, cams, params, presence_threshold), masks, probs >= presence_threshold)
@@ -238,13 +240,13 @@ def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: fl
 PSEUDO_THRESHOLDS = (0.0, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
-def pseudo_quality(head, dec, params: PromptParams) -> dict:
+def pseudo_quality(head, dec, params: PromptParams, domain: Domain) -> dict:
     """How good the run's masks are as pseudo-labels, by the decoder's predicted IoU: on the validation split's
     positive frames, gate held open (as ``medsam_train --pseudo-from`` makes them), the share of frames kept
     and their mean Dice for each threshold."""
     from .metrics import dice
 
-    emb, rows, masks, present = split_data("val")
+    emb, rows, masks, present = split_data("val", domain)
     pos = masks.reshape(len(masks), -1).any(1)
     rows, masks = rows[pos], masks[pos]
     _, cams = head_outputs(head, emb, rows)
@@ -272,9 +274,9 @@ SWEEP = {
 }
 
 
-def sweep(head, dec, base: PromptParams, presence_threshold: float) -> tuple[PromptParams, float, list]:
+def sweep(head, dec, base: PromptParams, presence_threshold: float, domain: Domain) -> tuple[PromptParams, float, list]:
     """Coordinate ascent on the validation split's Dice (all frames), one field at a time, then the gate."""
-    emb, rows, masks, present = split_data("val")
+    emb, rows, masks, present = split_data("val", domain)
     probs, cams = head_outputs(head, emb, rows)
     table = []
 
@@ -321,9 +323,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     setup_logging()
     run = Path(args.run)
+    domain = run_domain(run)
     head, dec = load_run(run, foundation_decoder=args.sam_pp)
     if args.sweep:
-        best, t, table = sweep(head, dec, PromptParams(), 0.5)
+        best, t, table = sweep(head, dec, PromptParams(), 0.5, domain)
         save_json(run / "chosen.json", {"prompt": best.to_dict(), "presence_threshold": t})
         save_json(run / "sweep_val.json", table)
         log.info("chosen on validation: %s gate %.2f", best, t)
@@ -332,10 +335,10 @@ def main(argv=None) -> None:
     chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
     params = PromptParams(**chosen["prompt"])
     if args.pseudo_quality:
-        save_json(run / "pseudo_val.json", pseudo_quality(head, dec, params))
+        save_json(run / "pseudo_val.json", pseudo_quality(head, dec, params, domain))
         return
     if args.diagnose:
-        d = diagnose(head, dec, args.split, params, chosen["presence_threshold"])
+        d = diagnose(head, dec, args.split, params, chosen["presence_threshold"], domain)
         save_json(run / f"diagnosis_{args.split}.json", d)
         log.info("%s", json.dumps(d, indent=1))
         return
@@ -349,13 +352,14 @@ def main(argv=None) -> None:
         variants["all defaults (one box, no refinement)"] = base
         out = {}
         for name, p in variants.items():
-            out[name] = evaluate(head, dec, args.split, p, chosen["presence_threshold"])
+            out[name] = evaluate(head, dec, args.split, p, chosen["presence_threshold"], domain)
             log.info("%-40s dice+ %.4f several %.4f", name, out[name]["dice_positive"],
                      out[name].get("dice_positive_several_lesions", float("nan")))
         save_json(run / f"levers_{args.split}.json", out)
         return
-    r = evaluate(head, dec, args.split, params, chosen["presence_threshold"], gt_box=args.gt_box)
-    r.update({"run": run.name, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
+    r = evaluate(head, dec, args.split, params, chosen["presence_threshold"], domain,
+                 gt_box=args.gt_box)
+    r.update({"run": run.name, "data": domain.name, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
               "prompt": params.to_dict(), "presence_threshold": chosen["presence_threshold"]})
     name = args.out or f"eval_{args.split}{'_sampp' if args.sam_pp else ''}{'_gtbox' if args.gt_box else ''}.json"
     save_json(run / name, r)

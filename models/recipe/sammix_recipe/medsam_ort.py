@@ -1,7 +1,7 @@
 """The accurate bundle's pipeline on exported graphs with onnxruntime: the reference the runtime must match.
 
-Per frame (uint8 H×W gray): bilinear to S×S (align_corners = False) when the
-frame differs → /255, gray in all three channels → encoder → classifier head
+Per frame (uint8 H×W gray or H×W×3 RGB): bilinear to S×S (align_corners = False)
+when the frame differs → /255, gray in all three channels → encoder → classifier head
 on the image embeddings (presence, CAM) → gate → one box per kept CAM
 component (at most ``max_boxes``) + the dense prompt of all kept components →
 a decoder call per box (multimask tokens 1..3, best predicted IoU), refined
@@ -46,10 +46,11 @@ class OrtMedSamMix:
         self.mask_threshold = mask_threshold
 
     def input_tensor(self, frame: np.ndarray) -> np.ndarray:
-        f = frame.astype(np.float32)
-        if f.shape != (self.size, self.size):
-            f = resize_bilinear(f, self.size, self.size)
-        x = (f / np.float32(255.0)).astype(np.float32)
+        """(1,3,S,S) in [0, 1]: a gray frame in all three channels, an RGB frame's channels in order."""
+        planes = [frame.astype(np.float32)] if frame.ndim == 2 else [frame[..., c].astype(np.float32) for c in range(3)]
+        if planes[0].shape != (self.size, self.size):
+            planes = [resize_bilinear(f, self.size, self.size) for f in planes]
+        x = np.stack([(f / np.float32(255.0)).astype(np.float32) for f in planes])[None]
         return np.ascontiguousarray(np.broadcast_to(x, (1, 3, self.size, self.size)))
 
     def decode(self, emb: np.ndarray, box: np.ndarray, dense: np.ndarray):
@@ -66,7 +67,7 @@ class OrtMedSamMix:
         return low[0, best], float(iou[0, best]), feeds, (masks, iou, low)
 
     def __call__(self, frame: np.ndarray, force_segment: bool = False) -> MedFrameResult:
-        h, w = frame.shape
+        h, w = frame.shape[:2]
         x = self.input_tensor(frame)
         (emb,) = self.enc.run(["image_embeddings"], {"image": x})
         logits, cam = self.clf.run(["logits", "cam"], {"image_embeddings": emb})
@@ -98,7 +99,7 @@ class OrtMedSamMix:
         return MedFrameResult((up > self.mask_threshold).astype(np.uint8), presence, boxes, first_iou, tensors)
 
     def run_set(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        masks = np.zeros(images.shape, np.uint8)
+        masks = np.zeros(images.shape[:3], np.uint8)
         probs = np.zeros(len(images), np.float32)
         for i, img in enumerate(images):
             r = self(img)

@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from .common import RUNS_DIR, cosine_lr, device_name, log, save_json, seed_everything, set_lr, setup_logging, ultrasound_set
+from .common import RUNS_DIR, cosine_lr, device_name, log, save_json, seed_everything, set_lr, setup_logging
 from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, embed_augmented, load_foundation
-from .medsam_data import AUG_VERSION, augment_labeled, labeled_indices, validation_indices
+from .medsam_data import AUG_VERSION, DOMAINS, Domain, augment_labeled, labeled_indices
 from .model import DecoderHead
 from .prompt import EIGHT_CONNECTED, PromptParams, cam_to_prompt
 from .segment import seg_loss
@@ -255,15 +255,17 @@ def pseudo_labels(run: Path, emb: np.ndarray, rows: np.ndarray, min_iou: float):
     return pseudo_masks(head, dec, PromptParams(**chosen["prompt"]), emb, rows, min_iou)
 
 
-def load_split(name: str):
+def load_split(domain: Domain, split: str):
     """Cached embeddings of a set with its images, masks and labels, in the cache's row order."""
-    emb, idx = cached_embeddings(name)
-    data = ultrasound_set(name)
+    emb, idx = cached_embeddings(domain.cache(split))
+    data = domain.frames(split)
     return emb, idx, data["masks"][idx], data["present"][idx]
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="us", choices=sorted(DOMAINS),
+                    help="us: procedural ultrasound (gray); endo: procedural colonoscopy (RGB)")
     ap.add_argument("--k", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cam", default="pixel", choices=["pixel", "gap"])
@@ -295,14 +297,15 @@ def main(argv=None) -> None:
     setup_logging()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rng = seed_everything(args.seed)
-    out = Path(args.out or RUNS_DIR / f"medsam-k{args.k}-s{args.seed}{'' if args.cam == 'pixel' else '-gap'}")
-    emb, idx, masks, present = load_split("pool")
+    domain = DOMAINS[args.data]
+    out = Path(args.out or RUNS_DIR / f"{domain.prefix}medsam-k{args.k}-s{args.seed}{'' if args.cam == 'pixel' else '-gap'}")
+    emb, idx, masks, present = load_split(domain, "pool")
     if len(idx) < args.pool:
         raise RuntimeError(f"--pool {args.pool}: only {len(idx)} pool frames embedded; run medsam --embed --pool "
-                           f"{args.pool}")
+                           f"{args.pool} --sets {domain.cache('pool')}")
     emb, idx, masks, present = emb[: args.pool], idx[: args.pool], masks[: args.pool], present[: args.pool]
-    pool = ultrasound_set("pool")
-    val = set(int(i) for i in validation_indices(pool["present"]))
+    pool = domain.frames("pool")
+    val = set(int(i) for i in domain.validation_pool(pool["present"]))
     lab = [int(i) for i in labeled_indices(pool["present"], args.k, args.seed)]
     row = {int(i): r for r, i in enumerate(idx)}
     missing = [i for i in lab if i not in row]
@@ -318,7 +321,7 @@ def main(argv=None) -> None:
     masks_k = masks[mask_rows_all]
     if args.aug:
         aug_img, aug_masks = augment_labeled(pool["images"][lab], pool["masks"][lab], np.array(lab), args.aug)
-        emb_aug = embed_augmented(sam, f"aug{args.aug}v{AUG_VERSION}_k{args.k}_s{args.seed}", aug_img)
+        emb_aug = embed_augmented(sam, f"{domain.prefix}aug{args.aug}v{AUG_VERSION}_k{args.k}_s{args.seed}", aug_img)
         emb_k = np.concatenate([emb_k, emb_aug])
         masks_k = np.concatenate([masks_k, aug_masks])
         log.info("%d augmented copies of the %d labelled frames", len(emb_aug), len(lab))
@@ -376,7 +379,7 @@ def main(argv=None) -> None:
         state["decoder"] = {k: v.half() for k, v in dec.state_dict().items()}
     torch.save(state, out / "medsam_sammix.pt")
     save_json(out / "train.json", {
-        "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
+        "data": domain.name, "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
         "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
         "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
         "image_label_frames": len(train_rows), "pool": args.pool, "labeled_pool_indices": lab,

@@ -5,11 +5,16 @@ label says "no lesion" (their masks are empty, so the image label gives them
 for free); the same augmentation and the same number of steps.
 
     python -m sammix_recipe.train_unet --k 50 --seed 0
+    python -m sammix_recipe.train_unet --data endo --k 50 --seed 0   # RGB colonoscopy: 3 input channels
+
+With ``--data endo`` the run (``runs/endo-unet-k50-s0``) is also scored on the colonoscopy test set
+(``eval_test.json``); the ultrasound runs are scored by ``sammix_recipe.evaluate``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -32,6 +37,7 @@ from .common import (
     setup_logging,
     ultrasound_set,
 )
+from .data.endoscopy import endoscopy_set
 from .model import SamConfig, normalize
 from .segment import mask_loss
 from .train_sammix import labeled_indices
@@ -47,10 +53,10 @@ def conv_block(cin: int, cout: int) -> nn.Sequential:
 class UNet(nn.Module):
     """The classic encoder-decoder with skips: 4 poolings, widths 8..128 (0.45 GMAC at 256²)."""
 
-    def __init__(self, widths=(8, 16, 32, 64, 128)):
+    def __init__(self, widths=(8, 16, 32, 64, 128), in_chans: int = 1):
         super().__init__()
         self.down = nn.ModuleList()
-        cin = 1
+        cin = in_chans
         for w in widths:
             self.down.append(conv_block(cin, w))
             cin = w
@@ -76,6 +82,7 @@ class UNet(nn.Module):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="us", choices=["us", "endo"], help="us: ultrasound (gray); endo: colonoscopy (RGB)")
     ap.add_argument("--k", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1200)
@@ -92,15 +99,18 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
-    out = Path(args.out or RUNS_DIR / f"unet-k{args.k}-s{args.seed}")
+    endo = args.data == "endo"
+    out = Path(args.out or RUNS_DIR / f"{'endo-' if endo else ''}unet-k{args.k}-s{args.seed}")
     dev = pick_device(args.device)
     rng = seed_everything(args.seed)
     cfg = SamConfig.tiny()
-    pool = ultrasound_set("pool")
+    pool = endoscopy_set("pool") if endo else ultrasound_set("pool")
     idx = labeled_indices(pool["present"], args.k, args.seed, negatives=args.k)
     images = torch.from_numpy(pool["images"][idx]).to(dev)
+    if endo:
+        images = images.permute(0, 3, 1, 2).contiguous()  # (B,3,H,W)
     masks = torch.from_numpy(pool["masks"][idx]).to(dev)
-    model = UNet().to(dev)
+    model = UNet(in_chans=3 if endo else 1).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     for g in opt.param_groups:
         g["base_lr"] = g["lr"]
@@ -114,7 +124,7 @@ def main(argv=None) -> None:
         set_lr(opt, cosine_lr(step, steps, 1.0))
         sel = torch.from_numpy(rng.integers(0, len(idx), args.batch)).to(dev)
         xb, gt = augment_batch(images[sel], masks[sel], rng)
-        logits = model(normalize(xb, cfg))
+        logits = model(xb / 255.0 if endo else normalize(xb, cfg))
         loss = mask_loss(logits, gt).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -125,20 +135,31 @@ def main(argv=None) -> None:
                      np.mean(losses[-100:]), time.time() - t0)
         step += 1
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({"unet": model.state_dict()}, out / "unet.pt")
-    save_json(out / "train.json", {"k": args.k, "seed": args.seed, "steps": steps, "batch": args.batch,
+    torch.save({"unet": model.state_dict(), "in_chans": 3 if endo else 1}, out / "unet.pt")
+    if endo:
+        from .metrics import summarize
+
+        test = endoscopy_set("test")
+        pred = predict_unet(out / "unet.pt", test["images"], dev)
+        save_json(out / "eval_test.json", {"method": f"unet-k{args.k}", "data": "endo", "split": "test",
+                                           **summarize(pred, test["masks"])})
+        log.info("endo test: %s", json.dumps(summarize(pred, test["masks"])))
+    save_json(out / "train.json", {"data": args.data, "k": args.k, "seed": args.seed, "steps": steps, "batch": args.batch,
                                    "device": device_name(dev), "seconds": time.time() - t0})
 
 
 @torch.no_grad()
 def predict_unet(path: Path, images: np.ndarray, device: torch.device, batch: int = 32) -> np.ndarray:
-    model = UNet().to(device)
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=False)["unet"])
+    """0/1 masks of (N,H,W) gray or (N,H,W,3) RGB frames (the run's ``in_chans`` says which it takes)."""
+    ck = torch.load(path, map_location=device, weights_only=False)
+    model = UNet(in_chans=ck.get("in_chans", 1)).to(device)
+    model.load_state_dict(ck["unet"])
     model.eval()
     cfg = SamConfig.tiny()
-    out = np.zeros(images.shape, np.uint8)
+    out = np.zeros(images.shape[:3], np.uint8)
     for i in range(0, len(images), batch):
-        x = normalize(torch.from_numpy(images[i : i + batch]).to(device), cfg)
+        x = torch.from_numpy(images[i : i + batch]).to(device)
+        x = x.permute(0, 3, 1, 2).float() / 255.0 if x.dim() == 4 else normalize(x, cfg)
         out[i : i + batch] = (model(x)[:, 0] > 0).cpu().numpy()
     return out
 

@@ -246,3 +246,19 @@ def test_encoder_input_from_gray_and_from_rgb():
     assert float(y[1, 2, 3, 4]) == pytest.approx(19 / 255)
     with pytest.raises(ValueError, match="expected"):
         to_input(gray[0])
+
+
+def test_augmented_rgb_copies_transform_each_channel_as_a_gray_frame():
+    """An RGB frame's copies: flip, crop, zoom, gamma and gain alike in all three channels (the same draws as
+    a gray frame of the same pool index), the masks those of the gray copies."""
+    from sammix_recipe.medsam_data import augment_labeled
+
+    images, masks = _lesion_frames()
+    rgb = np.stack([images, 255 - images, images // 2], axis=-1)
+    frames = np.array([7, 11, 13])
+    c_img, c_mask = augment_labeled(rgb, masks, frames, 4)
+    assert c_img.shape == (12, 64, 64, 3) and c_img.dtype == np.uint8
+    for c in range(3):
+        g_img, g_mask = augment_labeled(np.ascontiguousarray(rgb[..., c]), masks, frames, 4)
+        np.testing.assert_array_equal(c_img[..., c], g_img)
+        np.testing.assert_array_equal(c_mask, g_mask)

