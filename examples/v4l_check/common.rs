@@ -88,3 +88,25 @@ pub fn diff(a: &[u8], b: &[u8]) -> (usize, u8) {
         .filter(|(x, y)| x != y)
         .fold((0, 0), |(n, m), (x, y)| (n + 1, m.max(x.abs_diff(*y))))
 }
+
+/// Runs `v4l2-ctl -d DEVICE ARGS...` (in the VM, next to the checks);
+/// returns its output, or an error naming the device, the arguments and
+/// what it printed.
+pub fn v4l2_ctl(device: &Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("v4l2-ctl")
+        .arg("-d")
+        .arg(device)
+        .args(args)
+        .output()
+        .map_err(|e| format!("v4l2-ctl -d {} {}: {e}", device.display(), args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "v4l2-ctl -d {} {} failed ({}): {}",
+            device.display(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -19,6 +19,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod bars;
 mod common;
 mod demo_clip;
 mod demo_feed;
@@ -87,11 +88,13 @@ fn main() -> ExitCode {
         println!("FAIL watchdog: the checks did not end within {watchdog:?}");
         std::process::exit(3);
     });
-    let checks: [(&str, CheckFn); 11] = [
+    let checks: [(&str, CheckFn); 13] = [
         ("vivid_formats", vivid::formats),
         ("vivid_mplane_formats", mplane::formats),
         ("vivid_rgb", vivid::rgb),
-        ("vivid_rgb_bars_720p", vivid::rgb_bars_720p),
+        ("vivid_rgb24_720p", bars::rgb24),
+        ("vivid_yuyv_720p_rgb", bars::yuyv),
+        ("vivid_mplane_720p_rgb", bars::mplane),
         ("negotiation_errors", vivid::negotiation_errors),
         ("loopback_exact", loopback::exact),
         ("loopback_writer_stops", loopback::writer_stops),
