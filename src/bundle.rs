@@ -11,9 +11,9 @@
 //!    value of its type ([`BundleError::UnknownField`],
 //!    [`BundleError::MissingField`], [`BundleError::WrongType`]);
 //! 4. the values are ones schema 1 allows, in schema order
-//!    ([`BundleError::Invalid`]): sizes, per-channel normalization,
-//!    thresholds in range, mask tokens, digests, path forms, each file listed
-//!    once;
+//!    ([`BundleError::Invalid`]): sizes, colour and channels, per-channel
+//!    normalization, thresholds in range, mask tokens, digests, path forms,
+//!    each file listed once;
 //! 5. no listed path leaves the bundle, by `..`, as an absolute path or
 //!    through a symbolic link ([`BundleError::OutsideBundle`]);
 //! 6. the files: every listed file exists and has its sha256, and every file
@@ -49,7 +49,7 @@ pub use error::{BundleError, FileProblem, Invalid, TextPos};
 pub use files::sha256_file;
 pub use manifest::{
     ClassifierInput, ConfidenceParams, DecoderParams, GateParams, GraphEntry, GraphRole, Graphs,
-    InputParams, Manifest, Precision, PromptParams, Resize,
+    InputColor, InputParams, Manifest, Precision, PromptParams, Resize,
 };
 pub use signature::{Provenance, TrustedKey, TrustedKeys, SIGNATURE};
 

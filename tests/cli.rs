@@ -758,6 +758,8 @@ fn info_describes_the_bundle() {
             "native decoder: int8 weights, 4 masks of 64×64, kernels ",
             // E, the graphs' (any E whose 4E divides S).
             "embeddings 256×16×16, dense prompt 64×64",
+            // `input.color`, absent here: the luma.
+            "color gray (the frame's luma in every channel)",
             "classifier input: image (the classifier gates the encoder)",
             // The prompt rule's later parts, at their defaults.
             "dense_logit 8, max_boxes 1, refine_rounds 0",
@@ -785,6 +787,7 @@ fn info_json() {
     assert_eq!(low["shape"], serde_json::json!([1, 4, 64, 64]));
     assert_eq!(v["manifest"]["name"], "sammix-us-tiny");
     assert_eq!(v["manifest"]["input"]["embedding_size"], 16);
+    assert_eq!(v["manifest"]["input"]["color"], "gray");
     assert_eq!(v["graphs"]["classifier"]["input"], "image");
     assert_eq!(v["manifest"]["prompt"]["max_boxes"], 1);
     assert_eq!(v["manifest"]["prompt"]["refine_rounds"], 0);
@@ -1098,6 +1101,30 @@ fn bundle_manifest_with_a_wrong_type() {
             arg(&b.path(MANIFEST)),
             "field `prompt.box_margin`",
             "invalid type",
+        ],
+    );
+}
+
+#[test]
+fn bundle_manifest_with_rgb_on_one_channel() {
+    let b = BrokenBundle::new("rgb-one-channel");
+    b.edit("channels = 1", "channels = 1\ncolor = \"rgb\"");
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            arg(&b.path(MANIFEST)),
+            "field `input.color`",
+            "expected input.channels = 3, found 1",
+        ],
+    );
+    b.edit("color = \"rgb\"", "color = \"bgr\"");
+    let err = b.info_err();
+    assert_contains(
+        &err,
+        &[
+            "field `input.color`",
+            "unknown variant `bgr`, expected `gray` or `rgb`",
         ],
     );
 }

@@ -255,6 +255,15 @@ pub enum Invalid {
         /// The value found.
         found: u32,
     },
+    /// `input.color = "rgb"` with `input.channels` other than 3.
+    #[error(
+        "`rgb` takes the frame's R, G and B, one per channel: expected input.channels = 3, \
+         found {channels} (a model trained on gray frames is `gray`, whatever its channels)"
+    )]
+    RgbChannels {
+        /// `input.channels`.
+        channels: u32,
+    },
     /// A per-channel list whose length is not `input.channels`.
     #[error("expected {expected} value(s), one per input.channels, found {found}")]
     Length {

@@ -259,6 +259,16 @@ fn wrong_types_are_named_with_the_expectation() {
             "expected a string",
         ),
         (
+            valid().replace("channels = 1\n", "channels = 1\ncolor = \"bgr\"\n"),
+            "input.color",
+            "unknown variant `bgr`, expected `gray` or `rgb`",
+        ),
+        (
+            valid().replace("channels = 1\n", "channels = 1\ncolor = 3\n"),
+            "input.color",
+            "expected a string",
+        ),
+        (
             with("graphs.encoder", "precision", r#"precision = "f16""#),
             "graphs.encoder.precision",
             "`int8-dynamic`",

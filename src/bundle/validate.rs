@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::manifest::join;
-use super::{BundleError, GraphRole, Invalid, Manifest, MANIFEST, SCHEMA};
+use super::{BundleError, GraphRole, InputColor, Invalid, Manifest, MANIFEST, SCHEMA};
 
 /// The mask tokens the official SAM decoder outputs.
 const MASK_TOKENS: u32 = 4;
@@ -83,6 +83,14 @@ impl Manifest {
             return Err(invalid("input.size", Invalid::Size { found: input.size }));
         }
         at_least("input.channels", input.channels, 1)?;
+        if input.color == InputColor::Rgb && input.channels != 3 {
+            return Err(invalid(
+                "input.color",
+                Invalid::RgbChannels {
+                    channels: input.channels,
+                },
+            ));
+        }
         // E comes from the graphs (the contract checks it there); here only
         // what the prompt needs: the dense prompt averages S×S into 4E×4E
         // blocks of (S / 4E)² pixels.

@@ -2,6 +2,7 @@
 
 use super::tests::{err, invalid, parse, valid, with, SHA_A};
 use super::*;
+use crate::frame::PixelFormat;
 
 #[test]
 fn input_values_are_checked() {
@@ -436,4 +437,52 @@ fn confidence_rules_are_optional_and_bounded() {
     // An unknown key is refused, named.
     let text = err(&confidence("min_dice = 0.7\n")).to_string();
     assert!(text.contains("min_dice"), "{text}");
+}
+
+/// `input.color`: what the channels hold. Absent, the model takes the
+/// frame's luma (`gray`), whatever its channel count.
+#[test]
+fn input_color_is_gray_by_default_and_rgb_needs_three_channels() {
+    let color = |channels: u32, line: &str| {
+        let (mean, std) = if channels == 3 {
+            ("mean = [0, 0, 0]", "std = [255, 255, 255]")
+        } else {
+            ("mean = [127.5]", "std = [64.0]")
+        };
+        valid()
+            .replace("channels = 1\n", &format!("channels = {channels}\n{line}"))
+            .replace("mean = [127.5]", mean)
+            .replace("std = [64.0]", std)
+    };
+    for (channels, line, want) in [
+        (1, "", InputColor::Gray),
+        (3, "", InputColor::Gray),
+        (1, "color = \"gray\"\n", InputColor::Gray),
+        (3, "color = \"gray\"\n", InputColor::Gray),
+        (3, "color = \"rgb\"\n", InputColor::Rgb),
+    ] {
+        let m = parse(&color(channels, line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(m.input.color, want, "{line}");
+        // Written back (`sammix info --json`), the default too.
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["input"]["color"], want.as_str());
+    }
+    assert_eq!(InputColor::Gray.pixel_format(), PixelFormat::Gray8);
+    assert_eq!(InputColor::Rgb.pixel_format(), PixelFormat::Rgb8);
+    // `rgb` with one channel (or two, or four) is refused, naming the
+    // field, before the per-channel lists are looked at.
+    for channels in [1, 2, 4] {
+        let text = color(channels, "color = \"rgb\"\n");
+        assert_eq!(
+            invalid(&text),
+            ("input.color".to_string(), Invalid::RgbChannels { channels }),
+            "{channels} channels"
+        );
+    }
+    let text = err(&color(1, "color = \"rgb\"\n")).to_string();
+    assert!(
+        text.contains("field `input.color`: ")
+            && text.contains("expected input.channels = 3, found 1"),
+        "{text}"
+    );
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use sammix::bundle::{ClassifierInput, GraphRole};
+use sammix::bundle::{ClassifierInput, GraphRole, InputColor};
 use sammix::graph::Plan;
 use sammix::pipeline::DecoderKind;
 use serde_json::{json, Value};
@@ -142,11 +142,16 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     outln!("  signature: {}", bundle.provenance());
     let i = &m.input;
     outln!(
-        "input: {}×{}×{} ({} resize), mean {:?}, std {:?}; embeddings 256×{e}×{e}, dense prompt {d}×{d}",
+        "input: {}×{}×{} ({} resize), color {} ({}), mean {:?}, std {:?}; embeddings 256×{e}×{e}, dense prompt {d}×{d}",
         i.channels,
         i.size,
         i.size,
         i.resize.as_str(),
+        i.color,
+        match i.color {
+            InputColor::Gray => "the frame's luma in every channel",
+            InputColor::Rgb => "the frame's R, G, B; a gray frame replicated",
+        },
         i.mean,
         i.std,
         e = i.embedding_size,
