@@ -45,6 +45,7 @@ def _table(lines: list[str], name: str, table: dict, comments: dict[str, str]) -
 
 COMMENTS = {
     "input.size": "S: classifier and encoder take 1×C×S×S",
+    "input.color": "what the channels hold: gray = the frame's BT.601 luma in each, rgb = its R, G, B (channels = 3)",
     "input.embedding_size": "E, the graphs': image_embeddings are 1×256×E×E, mask_input 1×1×4E×4E (4E divides S)",
     "input.resize": "frame → S×S, bilinear, align_corners = false, aspect not kept",
     "input.mean": "per channel, in 0..255 pixel units: x = (pixel - mean) / std",
@@ -96,10 +97,25 @@ def write_manifest(bundle: Path, meta: dict, graphs: dict[str, dict]) -> Path:
     return path
 
 
+INPUT_COLORS = ("gray", "rgb")
+
+
+def input_problems(inp: dict) -> list[str]:
+    """Problems with ``[input]``'s ``color`` as the runtime checks it (src/bundle/validate.rs): absent means
+    ``gray`` (the frame's luma in every channel, whatever ``channels``); ``rgb`` needs ``channels = 3``."""
+    color = inp.get("color", "gray")
+    if color not in INPUT_COLORS:
+        return [f"input.color: expected one of {', '.join(map(repr, INPUT_COLORS))}, found {color!r}"]
+    if color == "rgb" and inp.get("channels") != 3:
+        return [f"input.color: 'rgb' takes the frame's R, G and B: expected input.channels = 3, "
+                f"found {inp.get('channels')!r}"]
+    return []
+
+
 def verify_manifest(bundle: Path) -> list[str]:
-    """Problems with a bundle's checksums and file list (empty when it is sound)."""
+    """Problems with a bundle's ``[input]`` colour, checksums and file list (empty when it is sound)."""
     m = tomllib.loads((bundle / MANIFEST).read_text())
-    problems = []
+    problems = input_problems(m.get("input", {}))
     listed = {}
     for role, g in m["graphs"].items():
         listed[g["file"]] = g["sha256"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sammix_recipe.data.clip import read_y4m
-from sammix_recipe.manifest import MANIFEST, sha256, verify_manifest
+from sammix_recipe.manifest import MANIFEST, input_problems, sha256, verify_manifest
 
 BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-tiny"
 MAX_BUNDLE_BYTES = 25 * 1000 * 1000
@@ -34,6 +34,24 @@ def test_verify_catches_tampering(manifest, tmp_path):
     problems = verify_manifest(copy)
     assert any("metrics.json: sha256 mismatch" in p for p in problems)
     assert any("stray.txt: present but not listed" in p for p in problems)
+
+
+def test_input_color_is_checked_as_the_runtime_does(manifest, tmp_path):
+    assert input_problems({"channels": 1}) == []  # absent: gray
+    assert input_problems({"channels": 3, "color": "gray"}) == []
+    assert input_problems({"channels": 3, "color": "rgb"}) == []
+    [p] = input_problems({"channels": 1, "color": "rgb"})
+    assert p.startswith("input.color:") and "input.channels = 3" in p
+    [p] = input_problems({"channels": 3, "color": "bgr"})
+    assert p.startswith("input.color:") and "'bgr'" in p
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(BUNDLE, copy)
+    text = (copy / MANIFEST).read_text()
+    assert "\nchannels = 1\n" in text
+    (copy / MANIFEST).write_text(text.replace("\nchannels = 1\n", '\nchannels = 1\ncolor = "rgb"\n', 1))
+    assert any(p.startswith("input.color:") for p in verify_manifest(copy))
 
 
 def test_manifest_fields(manifest):
