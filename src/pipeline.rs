@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! frame (gray8 / rgb8, any size)
-//!   → preprocess   luma or RGB, bilinear to S×S (align_corners = false), (x − mean) / std
+//!   → preprocess   input.color: gray → the luma in every channel, rgb → R, G, B
+//!                  (src/pipeline/preprocess.rs); bilinear to S×S (align_corners = false),
+//!                  (x − mean) / std
 //!   → classifier   logits → presence = sigmoid; cam (h×w)
 //!   → gate         presence < gate.presence_threshold: empty mask, stop
 //!   → prompt       CAM → boxes (one per kept component, largest first, at most
@@ -37,10 +39,9 @@ use tract_onnx::prelude::Tensor;
 use crate::backend::{BackendError, BackendKind, BackendRequest, StageBackend};
 use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
-use crate::frame::{Frame, Mask, PixelFormat};
+use crate::frame::{Frame, Mask};
 use crate::graph::Session;
 use crate::prompt::{margin_px, PromptEngine};
-use crate::resize::{self, Tap};
 
 mod confidence;
 mod contract;
@@ -49,6 +50,7 @@ mod decode;
 mod encode;
 mod error;
 mod postprocess;
+mod preprocess;
 mod result;
 
 pub use confidence::{review, Review};
@@ -61,6 +63,7 @@ pub use result::{FrameResult, Outcome, Stability, StageTimes};
 
 use decode::{f32_data, Calls, Decoders};
 use encode::{Embeddings, EncoderStage};
+use preprocess::Preprocess;
 
 /// The three graphs of a bundle, ready to run frames.
 #[derive(Debug)]
@@ -72,8 +75,7 @@ pub struct Pipeline {
     decoders: Decoders,
     prompt: PromptEngine,
     input: Vec<f32>,
-    plane: Vec<f32>,
-    frame_taps: ((usize, usize), Vec<Tap>, Vec<Tap>),
+    pre: Preprocess,
     mask_resizer: MaskResizer,
     stability: Option<Stability>,
     tracked_present: bool,
@@ -116,8 +118,7 @@ impl Pipeline {
             manifest: m,
             prompt,
             input: vec![0.0; c * s * s],
-            plane: Vec::new(),
-            frame_taps: ((0, 0), Vec::new(), Vec::new()),
+            pre: Preprocess::default(),
             mask_resizer: MaskResizer::default(),
             stability: None,
             tracked_present: false,
@@ -529,44 +530,10 @@ impl Pipeline {
         Ok(result)
     }
 
-    /// Frame → normalized C×S×S input in `self.input`.
+    /// Frame → normalized C×S×S input in `self.input` (the manifest's
+    /// `input.color` rule: src/pipeline/preprocess.rs).
     fn preprocess(&mut self, frame: &Frame) {
-        let m = &self.manifest.input;
-        let s = m.size as usize;
-        let (w, h) = (frame.width(), frame.height());
-        if self.frame_taps.0 != (w, h) {
-            resize::axis_into(h, s, &mut self.frame_taps.1);
-            resize::axis_into(w, s, &mut self.frame_taps.2);
-            self.frame_taps.0 = (w, h);
-        }
-        let (_, ys, xs) = &self.frame_taps;
-        for (c, out) in self.input.chunks_exact_mut(s * s).enumerate() {
-            match (frame.format(), m.channels) {
-                (PixelFormat::Gray8, _) => {
-                    resize::bilinear(frame.data(), w, ys, xs, out, f32::from)
-                }
-                (PixelFormat::Rgb8, 1) => {
-                    self.plane.resize(w * h, 0.0);
-                    for (p, px) in self.plane.iter_mut().zip(frame.data().chunks_exact(3)) {
-                        *p = 0.299 * f32::from(px[0])
-                            + 0.587 * f32::from(px[1])
-                            + 0.114 * f32::from(px[2]);
-                    }
-                    resize::bilinear(&self.plane, w, ys, xs, out, |v| v);
-                }
-                (PixelFormat::Rgb8, _) => {
-                    self.plane.resize(w * h, 0.0);
-                    for (p, px) in self.plane.iter_mut().zip(frame.data().chunks_exact(3)) {
-                        *p = f32::from(px[c.min(2)]);
-                    }
-                    resize::bilinear(&self.plane, w, ys, xs, out, |v| v);
-                }
-            }
-            let (mean, std) = (m.mean[c], m.std[c]);
-            for v in out.iter_mut() {
-                *v = (*v - mean) / std;
-            }
-        }
+        self.pre.run(&self.manifest.input, frame, &mut self.input);
     }
 }
 

@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use sammix::bundle::{Bundle, BundleError, ClassifierInput, GraphRole};
+use sammix::bundle::{Bundle, BundleError, ClassifierInput, GraphRole, InputColor};
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::graph::GraphError;
 use sammix::pipeline::{DecoderKind, FrameResult, Outcome, Pipeline, PipelineError, EMBED_DIM};
@@ -214,4 +214,22 @@ fn the_medsam_bundle_runs_when_present() {
     }
     eprintln!("{}: {outcomes:?}", dir.display());
     assert!(!outcomes.is_empty());
+
+    // Three channels, trained on gray frames (`input.color` absent: gray):
+    // an RGB frame gives its luma in every channel, not its colours.
+    assert_eq!((m.input.channels, m.input.color), (3, InputColor::Gray));
+    let s = m.input.size as usize;
+    let mut rgb = Frame::zeros(s, s, PixelFormat::Rgb8);
+    for (i, px) in rgb.data_mut().chunks_exact_mut(3).enumerate() {
+        px.copy_from_slice(&[(i % s) as u8, (i / s) as u8, ((i * 7) % 256) as u8]);
+    }
+    p.process(&rgb, &mut mask).unwrap_or_else(|e| panic!("{e}"));
+    let (c0, rest) = p.input().split_at(s * s);
+    assert_eq!(&rest[..s * s], c0, "channel 1");
+    assert_eq!(&rest[s * s..], c0, "channel 2");
+    for (i, &v) in c0.iter().enumerate() {
+        // S×S in, mean 0, std 255: the luma over 255.
+        let want = (rgb.luma(i % s, i / s) - m.input.mean[0]) / m.input.std[0];
+        assert_eq!(v, want, "pixel {i}");
+    }
 }
