@@ -4,10 +4,21 @@
 //!
 //! | spec | source |
 //! |---|---|
-//! | `file:PATH` (or a bare path ending in `.y4m`) | a YUV4MPEG2 clip (mono, 420, 422, 444) |
+//! | `file:PATH` (or a bare path ending in `.y4m`) | a YUV4MPEG2 clip (mono, 420, 422, 444) in the pixel format asked for |
 //! | `images:DIR` | the `*.png` of `DIR/images/` if that folder exists, else of `DIR`, in name order |
 //! | `synthetic[:SEED]` | a deterministic moving phantom with exact ground truth ([`synthetic`]) |
-//! | `v4l:/dev/videoN[:WIDTHxHEIGHT[:FOURCC]]` | a V4L2 capture device, live ([`v4l`]; feature `v4l`) |
+//! | `v4l:/dev/videoN[:WIDTHxHEIGHT[:FOURCC]]` | a V4L2 capture device, live ([`v4l`]; feature `v4l`), in the pixel format asked for |
+//!
+//! Pixel format: [`SourceSpec::open_as`] takes the one the bundle wants
+//! ([`InputColor::pixel_format`](crate::bundle::InputColor::pixel_format):
+//! gray8 for a `gray` bundle, rgb8 for an `rgb` one). A clip or a camera
+//! converts to it: a gray bundle gets the Y plane byte for byte, an RGB
+//! bundle the BT.601 conversion of Y, Cb and Cr. PNG images come as they
+//! are (gray or RGB) and the synthetic phantom is gray: the pipeline's
+//! preprocessing applies the bundle's `input.color` to either format, so
+//! converting them first would change nothing the model sees (a gray
+//! bundle's luma would only be rounded to a byte) and would take the
+//! colour out of an image's overlay.
 //!
 //! Ground truth: masks named like the frames. For `images:DIR` with a
 //! `DIR/images/` folder, `DIR/masks/` (when present) holds a mask per image,
@@ -133,16 +144,29 @@ impl SourceSpec {
         }
     }
 
-    /// Opens the source.
+    /// Opens the source for a gray bundle: [`SourceSpec::open_as`] with
+    /// [`PixelFormat::Gray8`].
     pub fn open(&self) -> Result<Box<dyn FrameSource>, SourceError> {
+        self.open_as(PixelFormat::Gray8)
+    }
+
+    /// Opens the source; a clip or a capture device delivers `want` (see
+    /// the module docs), images and the phantom their own format.
+    pub fn open_as(&self, want: PixelFormat) -> Result<Box<dyn FrameSource>, SourceError> {
         Ok(match self {
-            SourceSpec::File(path) => Box::new(Y4mSource::open(path)?),
+            SourceSpec::File(path) => Box::new(Y4mSource::open(path, want)?),
             SourceSpec::Images(dir) => Box::new(ImageFolder::open(dir)?),
             SourceSpec::Synthetic(seed) => Box::new(Synthetic {
                 seed: *seed,
                 next: 0,
             }),
-            SourceSpec::V4l(spec) => v4l::open(spec, &v4l::V4lOptions::default())?,
+            SourceSpec::V4l(spec) => v4l::open(
+                spec,
+                &v4l::V4lOptions {
+                    output: want,
+                    ..v4l::V4lOptions::default()
+                },
+            )?,
         })
     }
 }
@@ -235,24 +259,28 @@ impl FrameSource for Synthetic {
     }
 }
 
-/// A Y4M clip; frames are read as grayscale (the Y plane).
+/// A Y4M clip, read as one pixel format: [`PixelFormat::Gray8`] is the Y
+/// plane byte for byte, [`PixelFormat::Rgb8`] its BT.601 conversion (a
+/// `mono` clip gives R = G = B); see [`crate::y4m`].
 #[derive(Debug)]
 pub struct Y4mSource {
     reader: Y4mReader,
+    want: PixelFormat,
 }
 
 impl Y4mSource {
-    /// Opens the clip and reads its header.
-    pub fn open(path: &Path) -> Result<Y4mSource, SourceError> {
+    /// Opens the clip and reads its header; its frames come as `want`.
+    pub fn open(path: &Path, want: PixelFormat) -> Result<Y4mSource, SourceError> {
         Ok(Y4mSource {
             reader: Y4mReader::open(path)?,
+            want,
         })
     }
 }
 
 impl FrameSource for Y4mSource {
     fn next_frame(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
-        Ok(self.reader.read_frame(frame, PixelFormat::Gray8)?)
+        Ok(self.reader.read_frame(frame, self.want)?)
     }
 
     fn frame_name(&self, sequence: u64) -> String {
@@ -398,6 +426,71 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot list"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A colour clip read for an RGB bundle gives RGB frames with the
+    /// clip's colours (through BT.601, within the fixed point's rounding);
+    /// read for a gray bundle, the Y plane.
+    #[test]
+    fn a_colour_clip_reads_as_the_bundle_wants() {
+        use crate::bundle::InputColor;
+        use crate::y4m::{Colorspace, Y4mWriter};
+
+        // Columns of 2×2-aligned colours, so 4:2:0 averages nothing away.
+        let colours: [[u8; 3]; 5] = [
+            [255, 0, 0],
+            [0, 255, 0],
+            [0, 0, 255],
+            [200, 120, 40],
+            [128, 128, 128],
+        ];
+        let (w, h) = (2 * colours.len(), 4);
+        let mut picture = Frame::zeros(w, h, PixelFormat::Rgb8);
+        for (i, px) in picture.data_mut().chunks_exact_mut(3).enumerate() {
+            px.copy_from_slice(&colours[(i % w) / 2]);
+        }
+        let dir = std::env::temp_dir().join(format!("sammix-src-colour-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for colorspace in [Colorspace::Yuv444, Colorspace::Yuv420Jpeg] {
+            let path = dir.join(format!("{colorspace:?}.y4m"));
+            let mut writer = Y4mWriter::create(&path, w, h, (25, 1), colorspace).unwrap();
+            for _ in 0..2 {
+                writer.write_frame(&picture).unwrap();
+            }
+            writer.finish().unwrap();
+            let spec = SourceSpec::File(path);
+
+            let mut src = spec.open_as(InputColor::Rgb.pixel_format()).unwrap();
+            let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
+            let mut n = 0;
+            while src.next_frame(&mut frame).unwrap() {
+                assert_eq!(frame.format(), PixelFormat::Rgb8, "{colorspace:?}");
+                assert_eq!((frame.width(), frame.height()), (w, h));
+                for (i, (got, want)) in frame
+                    .data()
+                    .chunks_exact(3)
+                    .zip(picture.data().chunks_exact(3))
+                    .enumerate()
+                {
+                    let close = got.iter().zip(want).all(|(&g, &e)| g.abs_diff(e) <= 2);
+                    assert!(close, "{colorspace:?} pixel {i}: {got:?}, wrote {want:?}");
+                }
+                n += 1;
+            }
+            assert_eq!(n, 2);
+
+            let mut src = spec.open_as(InputColor::Gray.pixel_format()).unwrap();
+            assert!(src.next_frame(&mut frame).unwrap());
+            assert_eq!(frame.format(), PixelFormat::Gray8);
+            for (i, &y) in frame.data().iter().enumerate() {
+                let luma = picture.luma(i % w, i / w);
+                assert!(
+                    (f32::from(y) - luma).abs() <= 0.5,
+                    "{colorspace:?} pixel {i}"
+                );
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

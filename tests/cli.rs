@@ -12,7 +12,8 @@ use std::process::Command;
 
 use prost::Message;
 use sammix::bundle::{sha256_file, MANIFEST};
-use sammix::frame::Mask;
+use sammix::frame::{Frame, Mask, PixelFormat};
+use sammix::y4m::{Colorspace, Y4mWriter};
 use sammix::{image_io, npy};
 use serde_json::Value;
 use tract_onnx::pb;
@@ -803,6 +804,108 @@ fn info_json() {
     assert_eq!(v["signature"]["signature"]["found"], "absent", "{v}");
 }
 
+/// A `w`×`h` colour clip of two frames (full-range 4:2:0, as the
+/// endoscopy bundle's demo clip): two colours side by side, in 2×2-aligned
+/// blocks so the chroma averages nothing away; the picture it holds.
+fn colour_clip(path: &Path, w: usize, h: usize) -> Frame {
+    let mut picture = Frame::zeros(w, h, PixelFormat::Rgb8);
+    for (i, px) in picture.data_mut().chunks_exact_mut(3).enumerate() {
+        let left = i % w < w / 2;
+        px.copy_from_slice(if left {
+            &[200, 60, 40]
+        } else {
+            &[40, 160, 170]
+        });
+    }
+    let mut clip = Y4mWriter::create(path, w, h, (25, 1), Colorspace::Yuv420Jpeg).unwrap();
+    for _ in 0..2 {
+        clip.write_frame(&picture).unwrap();
+    }
+    clip.finish().unwrap();
+    picture
+}
+
+/// Of the overlay's pixels outside the mask, the fraction within 3 levels
+/// of `picture`'s colour, and the fraction that are gray (R = G = B).
+fn overlay_colours(out: &Path, picture: &Frame) -> (f64, f64) {
+    let overlay = image_io::read_frame(&out.join("overlay/000000.png")).unwrap();
+    let mask = image_io::read_mask(&out.join("masks/000000.png")).unwrap();
+    assert_eq!(overlay.format(), PixelFormat::Rgb8);
+    let (mut outside, mut coloured, mut gray) = (0, 0, 0);
+    for (i, (o, p)) in overlay
+        .data()
+        .chunks_exact(3)
+        .zip(picture.data().chunks_exact(3))
+        .enumerate()
+    {
+        if mask.data()[i] != 0 {
+            continue;
+        }
+        outside += 1;
+        coloured += usize::from(o.iter().zip(p).all(|(&a, &b)| a.abs_diff(b) <= 3));
+        gray += usize::from(o[0] == o[1] && o[1] == o[2]);
+    }
+    assert!(outside > 0);
+    (
+        coloured as f64 / outside as f64,
+        gray as f64 / outside as f64,
+    )
+}
+
+/// `input.color` end to end: a colour clip is read in colour for an `rgb`
+/// bundle (the frames, and so the overlay, keep their colours) and as its
+/// Y plane for a `gray` one, and `sammix info` says which the bundle is.
+/// On the 3-channel LiteMedSAM bundle, trained on gray frames: as shipped it
+/// is `gray`; a copy saying `rgb` stands in for the endoscopy bundle.
+#[test]
+fn an_rgb_bundle_reads_a_colour_clip_in_colour_and_a_gray_one_in_gray() {
+    let medsam = root().join("models/sammix-us-medsam");
+    if !medsam.join(MANIFEST).is_file() {
+        eprintln!(
+            "SKIPPED: no {} (build it with the recipe)",
+            medsam.display()
+        );
+        return;
+    }
+    let tmp = TempDir::new("colour");
+    let clip = tmp.join("clip.y4m");
+    let picture = colour_clip(&clip, 128, 96);
+    let source = format!("file:{}", arg(&clip));
+    let rgb = BrokenBundle::of(&medsam, "rgb");
+    rgb.edit("channels = 3\n", "channels = 3\ncolor = \"rgb\"\n");
+    for (bundle, color) in [(medsam.as_path(), "gray"), (rgb.dir(), "rgb")] {
+        let info = success(&["info", "--bundle", arg(bundle)]);
+        assert_contains(
+            &info.stdout,
+            &["input: 3×256×256", &format!("color {color} (")],
+        );
+
+        let out = tmp.join(&format!("out-{color}"));
+        let args = ["run", "--bundle", arg(bundle), "--source", &source];
+        let more = [
+            "--frames",
+            "2",
+            "--overlay",
+            "png",
+            "--json",
+            "--out",
+            arg(&out),
+        ];
+        let r = success(&[&args[..], &more[..]].concat());
+        assert_eq!(json(&r.stdout)["frames"], 2);
+        let (coloured, gray) = overlay_colours(&out, &picture);
+        eprintln!(
+            "{color} bundle: {coloured:.3} of the overlay in the clip's colours, {gray:.3} gray"
+        );
+        // (the label's white on black is gray on either)
+        if color == "rgb" {
+            assert!(coloured >= 0.6 && gray < 0.3, "{coloured} {gray}");
+        } else {
+            assert!(coloured == 0.0 && gray >= 0.6, "{coloured} {gray}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // bundle sign / verify / keygen
 
@@ -983,8 +1086,12 @@ struct BrokenBundle {
 
 impl BrokenBundle {
     fn new(name: &str) -> BrokenBundle {
+        BrokenBundle::of(&real_bundle(), name)
+    }
+
+    /// The same from the bundle in `real`.
+    fn of(real: &Path, name: &str) -> BrokenBundle {
         let tmp = TempDir::new(&format!("bundle-{name}"));
-        let real = real_bundle();
         let text = fs::read_to_string(real.join(MANIFEST)).unwrap();
         let at = text.find("\n[checksums]\n").expect("no [checksums] table") + 1;
         fs::write(tmp.join(MANIFEST), format!("{}[checksums]\n", &text[..at])).unwrap();

@@ -193,7 +193,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         // before the frames run, not after
         super::report::create_dir(dir)?;
     }
-    let mut source = spec.open()?;
+    let mut source = spec.open_as(bundle.manifest().input.color.pixel_format())?;
     let mut frames = Vec::new();
     let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
     while frames.len() < MAX_FRAMES && source.next_frame(&mut frame)? {

@@ -280,7 +280,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(Truth::Folder(bundle.path_of(DEMO_MASKS))),
         ),
     };
-    let mut source = spec.open()?;
+    // A clip or a camera delivers what the bundle takes (gray8 or rgb8).
+    let mut source = spec.open_as(bundle.manifest().input.color.pixel_format())?;
     let truth = match &args.truth {
         Some(t) => Some(Truth::Folder(t.clone())),
         None => default_truth.or_else(|| source.truth()),

@@ -20,14 +20,15 @@
 //! - **Negotiation**: `VIDIOC_S_FMT`; when the driver answers with another
 //!   size or format than the spec asked for, opening fails with every
 //!   format and frame size the device enumerates.
-//! - **Output** ([`V4lOptions::output`]): [`PixelFormat::Gray8`] (the
-//!   default; the bundled model is grayscale) is the Y plane byte for
-//!   byte, whatever the quantization range, like the Y4M reader; RGB
-//!   formats give BT.601 luma. Nothing is normalised, so one scene can give
-//!   different gray frames in different formats (vivid's `GREY` is
-//!   full-range BT.709 luma, its `YUYV` limited-range BT.601 Y): pick the
-//!   format the model was trained on. [`PixelFormat::Rgb8`] converts YCbCr with
-//!   the device's `ycbcr_enc` (BT.601/709/2020/240M; the kernel's defaults
+//! - **Output** ([`V4lOptions::output`]; `sammix run` asks for the one
+//!   its bundle takes, [`InputColor::pixel_format`]):
+//!   [`PixelFormat::Gray8`] (the default, for a `gray` bundle) is the Y
+//!   plane byte for byte, whatever the quantization range, like the Y4M
+//!   reader; RGB formats give BT.601 luma. Nothing is normalised, so one
+//!   scene can give different gray frames in different formats (vivid's
+//!   `GREY` is full-range BT.709 luma, its `YUYV` limited-range BT.601 Y):
+//!   pick the format the model was trained on. [`PixelFormat::Rgb8`] (for
+//!   an `rgb` bundle) converts YCbCr with the device's `ycbcr_enc` (BT.601/709/2020/240M; the kernel's defaults
 //!   per colorspace when 0) and `quantization` (limited or full range):
 //!   see [`Colour::from_v4l2`].
 //! - **Streaming**: mmap with [`V4lOptions::buffers`] buffers (3). With
@@ -49,6 +50,8 @@
 //! spec parsing, the pixel conversions and their tests are always built,
 //! and without the feature opening a `v4l:` source is
 //! [`V4lError::NotBuilt`].
+//!
+//! [`InputColor::pixel_format`]: crate::bundle::InputColor::pixel_format
 
 use std::fmt;
 use std::io;
@@ -190,7 +193,7 @@ impl fmt::Display for V4lSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V4lOptions {
     /// The frames handed over: [`PixelFormat::Gray8`] (default) or
-    /// [`PixelFormat::Rgb8`].
+    /// [`PixelFormat::Rgb8`] (for a bundle whose `input.color` is `rgb`).
     pub output: PixelFormat,
     /// mmap buffers asked for (the driver may give more or fewer).
     pub buffers: u32,
