@@ -53,7 +53,10 @@ typedef enum SammixOutcome {
   SAMMIX_OUTCOME_INVALID = 3,
 } SammixOutcome;
 
-// The layout of the caller's pixels.
+// The layout of the caller's pixels. Either goes to any bundle: its
+// `input.color` decides what the model takes (`gray`: the luma, an RGB8
+// frame's BT.601 `0.299 R + 0.587 G + 0.114 B`, in every channel; `rgb`:
+// R, G, B, a GRAY8 frame replicated). Pass RGB8 to an `rgb` bundle.
 typedef enum SammixFormat {
   // One byte a pixel (luma).
   SAMMIX_FORMAT_GRAY8 = 0,

@@ -44,7 +44,10 @@ pub enum SammixStatus {
     Internal = 4,
 }
 
-/// The layout of the caller's pixels.
+/// The layout of the caller's pixels. Either goes to any bundle: its
+/// `input.color` decides what the model takes (`gray`: the luma, an RGB8
+/// frame's BT.601 `0.299 R + 0.587 G + 0.114 B`, in every channel; `rgb`:
+/// R, G, B, a GRAY8 frame replicated). Pass RGB8 to an `rgb` bundle.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SammixFormat {

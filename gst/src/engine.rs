@@ -82,16 +82,17 @@ impl Engine {
         decoder: DecoderKind,
         mask_dir: Option<PathBuf>,
     ) -> Result<Engine, String> {
-        let opened = catch_unwind(|| -> Result<(Pipeline, usize), String> {
+        let opened = catch_unwind(|| -> Result<(Pipeline, PixelFormat), String> {
             let keys = TrustedKeys::from_profile(sammix::board::profile::current())
                 .map_err(|e| e.to_string())?;
             let bundle = Bundle::open_trusted(dir, &keys).map_err(|e| e.to_string())?;
-            let channels = bundle.manifest().input.channels as usize;
+            // gray8 for a bundle that takes the luma, rgb8 for an RGB one
+            let want = bundle.manifest().input.color.pixel_format();
             let pipeline = Pipeline::with_decoder(&bundle, decoder)
                 .map_err(|e| format!("cannot load the graphs of bundle {}: {e}", dir.display()))?;
-            Ok((pipeline, channels))
+            Ok((pipeline, want))
         });
-        let (mut pipeline, channels) = match opened {
+        let (mut pipeline, want) = match opened {
             Ok(r) => r?,
             Err(_) => {
                 return Err(format!(
@@ -110,11 +111,7 @@ impl Engine {
         }
         Ok(Engine {
             pipeline,
-            want: if channels == 1 {
-                PixelFormat::Gray8
-            } else {
-                PixelFormat::Rgb8
-            },
+            want,
             frame: Frame::zeros(1, 1, PixelFormat::Gray8),
             mask: Mask::zeros(1, 1),
             picture: Frame::zeros(1, 1, PixelFormat::Rgb8),

@@ -13,9 +13,10 @@
 //!
 //! - **Formats**: `video/x-raw`, `GRAY8`, `RGB`, `NV12` or `YUY2`, any size,
 //!   any stride; output caps are the input caps. The frame the library gets
-//!   is made by the V4L2 source's converters (`sammix::source::v4l::convert`):
-//!   for a one-channel bundle the luma plane byte for byte (RGB: BT.601
-//!   luma), for a three-channel one RGB through the caps' colour matrix and
+//!   is made by the V4L2 source's converters (`sammix::source::v4l::convert`)
+//!   in the format the bundle takes (its `input.color`): for a `gray`
+//!   bundle, whatever its channel count, the luma plane byte for byte (RGB:
+//!   BT.601 luma); for an `rgb` one RGB through the caps' colour matrix and
 //!   range.
 //! - **Handoff** (`handoff`): `lossless` processes every frame (upstream
 //!   waits when four frames are queued: a file runs as fast as inference,
