@@ -5,8 +5,10 @@
 # on-screen text off, so frames repeat exactly; no capture crop, compose or
 # scaler, so a TV input's size follows its standard): single-planar on
 # /dev/video0, multi-planar on /dev/video1; and v4l2loopback on
-# /dev/video10. Exits with the checks' exit code (0: all passed; 125: the VM
-# or a module failed, not the checks).
+# /dev/video10. The colour-bar checks switch a vivid's input, test pattern
+# and quantization with v4l2-ctl inside the VM and set them back after each
+# case. Exits with the checks' exit code (0: all passed; 125: the VM or a
+# module failed, not the checks).
 #
 # For loopback_demo_clip it also builds the release `sammix` with `--features
 # v4l` and copies it into the VM with the bundle (every file: the bundle check
