@@ -17,6 +17,9 @@ test-rust:
 	# the accurate bundle's reference vectors (LiteMedSAM, E = 64, classifier on embeddings)
 	SAMMIX_REFERENCE_BUNDLE=models/sammix-us-medsam cargo test --test reference_graphs \
 		--test reference_pipeline --test reference_prompt
+	# the colonoscopy bundle's (the same encoder, RGB input: input.color = "rgb")
+	SAMMIX_REFERENCE_BUNDLE=models/sammix-endo-medsam cargo test --test reference_graphs \
+		--test reference_pipeline --test reference_prompt --test reference_prompt_parts
 
 test-recipe: venv
 	cd models/recipe && $(PY) -m pytest

@@ -224,18 +224,11 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams, doma
                    # against onnxruntime's on frame_000 (4,171 px, up to three boxes united), every differing pixel
                    # within two of the boundary; the encoder (int8 weights, f32 compute) agrees to 1e-4
                    "mask_boundary_px": 2}
-    picked, pos, neg = [], 0, 0
-    for i, img in enumerate(test["images"]):
-        if test["present"][i] and pos < 1:
-            r = pipe(img)
-            if len(r.boxes) >= 1 and r.mask.any():
-                picked.append(i)
-                pos += 1
-        elif not test["present"][i] and neg < 1:
-            picked.append(i)
-            neg += 1
-        if pos and neg:
-            break
+    # frame_000: the first present frame the pipeline segments (its graph cases need the decoder's tensors);
+    # frame_001: the first frame without a target
+    positive = next(i for i, img in enumerate(test["images"])
+                    if test["present"][i] and len((r := pipe(img)).boxes) >= 1 and r.mask.any())
+    picked = [positive, int(np.flatnonzero(test["present"] == 0)[0])]
     for n, i in enumerate(picked):
         name = f"frame_{n:03d}"
         img = test["images"][i]
