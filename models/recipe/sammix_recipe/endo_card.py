@@ -16,25 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from .common import RUNS_DIR, save_json
-from .medsam_card import _f, _load
+from .medsam_card import _f, _load, runtime_subsets, runtime_table
 from .medsam_data import DOMAINS
-from .medsam_eval import lesion_counts
 
 BUNDLE = Path(__file__).resolve().parents[2] / "sammix-endo-medsam"
 TARGET = 0.85  # the issue's Dice+ target for SAM-Mix-50, end to end
-
-
-def runtime_subsets(report: dict) -> dict:
-    """Dice+ of the runtime's per-image scores on one-polyp and several-polyp test frames."""
-    masks = DOMAINS["endo"].frames("test")["masks"]
-    counts = lesion_counts(masks)
-    by_name = {Path(r["name"]).stem: r for r in report["images"]}
-    dice = np.array([by_name[f"{i:06d}"]["dice"] for i in range(len(masks))])
-    return {"one_lesion": float(dice[counts == 1].mean()), "frames_one_lesion": int((counts == 1).sum()),
-            "several_lesions": float(dice[counts >= 2].mean()), "frames_several_lesions": int((counts >= 2).sum())}
 
 
 def rows(runs: Path) -> tuple[list[tuple[str, dict]], list[str]]:
@@ -106,11 +93,7 @@ def write_card(bundle: Path, runs: Path) -> None:
             "`python -m sammix_recipe.export_dataset --data endo --set test --out DIR` (RGB PNGs; the shipped graphs,",
             f"tract for the encoder and classifier, the {(m.get('runtime_test') or {}).get('decoder') or 'native'} decoder):",
             "",
-            "| Dice+ | Dice (all) | IoU+ | HD95 (px) | presence acc. | Dice+ one polyp | Dice+ two or more |",
-            "|---|---|---|---|---|---|---|",
-            f"| {_f(rt.get('dice_positive'))} | {_f(rt.get('dice_all'))} | {_f(rt.get('iou_positive'))} | "
-            f"{_f(rt.get('hd95_px'), 1)} | {_f(rt.get('presence_accuracy'))} | {_f(sub['one_lesion'])} "
-            f"({sub['frames_one_lesion']}) | {_f(sub['several_lesions'])} ({sub['frames_several_lesions']}) |",
+            *runtime_table(rt, sub, "polyp"),
             "",
         ]
     lines += [
@@ -180,7 +163,8 @@ def main(argv=None) -> None:
         rt = _load(Path(args.runtime_test))
         if rt is None:
             raise SystemExit(f"--runtime-test {args.runtime_test}: no such file")
-        m["runtime_test"] = {"summary": rt["summary"], "subsets": runtime_subsets(rt), "decoder": rt.get("decoder"),
+        m["runtime_test"] = {"summary": rt["summary"], "subsets": runtime_subsets(rt, DOMAINS["endo"].frames("test")["masks"]),
+                             "decoder": rt.get("decoder"),
                              "precision": rt.get("precision"), "confidence": rt.get("confidence")}
     if args.runtime_clip:
         rc = _load(Path(args.runtime_clip))

@@ -32,9 +32,10 @@ def _f(x, nd=3) -> str:
     return "—" if x is None else f"{x:.{nd}f}"
 
 
-def runtime_subsets(report: dict) -> dict:
-    """Dice+ of the runtime's per-image scores on one-lesion and several-lesion test frames."""
-    masks = ultrasound_set("test")["masks"]
+def runtime_subsets(report: dict, masks: np.ndarray | None = None) -> dict:
+    """Dice+ of the runtime's per-image scores on one-lesion and several-lesion test frames (``masks``: the
+    test set's, in index order; default the ultrasound test set)."""
+    masks = ultrasound_set("test")["masks"] if masks is None else masks
     counts = lesion_counts(masks)
     by_name = {Path(r["name"]).stem if "name" in r else None: r for r in report["images"]}
     dice = np.array([by_name[f"{i:06d}"]["dice"] for i in range(len(masks))])
@@ -42,6 +43,17 @@ def runtime_subsets(report: dict) -> dict:
         "one_lesion": float(dice[counts == 1].mean()), "frames_one_lesion": int((counts == 1).sum()),
         "several_lesions": float(dice[counts >= 2].mean()), "frames_several_lesions": int((counts >= 2).sum()),
     }
+
+
+def runtime_table(rt: dict, sub: dict, target: str) -> list[str]:
+    """The runtime's test-set row as a Markdown table (``target``: what one is called, lesion or polyp)."""
+    return [
+        f"| Dice+ | Dice (all) | IoU+ | HD95 (px) | presence acc. | Dice+ one {target} | Dice+ two or more |",
+        "|---|---|---|---|---|---|---|",
+        f"| {_f(rt.get('dice_positive'))} | {_f(rt.get('dice_all'))} | {_f(rt.get('iou_positive'))} | "
+        f"{_f(rt.get('hd95_px'), 1)} | {_f(rt.get('presence_accuracy'))} | {_f(sub['one_lesion'])} "
+        f"({sub['frames_one_lesion']}) | {_f(sub['several_lesions'])} ({sub['frames_several_lesions']}) |",
+    ]
 
 
 def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
@@ -287,11 +299,7 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
             "`python -m sammix_recipe.export_dataset --set test --out DIR` (the shipped graphs, tract for the",
             f"encoder and classifier, the {runtime_test.get('decoder') or 'native'} decoder):",
             "",
-            "| Dice+ | Dice (all) | IoU+ | HD95 (px) | presence acc. | Dice+ one lesion | Dice+ two or more |",
-            "|---|---|---|---|---|---|---|",
-            f"| {_f(rt.get('dice_positive'))} | {_f(rt.get('dice_all'))} | {_f(rt.get('iou_positive'))} | "
-            f"{_f(rt.get('hd95_px'), 1)} | {_f(rt.get('presence_accuracy'))} | {_f(sub['one_lesion'])} "
-            f"({sub['frames_one_lesion']}) | {_f(sub['several_lesions'])} ({sub['frames_several_lesions']}) |",
+            *runtime_table(rt, sub, "lesion"),
             "",
         ]
     lines += [
