@@ -24,6 +24,41 @@ BUNDLE = Path(__file__).resolve().parents[2] / "sammix-endo-medsam"
 TARGET = 0.85  # the issue's Dice+ target for SAM-Mix-50, end to end
 
 
+DARK = 16  # a pixel whose channels are all below this is black: the lumen's depth, or outside the scope's field
+
+
+def where_masks_fall(results: Path, clip: Path, masks_dir: Path) -> dict:
+    """Of the runtime's demo-clip masks (``sammix run --out DIR``: ``results.jsonl``, ``masks/``), how much lies
+    outside the scope's round field (black connected to the frame's edge) and on the dark lumen (black inside
+    the field); and how much of each first box lies outside the field."""
+    import numpy as np
+    from PIL import Image
+    from scipy import ndimage
+
+    from .data.y4m_color import read_y4m_rgb
+
+    frames = read_y4m_rgb(clip)
+    out_box, out_mask, on_lumen = [], [], []
+    for line in results.read_text().splitlines():
+        r = json.loads(line)
+        img = frames[int(r["name"])]
+        dark = img.max(-1) < DARK
+        lab, _ = ndimage.label(dark)
+        edge = np.setdiff1d(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])), [0])
+        outside = np.isin(lab, edge)
+        if r.get("box_frame"):
+            x0, y0, x1, y1 = (int(round(v)) for v in r["box_frame"])
+            out_box.append(outside[y0 : y1 + 1, x0 : x1 + 1].mean())
+        m = np.asarray(Image.open(masks_dir / f"{r['name']}.png")) > 0
+        if m.any():
+            out_mask.append((m & outside).sum() / m.sum())
+            on_lumen.append((m & dark & ~outside).sum() / m.sum())
+    return {"frames_with_box": len(out_box), "box_outside_field_mean": float(np.mean(out_box)),
+            "frames_with_mask": len(out_mask), "mask_outside_field_mean": float(np.mean(out_mask)),
+            "mask_outside_field_max": float(np.max(out_mask)), "mask_on_lumen_mean": float(np.mean(on_lumen)),
+            "frames_mask_mostly_on_lumen": int((np.array(on_lumen) > 0.5).sum())}
+
+
 def rows(runs: Path) -> tuple[list[tuple[str, dict]], list[str]]:
     """(method, test JSON) of each row whose file exists, and the files not there yet."""
     out, missing = [], []
@@ -125,6 +160,15 @@ def write_card(bundle: Path, runs: Path) -> None:
                   f"Dice+ {_f(rc.get('dice_positive'))}, Dice {_f(rc.get('dice_all'))}, presence accuracy "
                   f"{_f(rc.get('presence_accuracy'))}; the mask changes by {_f(rc.get('flicker_px'), 0)} px a frame "
                   f"where the ground truth changes by {_f(rc.get('flicker_ground_truth_px'), 0)}.", ""]
+    wm = m.get("runtime_demo_clip_masks")
+    if wm:
+        lines += ["Where its masks fall (`endo_card --runtime-clip-out DIR`, DIR from `sammix run --bundle "
+                  "models/sammix-endo-medsam --out DIR`): the scope's black border is not the problem (first boxes "
+                  f"{100 * wm['box_outside_field_mean']:.1f} % outside the round field on average, masks "
+                  f"{100 * wm['mask_outside_field_mean']:.2f} %, at most {100 * wm['mask_outside_field_max']:.1f} %), "
+                  f"the dark lumen is: {100 * wm['mask_on_lumen_mean']:.0f} % of the mask pixels on average lie on it "
+                  f"(black inside the field), more than half the mask in {wm['frames_mask_mostly_on_lumen']} of the "
+                  f"{wm['frames_with_mask']} frames with a mask.", ""]
     lines += ["## Limits", "",
               "- Trained and measured on generated frames only; no real colonoscopy was available to this project.",
               "- Not modelled by the generator: compression, chromatic aberration, stool, bubbles, blood, instruments,",
@@ -156,6 +200,8 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", default=str(RUNS_DIR))
     ap.add_argument("--runtime-test", default=None)
     ap.add_argument("--runtime-clip", default=None)
+    ap.add_argument("--runtime-clip-out", default=None,
+                    help="the --out folder of `sammix run --bundle models/sammix-endo-medsam`: where its masks fall")
     args = ap.parse_args(argv)
     bundle = Path(args.bundle)
     m = json.loads((bundle / "metrics.json").read_text())
@@ -174,7 +220,10 @@ def main(argv=None) -> None:
             rc = {**rc["accuracy"], "flicker_px": rc["flicker"]["mask_change_px"],
                   "flicker_ground_truth_px": rc["flicker"]["truth_change_px"]}
         m["runtime_demo_clip"] = rc
-    if args.runtime_test or args.runtime_clip:
+    if args.runtime_clip_out:
+        d = Path(args.runtime_clip_out)
+        m["runtime_demo_clip_masks"] = where_masks_fall(d / "results.jsonl", bundle / "demo" / "clip.y4m", d / "masks")
+    if args.runtime_test or args.runtime_clip or args.runtime_clip_out:
         save_json(bundle / "metrics.json", m)
     write_card(bundle, Path(args.runs))
     from .medsam_bundle import refresh_manifest

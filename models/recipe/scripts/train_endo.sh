@@ -54,9 +54,9 @@ for stage in $stages; do
         data=$(mktemp -d)
         run $PY -m sammix_recipe.export_dataset --data endo --set test --out "$data/test"
         run "$sammix" eval --bundle ../sammix-endo-medsam --data "$data/test" --out runs/endo_runtime_test.json
-        run "$sammix" run --bundle ../sammix-endo-medsam --json > runs/endo_runtime_clip.json  # its demo clip
+        run "$sammix" run --bundle ../sammix-endo-medsam --out "$data/clip" --json > runs/endo_runtime_clip.json
         run $PY -m sammix_recipe.endo_card --runtime-test runs/endo_runtime_test.json \
-            --runtime-clip runs/endo_runtime_clip.json
+            --runtime-clip runs/endo_runtime_clip.json --runtime-clip-out "$data/clip"
         rm -rf "$data" ;;
     *) echo "train_endo.sh: unknown stage $stage (embed, rows, bundle, runtime)" >&2; exit 2 ;;
     esac
