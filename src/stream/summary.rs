@@ -64,7 +64,7 @@ pub struct StreamSummary {
     pub accepted: u64,
     /// Correction requests not applied (another frame, bad clicks).
     pub corrections_rejected: u64,
-    /// Frames captured while paused ([`StreamOptions::pause`]), not processed.
+    /// Frames captured while paused ([`StreamOptions::pause`](super::StreamOptions::pause)), not processed.
     pub frozen: u64,
     /// Peak resident memory of the process (kB, Linux `VmHWM`), if known.
     pub peak_rss_kb: Option<u64>,
