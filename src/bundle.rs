@@ -41,15 +41,17 @@ use std::path::{Path, PathBuf};
 
 mod error;
 mod files;
+mod input;
 mod manifest;
 pub mod signature;
 mod validate;
 
 pub use error::{BundleError, FileProblem, Invalid, TextPos};
 pub use files::sha256_file;
+pub use input::{InputColor, InputParams, Resize};
 pub use manifest::{
     ClassifierInput, ConfidenceParams, DecoderParams, GateParams, GraphEntry, GraphRole, Graphs,
-    InputColor, InputParams, Manifest, Precision, PromptParams, Resize,
+    Manifest, Precision, PromptParams,
 };
 pub use signature::{Provenance, TrustedKey, TrustedKeys, SIGNATURE};
 
