@@ -122,6 +122,12 @@ def write_clip(bundle: Path, pipe, threshold: float = PRESENCE_THRESHOLD, n_fram
     for i, m in enumerate(masks):
         Image.fromarray((m > 0).astype(np.uint8) * 255).save(demo / "masks" / f"{i:06d}.png", optimize=True)
     pred, probs = pipe.run_set(frames)
+    return score_clip(pred, probs, masks, threshold)
+
+
+def score_clip(pred: np.ndarray, probs: np.ndarray, masks: np.ndarray, threshold: float) -> dict:
+    """A clip's summary, per-frame Dice and flicker (mask pixels changed from one frame to the next, and the
+    ground truth's)."""
     res = summarize(pred, masks, probs >= threshold)
     res["per_frame_dice"] = [round(dice(p, g), 4) for p, g in zip(pred, masks)]
     res["flicker_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(pred[1:], pred[:-1])]))

@@ -44,7 +44,7 @@ from .medsam_eval import load_run
 from .medsam_ort import OrtMedSamMix
 from .metrics import summarize
 from .prompt import PromptParams
-from .bundle import write_clip
+from .bundle import score_clip, write_clip
 from .reference import _save, synthetic_cams, tolerance
 from .prompt import box_from_low_res, cam_to_prompt, component_boxes
 
@@ -345,7 +345,6 @@ def write_demo(bundle: Path, pipe: OrtMedSamMix, threshold: float, domain: Domai
     if domain.name != "endo":
         return write_clip(bundle, pipe, threshold, CLIP_FRAMES)
     from .data.y4m_color import read_y4m_rgb, write_y4m_rgb
-    from .metrics import dice
 
     frames, masks = domain.clip(ENDO_CLIP_FRAMES)
     demo = bundle / "demo"
@@ -356,11 +355,7 @@ def write_demo(bundle: Path, pipe: OrtMedSamMix, threshold: float, domain: Domai
     for i, m in enumerate(masks):
         Image.fromarray(m * 255).save(demo / "masks" / f"{i:06d}.png", optimize=True)
     pred, probs = pipe.run_set(read_y4m_rgb(demo / "clip.y4m"))
-    res = summarize(pred, masks, probs >= threshold)
-    res["per_frame_dice"] = [round(dice(p, g), 4) for p, g in zip(pred, masks)]
-    res["flicker_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(pred[1:], pred[:-1])]))
-    res["flicker_ground_truth_px"] = float(np.mean([np.logical_xor(a, b).sum() for a, b in zip(masks[1:], masks[:-1])]))
-    return res
+    return score_clip(pred, probs, masks, threshold)
 
 
 def manifest_meta(chosen: dict, domain: Domain) -> dict:

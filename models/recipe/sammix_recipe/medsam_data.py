@@ -105,18 +105,24 @@ class Domain:
         idx = validation_indices(pool["present"])
         return pool["images"][idx], pool["masks"][idx]
 
+    @property
+    def clip_seed(self) -> int:
+        """The seed of the demo clip's phantom or colon."""
+        if self.name == "endo":
+            from .data.endoscopy import CLIP_SEED as ENDO_CLIP_SEED
+
+            return ENDO_CLIP_SEED
+        from .common import CLIP_SEED
+
+        return CLIP_SEED
+
     def clip(self, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
         """The demo clip's frames and 0/1 masks (a sequence never trained or chosen on)."""
         if self.name == "endo":
-            from .data.endoscopy import CLIP_SEED as ENDO_CLIP_SEED
-            from .data.endoscopy_clip import generate_clip as endo_clip
-
-            frames, masks = endo_clip(ENDO_CLIP_SEED, n_frames=n_frames, size=(256, 256))
+            from .data.endoscopy_clip import generate_clip
         else:
-            from .common import CLIP_SEED
             from .data.clip import generate_clip
-
-            frames, masks = generate_clip(CLIP_SEED, n_frames=n_frames, size=(256, 256))
+        frames, masks = generate_clip(self.clip_seed, n_frames=n_frames, size=(256, 256))
         return frames, (masks > 0).astype(np.uint8)
 
 

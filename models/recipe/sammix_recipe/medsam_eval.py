@@ -53,15 +53,12 @@ def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, Deco
 
 def clip_data(domain: Domain):
     """The domain's bundle demo clip (embedded once, cached): (embeddings, rows, masks, present)."""
-    from .common import CLIP_SEED
-    from .data.endoscopy import CLIP_SEED as ENDO_CLIP_SEED
     from .medsam import embed_augmented
     from .medsam_bundle import clip_frames
 
     n = clip_frames(domain)
     frames, masks = domain.clip(n)
-    seed = ENDO_CLIP_SEED if domain.name == "endo" else CLIP_SEED
-    emb = embed_augmented(load_foundation(), f"{domain.prefix}clip{seed}_{n}", frames)
+    emb = embed_augmented(load_foundation(), f"{domain.prefix}clip{domain.clip_seed}_{n}", frames)
     return emb, np.arange(len(frames)), masks, masks.reshape(len(masks), -1).any(1)
 
 
