@@ -152,8 +152,9 @@ def cached_embeddings(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.inference_mode()
-def embed_set(net: LiteMedSam, name: str, images: np.ndarray, indices: np.ndarray, batch: int = 4) -> None:
-    """Embeds ``images[indices]`` into a resumable float16 cache."""
+def embed_set(net: LiteMedSam, name: str, images: np.ndarray, indices: np.ndarray, batch: int = 4,
+              embed_size: int = EMBED_SIZE) -> None:
+    """Embeds ``images[indices]`` into a resumable float16 cache of (N,256,E,E) embeddings."""
     path = embeddings_path(name)
     done_path = CACHE_DIR / f"medsam_emb_{name}_done.txt"
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -177,7 +178,7 @@ def embed_set(net: LiteMedSam, name: str, images: np.ndarray, indices: np.ndarra
         elif emb.shape[0] != n or not np.array_equal(old, indices):
             raise RuntimeError(f"{path}: made for another frame list; delete it to start again")
     else:
-        emb = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, EMBED_DIM, EMBED_SIZE, EMBED_SIZE))
+        emb = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, EMBED_DIM, embed_size, embed_size))
         np.save(CACHE_DIR / f"medsam_emb_{name}_index.npy", indices)
         done = 0
     t = time.time()
@@ -191,9 +192,9 @@ def embed_set(net: LiteMedSam, name: str, images: np.ndarray, indices: np.ndarra
             log.info("%s: %d/%d embedded (%.2f s/frame)", name, j, n, (time.time() - t) / max(1, j - done))
 
 
-def embed_augmented(net: LiteMedSam, name: str, images: np.ndarray) -> np.ndarray:
+def embed_augmented(net: LiteMedSam, name: str, images: np.ndarray, embed_size: int = EMBED_SIZE) -> np.ndarray:
     """Embeddings (N,256,E,E) f16 of augmented frames, cached under ``name`` (which must say how they were made)."""
-    embed_set(net, name, images, np.arange(len(images)))
+    embed_set(net, name, images, np.arange(len(images)), embed_size=embed_size)
     return np.asarray(cached_embeddings(name)[0])
 
 

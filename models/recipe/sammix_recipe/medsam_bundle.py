@@ -38,7 +38,8 @@ from PIL import Image
 from .common import log, save_json, setup_logging
 from .export import DECODER_INPUTS, DECODER_OUTPUTS, _EncoderGraph, _export, export_decoder, quantize_dynamic_graph
 from .manifest import verify_manifest, write_manifest
-from .medsam import EMBED_SIZE, INPUT_SIZE, load_foundation
+from .encoders import Encoder, run_encoder
+from .medsam import INPUT_SIZE, load_foundation
 from .medsam_data import Domain, run_domain
 from .medsam_eval import load_run
 from .medsam_ort import OrtMedSamMix
@@ -62,17 +63,23 @@ F16_MIN_ELEMENTS = 16  # smaller float initializers (shapes' scalars) stay f32
 
 def export_f32(run: Path, work: Path) -> None:
     head, dec = load_run(run)
+    encoder = run_encoder(run)
     net = load_foundation()
     net.prompt_encoder = dec.prompt_encoder
     net.mask_decoder = dec.mask_decoder
     f32 = work / "f32"
-    emb = torch.zeros(1, 256, EMBED_SIZE, EMBED_SIZE)
+    emb = torch.zeros(1, 256, encoder.size, encoder.size)
     _export(copy.deepcopy(head).eval(), (emb,), f32 / "classifier.onnx", ["image_embeddings"], ["logits", "cam"])
-    x = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
-    _export(_EncoderGraph(copy.deepcopy(net.image_encoder).eval()), (x,), f32 / "encoder.onnx", ["image"],
-            ["image_embeddings"])
+    if encoder.is_student:
+        from .student import export_onnx, load_student
+
+        export_onnx(load_student(encoder.student_run), f32 / "encoder.onnx")
+    else:
+        x = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+        _export(_EncoderGraph(copy.deepcopy(net.image_encoder).eval()), (x,), f32 / "encoder.onnx", ["image"],
+                ["image_embeddings"])
     net.mask_threshold = 0.0
-    export_decoder(net, SimpleNamespace(embedding_size=EMBED_SIZE, img_size=INPUT_SIZE), f32 / "decoder.onnx")
+    export_decoder(net, SimpleNamespace(embedding_size=encoder.size, img_size=INPUT_SIZE), f32 / "decoder.onnx")
     log.info("exported f32 graphs to %s", f32)
 
 
@@ -164,7 +171,7 @@ def make_forms(work: Path) -> None:
 
 
 def pipeline(paths: dict[str, Path], chosen: dict) -> OrtMedSamMix:
-    return OrtMedSamMix(paths, INPUT_SIZE, EMBED_SIZE, PromptParams(**chosen["prompt"]), chosen["presence_threshold"])
+    return OrtMedSamMix(paths, INPUT_SIZE, PromptParams(**chosen["prompt"]), chosen["presence_threshold"])
 
 
 def choose_forms(work: Path, chosen: dict, n_val: int, domain: Domain) -> tuple[dict, dict]:
@@ -218,8 +225,9 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams, doma
         shutil.rmtree(ref)
     ref.mkdir(parents=True)
     test = domain.frames("test")
+    e = pipe.embed
     index: dict = {"format": 1, "graph_cases": [], "frames": [], "prompt_cases": [], "prompt_parts_cases": [],
-                   "prompt_params": params.to_dict(), "input_size": INPUT_SIZE, "embedding_size": EMBED_SIZE,
+                   "prompt_params": params.to_dict(), "input_size": INPUT_SIZE, "embedding_size": e,
                    # the int8-dynamic E = 64 decoder: tract's plan and the native decoder both reach mask IoU 0.978
                    # against onnxruntime's on frame_000 (4,171 px, up to three boxes united), every differing pixel
                    # within two of the boundary; the encoder (int8 weights, f32 compute) agrees to 1e-4
@@ -271,14 +279,17 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams, doma
             "mask": _save(ref, f"{name}/final_mask.npy", gated.mask), "iou": gated.iou,
         })
         if "low_res_union" in gated.tensors:  # the rule's calls united: the runtime's resize must give the mask
+            union = gated.tensors["low_res_union"]
+            # 256×256 (E = 64) in half precision, inside the 30 MB cap; smaller unions exact, so that no logit
+            # rounded to f16 crosses the mask threshold (it did for 2 pixels of an E = 32 frame)
             index["frames"][-1]["low_res_union"] = _save(ref, f"{name}/low_res_union.npy",
-                                                         gated.tensors["low_res_union"].astype(np.float16))
+                                                         union.astype(np.float16) if e >= 64 else union)
     rng = np.random.default_rng(0)
     cams = [(nm, c) for nm, c in synthetic_cams(rng, 16)]
-    cams = [(nm, np.kron(c, np.ones((4, 4), np.float32)) if c.shape[0] == 16 else c) for nm, c in cams]
+    cams = [(nm, np.kron(c, np.ones((e // 16, e // 16), np.float32)) if c.shape[0] == 16 else c) for nm, c in cams]
     cams.append(("frame_000_cam", np.load(ref / "frame_000" / "cam.npy")[0, 0]))
     for name, cam in cams:
-        pr = cam_to_prompt(cam, INPUT_SIZE, EMBED_SIZE, params)
+        pr = cam_to_prompt(cam, INPUT_SIZE, e, params)
         case = {"name": name, "cam": _save(ref, f"prompt/{name}_cam.npy", cam.astype(np.float32))}
         if pr is None:
             case["prompt"] = False
@@ -295,10 +306,12 @@ def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams, doma
                 "boxes": [[float(v) for v in b] for b in component_boxes(cam, INPUT_SIZE, p)],
             })
     lows = [("frame_000_low", np.load(ref / "frame_000" / "low_res_masks.npy")[0, 1]) if (ref / "frame_000" / "low_res_masks.npy").exists() else None,
-            ("empty_low", np.full((4 * EMBED_SIZE,) * 2, -5.0, np.float32)),
-            ("corner_low", np.pad(np.full((3, 3), 2.0, np.float32), ((0, 253), (0, 253)), constant_values=-1.0)),
-            ("edge_low", np.pad(np.full((5, 9), 0.5, np.float32), ((251, 0), (100, 147)), constant_values=-0.5)),
-            ("noise_low", rng.normal(-2.0, 1.0, (4 * EMBED_SIZE,) * 2).astype(np.float32))]
+            ("empty_low", np.full((4 * e,) * 2, -5.0, np.float32)),
+            ("corner_low", np.pad(np.full((3, 3), 2.0, np.float32), ((0, 4 * e - 3), (0, 4 * e - 3)),
+                                  constant_values=-1.0)),
+            ("edge_low", np.pad(np.full((5, 9), 0.5, np.float32), ((4 * e - 5, 0), (e + 36, 3 * e - 45)),
+                                constant_values=-0.5)),
+            ("noise_low", rng.normal(-2.0, 1.0, (4 * e,) * 2).astype(np.float32))]
     for item in lows:
         if item is None:
             continue
@@ -326,7 +339,9 @@ def refresh_manifest(bundle: Path) -> None:
 
     m = json.loads((bundle / "metrics.json").read_text())
     domain = DOMAINS[m["bundle"].get("data", "us")]
-    write_manifest(bundle, manifest_meta(m["bundle"]["chosen"], domain), graph_entries(m["bundle"]["forms"]))
+    meta = manifest_meta(m["bundle"]["chosen"], domain, Encoder(m["bundle"].get("encoder", "litemedsam")),
+                         m["bundle"].get("name"))
+    write_manifest(bundle, meta, graph_entries(m["bundle"]["forms"]))
     problems = verify_manifest(bundle)
     if problems:
         raise SystemExit("bundle check failed:\n" + "\n".join(problems))
@@ -336,6 +351,10 @@ DESCRIPTIONS = {
     "us": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for lesions in procedural B-mode ultrasound",
     "endo": "SAM-Mix on LiteMedSAM (TinyViT, 256x256, E = 64) for polyps in procedural colonoscopy (RGB)",
 }
+
+
+STUDENT_DESCRIPTION = ("SAM-Mix on a real-time student of LiteMedSAM's encoder (256x256 gray, E = 32) for lesions "
+                       "in procedural B-mode ultrasound")
 
 
 def write_demo(bundle: Path, pipe: OrtMedSamMix, threshold: float, domain: Domain) -> dict:
@@ -358,12 +377,14 @@ def write_demo(bundle: Path, pipe: OrtMedSamMix, threshold: float, domain: Domai
     return score_clip(pred, probs, masks, threshold)
 
 
-def manifest_meta(chosen: dict, domain: Domain) -> dict:
+def manifest_meta(chosen: dict, domain: Domain, encoder: Encoder, name: str | None = None) -> dict:
+    """``encoder``: LiteMedSAM's (RGB in, gray replicated; E = 64) or a gray student's (one channel; E = 32)."""
+    c = 1 if encoder.is_student else 3
     meta: dict = {
-        "name": domain.bundle,
-        "description": DESCRIPTIONS[domain.name],
-        "input": {"size": INPUT_SIZE, "channels": 3, "embedding_size": EMBED_SIZE, "mean": [0.0, 0.0, 0.0],
-                  "std": [255.0, 255.0, 255.0], "resize": "bilinear"},
+        "name": name or domain.bundle,
+        "description": STUDENT_DESCRIPTION if encoder.is_student else DESCRIPTIONS[domain.name],
+        "input": {"size": INPUT_SIZE, "channels": c, "embedding_size": encoder.size, "mean": [0.0] * c,
+                  "std": [255.0] * c, "resize": "bilinear"},
         "prompt": PromptParams(**chosen["prompt"]).to_dict(),
         "gate": {"presence_threshold": chosen["presence_threshold"]},
         "decoder": {"mask_tokens": [1, 2, 3], "mask_threshold": 0.0},
@@ -379,6 +400,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
     ap.add_argument("--out", default=None, help="the bundle folder (default: models/sammix-<data>-medsam)")
+    ap.add_argument("--name", default=None, help="the manifest's name (default: the domain's accurate bundle's)")
     ap.add_argument("--work", default=None)
     ap.add_argument("--skip-export", action="store_true")
     ap.add_argument("--forms", default=None, help="e.g. classifier=f16,encoder=dynamic,decoder=f16 (skip the choice)")
@@ -417,7 +439,8 @@ def main(argv=None) -> None:
     log.info("demo clip (onnxruntime): dice+ %.4f dice %.4f flicker %.0f px (gt %.0f)", clip["dice_positive"],
              clip["dice_all"], clip["flicker_px"], clip["flicker_ground_truth_px"])
     write_reference(bundle, pipe, PromptParams(**chosen["prompt"]), domain)
-    metrics = {"bundle": {"run": run.name, "data": domain.name, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
+    metrics = {"bundle": {"run": run.name, "data": domain.name, "encoder": run_encoder(run).spec,
+                          "name": args.name or domain.bundle, "forms": forms, "chosen": chosen}, "onnxruntime_val_forms": evals,
                "onnxruntime_val_forms_run": evals_run, "onnxruntime_val_classifier_forms": cls_evals,
                "onnxruntime_demo_clip": clip}
     for f in sorted(run.glob("eval_*.json")):

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from .common import log, save_json, setup_logging
-from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, load_foundation
+from .encoders import Encoder, run_encoder
+from .medsam import INPUT_SIZE
 from .medsam_data import Domain, run_domain
 from .medsam_train import CamHead, call_decoder, gt_boxes
 from .metrics import summarize
@@ -41,8 +42,7 @@ def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, Deco
         hk = torch.load(run.parent / ck["head_run"] / "medsam_sammix.pt", map_location="cpu", weights_only=False)
     head = CamHead(hk["cam"], arch=hk.get("arch", "small"))
     head.load_state_dict(hk["head"])
-    sam = load_foundation()
-    dec = DecoderHead(sam)
+    dec = run_encoder(run).decoder()
     if not foundation_decoder:
         if "decoder" not in ck:  # a head-only run: the decoder of the run it names, beside it
             ck = torch.load(run.parent / ck["decoder_run"] / "medsam_sammix.pt", map_location="cpu",
@@ -51,24 +51,25 @@ def load_run(run: Path, foundation_decoder: bool = False) -> tuple[CamHead, Deco
     return head.eval(), dec.eval()
 
 
-def clip_data(domain: Domain):
+def clip_data(domain: Domain, encoder: Encoder):
     """The domain's bundle demo clip (embedded once, cached): (embeddings, rows, masks, present)."""
-    from .medsam import embed_augmented
     from .medsam_bundle import clip_frames
 
     n = clip_frames(domain)
     frames, masks = domain.clip(n)
-    emb = embed_augmented(load_foundation(), f"{domain.prefix}clip{domain.clip_seed}_{n}", frames)
+    emb = encoder.embed(f"{domain.prefix}clip{domain.clip_seed}_{n}", frames)
     return emb, np.arange(len(frames)), masks, masks.reshape(len(masks), -1).any(1)
 
 
-def split_data(split: str, domain: Domain):
+def split_data(split: str, domain: Domain, encoder: Encoder | None = None):
     """(embeddings, rows, masks, present) of ``val`` (the domain's validation frames), ``test``, or ``clip``
-    (the demo clip: another phantom or colon, never trained or chosen on)."""
+    (the demo clip: another phantom or colon, never trained or chosen on), on ``encoder``'s embeddings
+    (default LiteMedSAM's)."""
+    encoder = encoder or Encoder()
     if split == "clip":
-        return clip_data(domain)
+        return clip_data(domain, encoder)
     name = {"test": "test", "val": "validation" if domain.own_validation else "pool"}[split]
-    emb, idx = cached_embeddings(domain.cache(name))
+    emb, idx = encoder.embeddings(domain, name)
     data = domain.frames(name)
     rows = np.arange(len(idx))
     if split == "val" and not domain.own_validation:
@@ -101,12 +102,13 @@ def segment(
     ``scores`` (N,), if given, receives each frame's lowest predicted IoU over its decoder calls (NaN for a
     frame without one): how sure the decoder is of the frame's weakest part."""
     n = len(rows)
-    e4 = 4 * EMBED_SIZE
+    e = emb.shape[-1]  # E of the encoder the embeddings come from
+    e4 = 4 * e
     jobs = []  # (frame, box, dense)
     for f in range(n):
         if boxes_override is None and probs[f] < presence_threshold:
             continue
-        pr = cam_to_prompt(cams[f], INPUT_SIZE, EMBED_SIZE, params)
+        pr = cam_to_prompt(cams[f], INPUT_SIZE, e, params)
         dense = pr.dense if pr is not None else np.full((e4, e4), -params.dense_logit, np.float32)
         if boxes_override is not None:
             boxes = boxes_override[f]
@@ -166,8 +168,8 @@ def ground_truth_prompt_boxes(masks: np.ndarray, params: PromptParams) -> list:
 
 
 def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: float, domain: Domain,
-             gt_box: bool = False) -> dict:
-    emb, rows, masks, present = split_data(split, domain)
+             gt_box: bool = False, encoder: Encoder | None = None) -> dict:
+    emb, rows, masks, present = split_data(split, domain, encoder)
     probs, cams = head_outputs(head, emb, rows)
     override = ground_truth_prompt_boxes(masks, params) if gt_box else None  # the ceiling: no gate
     pred = segment(dec, emb, rows, probs, cams, params, presence_threshold, override)
@@ -195,11 +197,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 IOU_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 1.01))
 
 
-def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: float, domain: Domain) -> dict:
+def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: float, domain: Domain,
+             encoder: Encoder | None = None) -> dict:
     """Where the CAM prompt loses Dice+ on positive frames: the gate (ground-truth presence instead), and the
     first CAM box's IoU with the nearest ground-truth lesion box, binned, each bin with Dice+ from the CAM
     prompt and from the ground-truth boxes (same decoder, same dense prompt)."""
-    emb, rows, masks, present = split_data(split, domain)
+    emb, rows, masks, present = split_data(split, domain, encoder)
     probs, cams = head_outputs(head, emb, rows)
     pos = masks.reshape(len(masks), -1).any(1)
     gated = report(segment(dec, emb, rows, probs, cams, params, presence_threshold), masks, probs >= presence_threshold)
@@ -237,13 +240,13 @@ def diagnose(head, dec, split: str, params: PromptParams, presence_threshold: fl
 PSEUDO_THRESHOLDS = (0.0, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
-def pseudo_quality(head, dec, params: PromptParams, domain: Domain) -> dict:
+def pseudo_quality(head, dec, params: PromptParams, domain: Domain, encoder: Encoder | None = None) -> dict:
     """How good the run's masks are as pseudo-labels, by the decoder's predicted IoU: on the validation split's
     positive frames, gate held open (as ``medsam_train --pseudo-from`` makes them), the share of frames kept
     and their mean Dice for each threshold."""
     from .metrics import dice
 
-    emb, rows, masks, present = split_data("val", domain)
+    emb, rows, masks, present = split_data("val", domain, encoder)
     pos = masks.reshape(len(masks), -1).any(1)
     rows, masks = rows[pos], masks[pos]
     _, cams = head_outputs(head, emb, rows)
@@ -271,9 +274,10 @@ SWEEP = {
 }
 
 
-def sweep(head, dec, base: PromptParams, presence_threshold: float, domain: Domain) -> tuple[PromptParams, float, list]:
+def sweep(head, dec, base: PromptParams, presence_threshold: float, domain: Domain,
+          encoder: Encoder | None = None) -> tuple[PromptParams, float, list]:
     """Coordinate ascent on the validation split's Dice (all frames), one field at a time, then the gate."""
-    emb, rows, masks, present = split_data("val", domain)
+    emb, rows, masks, present = split_data("val", domain, encoder)
     probs, cams = head_outputs(head, emb, rows)
     table = []
 
@@ -320,10 +324,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     setup_logging()
     run = Path(args.run)
-    domain = run_domain(run)
+    domain, encoder = run_domain(run), run_encoder(run)
     head, dec = load_run(run, foundation_decoder=args.sam_pp)
     if args.sweep:
-        best, t, table = sweep(head, dec, PromptParams(), 0.5, domain)
+        best, t, table = sweep(head, dec, PromptParams(), 0.5, domain, encoder)
         save_json(run / "chosen.json", {"prompt": best.to_dict(), "presence_threshold": t})
         save_json(run / "sweep_val.json", table)
         log.info("chosen on validation: %s gate %.2f", best, t)
@@ -332,10 +336,10 @@ def main(argv=None) -> None:
     chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
     params = PromptParams(**chosen["prompt"])
     if args.pseudo_quality:
-        save_json(run / "pseudo_val.json", pseudo_quality(head, dec, params, domain))
+        save_json(run / "pseudo_val.json", pseudo_quality(head, dec, params, domain, encoder))
         return
     if args.diagnose:
-        d = diagnose(head, dec, args.split, params, chosen["presence_threshold"], domain)
+        d = diagnose(head, dec, args.split, params, chosen["presence_threshold"], domain, encoder)
         save_json(run / f"diagnosis_{args.split}.json", d)
         log.info("%s", json.dumps(d, indent=1))
         return
@@ -349,14 +353,14 @@ def main(argv=None) -> None:
         variants["all defaults (one box, no refinement)"] = base
         out = {}
         for name, p in variants.items():
-            out[name] = evaluate(head, dec, args.split, p, chosen["presence_threshold"], domain)
+            out[name] = evaluate(head, dec, args.split, p, chosen["presence_threshold"], domain, encoder=encoder)
             log.info("%-40s dice+ %.4f several %.4f", name, out[name]["dice_positive"],
                      out[name].get("dice_positive_several_lesions", float("nan")))
         save_json(run / f"levers_{args.split}.json", out)
         return
     r = evaluate(head, dec, args.split, params, chosen["presence_threshold"], domain,
-                 gt_box=args.gt_box)
-    r.update({"run": run.name, "data": domain.name, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
+                 gt_box=args.gt_box, encoder=encoder)
+    r.update({"run": run.name, "data": domain.name, "encoder": encoder.spec, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
               "prompt": params.to_dict(), "presence_threshold": chosen["presence_threshold"]})
     name = args.out or f"eval_{args.split}{'_sampp' if args.sam_pp else ''}{'_gtbox' if args.gt_box else ''}.json"
     save_json(run / name, r)

@@ -34,24 +34,28 @@ class MedFrameResult:
 
 
 class OrtMedSamMix:
-    def __init__(self, paths: dict[str, Path], size: int, embed: int, params: PromptParams,
+    def __init__(self, paths: dict[str, Path], size: int, params: PromptParams,
                  presence_threshold: float, mask_threshold: float = 0.0):
         # weight-only int8 (DequantizeLinear) computes in f32, as in tract; see ort_session
         self.clf = ort_session(paths["classifier"], qdq_fusion=False)
         self.enc = ort_session(paths["encoder"], qdq_fusion=False)
         self.dec = ort_session(paths["decoder"], qdq_fusion=False)
-        self.size, self.embed = size, embed
+        # C and E from the encoder graph: LiteMedSAM's 3 channels and E = 64, a gray student's 1 and 32
+        self.channels = int(self.enc.get_inputs()[0].shape[1])
+        self.size, self.embed = size, int(self.enc.get_outputs()[0].shape[-1])
         self.params = params
         self.presence_threshold = presence_threshold
         self.mask_threshold = mask_threshold
 
     def input_tensor(self, frame: np.ndarray) -> np.ndarray:
-        """(1,3,S,S) in [0, 1]: a gray frame in all three channels, an RGB frame's channels in order."""
+        """(1,C,S,S) in [0, 1]: a gray frame in every channel, an RGB frame's channels in order."""
+        if frame.ndim == 3 and self.channels == 1:
+            raise ValueError("a one-channel encoder takes gray frames, not RGB")
         planes = [frame.astype(np.float32)] if frame.ndim == 2 else [frame[..., c].astype(np.float32) for c in range(3)]
         if planes[0].shape != (self.size, self.size):
             planes = [resize_bilinear(f, self.size, self.size) for f in planes]
         x = np.stack([(f / np.float32(255.0)).astype(np.float32) for f in planes])[None]
-        return np.ascontiguousarray(np.broadcast_to(x, (1, 3, self.size, self.size)))
+        return np.ascontiguousarray(np.broadcast_to(x, (1, self.channels, self.size, self.size)))
 
     def decode(self, emb: np.ndarray, box: np.ndarray, dense: np.ndarray):
         feeds = {

@@ -35,7 +35,8 @@ from scipy import ndimage
 from torch import nn
 
 from .common import RUNS_DIR, cosine_lr, device_name, log, save_json, seed_everything, set_lr, setup_logging
-from .medsam import EMBED_SIZE, INPUT_SIZE, cached_embeddings, embed_augmented, load_foundation
+from .encoders import TEACHER, Encoder
+from .medsam import INPUT_SIZE
 from .medsam_data import AUG_VERSION, DOMAINS, Domain, augment_labeled, labeled_indices
 from .model import DecoderHead
 from .prompt import EIGHT_CONNECTED, PromptParams, cam_to_prompt
@@ -104,11 +105,11 @@ class CamHead(nn.Module):
         return logits, cam
 
 
-def dense_target(masks: np.ndarray) -> np.ndarray:
+def dense_target(masks: np.ndarray, e: int) -> np.ndarray:
     """(N,S,S) masks → (N,1,E,E) area fractions."""
     n, s, _ = masks.shape
-    k = s // EMBED_SIZE
-    return masks.astype(np.float32).reshape(n, EMBED_SIZE, k, EMBED_SIZE, k).mean(axis=(2, 4))[:, None]
+    k = s // e
+    return masks.astype(np.float32).reshape(n, e, k, e, k).mean(axis=(2, 4))[:, None]
 
 
 def train_head(
@@ -120,7 +121,7 @@ def train_head(
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     for g in opt.param_groups:
         g["base_lr"] = g["lr"]
-    target = torch.from_numpy(dense_target(masks))
+    target = torch.from_numpy(dense_target(masks, emb.shape[-1]))
     labels = torch.from_numpy(present.astype(np.float32))
     t0 = time.time()
     for step in range(steps):
@@ -184,7 +185,8 @@ def train_decoder(
     batch: int, jitter: float, rng: np.random.Generator, lr: float = 1e-4,
 ) -> list[float]:
     """Fine-tune on the K frames: CAM prompts half the time, jittered ground-truth boxes the other half."""
-    prompts = [cam_to_prompt(c, INPUT_SIZE, EMBED_SIZE, params) for c in cams]
+    e = emb.shape[-1]
+    prompts = [cam_to_prompt(c, INPUT_SIZE, e, params) for c in cams]
     boxes_gt = [gt_boxes(m) for m in masks]
     params_t = [p for p in dec.parameters()]
     opt = torch.optim.AdamW(params_t, lr=lr, weight_decay=0.01)
@@ -197,7 +199,7 @@ def train_decoder(
         set_lr(opt, cosine_lr(step, steps, 1.0, warmup=20))
         sel = rng.integers(0, len(emb), batch)
         boxes = np.zeros((batch, 4), np.float32)
-        dense = np.full((batch, 4 * EMBED_SIZE, 4 * EMBED_SIZE), -params.dense_logit, np.float32)
+        dense = np.full((batch, 4 * e, 4 * e), -params.dense_logit, np.float32)
         for j, i in enumerate(sel):
             pr = prompts[i]
             if pr is not None:
@@ -255,9 +257,9 @@ def pseudo_labels(run: Path, emb: np.ndarray, rows: np.ndarray, min_iou: float):
     return pseudo_masks(head, dec, PromptParams(**chosen["prompt"]), emb, rows, min_iou)
 
 
-def load_split(domain: Domain, split: str):
+def load_split(domain: Domain, split: str, encoder: Encoder):
     """Cached embeddings of a set with its images, masks and labels, in the cache's row order."""
-    emb, idx = cached_embeddings(domain.cache(split))
+    emb, idx = encoder.embeddings(domain, split)
     data = domain.frames(split)
     return emb, idx, data["masks"][idx], data["present"][idx]
 
@@ -266,6 +268,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="us", choices=sorted(DOMAINS),
                     help="us: procedural ultrasound (gray); endo: procedural colonoscopy (RGB)")
+    ap.add_argument("--encoder", default=TEACHER,
+                    help="litemedsam (E = 64), or student:NAME for the distilled student runs/NAME (E = 32)")
     ap.add_argument("--k", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cam", default="pixel", choices=["pixel", "gap"])
@@ -298,8 +302,11 @@ def main(argv=None) -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rng = seed_everything(args.seed)
     domain = DOMAINS[args.data]
-    out = Path(args.out or RUNS_DIR / f"{domain.prefix}medsam-k{args.k}-s{args.seed}{'' if args.cam == 'pixel' else '-gap'}")
-    emb, idx, masks, present = load_split(domain, "pool")
+    encoder = Encoder(args.encoder)
+    student = f"{encoder.student_run.name}-" if encoder.is_student else ""
+    out = Path(args.out or RUNS_DIR / f"{domain.prefix}{student}medsam-k{args.k}-s{args.seed}"
+                                      f"{'' if args.cam == 'pixel' else '-gap'}")
+    emb, idx, masks, present = load_split(domain, "pool", encoder)
     if len(idx) < args.pool:
         raise RuntimeError(f"--pool {args.pool}: only {len(idx)} pool frames embedded; run medsam --embed --pool "
                            f"{args.pool} --sets {domain.cache('pool')}")
@@ -316,12 +323,11 @@ def main(argv=None) -> None:
     log.info("pool: %d embedded frames for image labels (validation %d held out), K = %d masks",
              len(train_rows), len(val), len(lab))
     t0 = time.time()
-    sam = load_foundation()
     emb_k = np.ascontiguousarray(emb[mask_rows_all])
     masks_k = masks[mask_rows_all]
     if args.aug:
         aug_img, aug_masks = augment_labeled(pool["images"][lab], pool["masks"][lab], np.array(lab), args.aug)
-        emb_aug = embed_augmented(sam, f"{domain.prefix}aug{args.aug}v{AUG_VERSION}_k{args.k}_s{args.seed}", aug_img)
+        emb_aug = encoder.embed(f"{domain.prefix}aug{args.aug}v{AUG_VERSION}_k{args.k}_s{args.seed}", aug_img)
         emb_k = np.concatenate([emb_k, emb_aug])
         masks_k = np.concatenate([masks_k, aug_masks])
         log.info("%d augmented copies of the %d labelled frames", len(emb_aug), len(lab))
@@ -356,7 +362,7 @@ def main(argv=None) -> None:
                           arch=args.head_arch)
     del emb_train
     head_s = time.time() - t0
-    dec = DecoderHead(sam)
+    dec = encoder.decoder()
     if args.decoder_from:
         ck = torch.load(Path(args.decoder_from) / "medsam_sammix.pt", map_location="cpu", weights_only=False)
         dec.load_state_dict({k: v.float() for k, v in ck["decoder"].items()})
@@ -379,7 +385,7 @@ def main(argv=None) -> None:
         state["decoder"] = {k: v.half() for k, v in dec.state_dict().items()}
     torch.save(state, out / "medsam_sammix.pt")
     save_json(out / "train.json", {
-        "data": domain.name, "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
+        "data": domain.name, "encoder": encoder.spec, "k": args.k, "seed": args.seed, "cam": args.cam, "head_arch": args.head_arch, "head_steps": args.head_steps,
         "head_batch": args.head_batch, "steps": args.steps, "batch": args.batch, "jitter": args.jitter,
         "device": device_name(torch.device("cpu")), "head_seconds": head_s, "seconds": time.time() - t0,
         "image_label_frames": len(train_rows), "pool": args.pool, "labeled_pool_indices": lab,

@@ -74,8 +74,10 @@ def test_head_shapes_and_dense_target(arch):
     assert float(cam.min()) >= 0 and float(cam.max()) <= 1
     m = np.zeros((1, 256, 256), np.uint8)
     m[0, :4, :2] = 1
-    t = dense_target(m)
+    t = dense_target(m, EMBED_SIZE)
     assert t.shape == (1, 1, 64, 64) and t[0, 0, 0, 0] == 0.5 and t.sum() == 0.5
+    t = dense_target(m, 32)  # the student's grid: 8×8 pixels a cell
+    assert t.shape == (1, 1, 32, 32) and t[0, 0, 0, 0] == 8 / 64 and t.sum() == 8 / 64
 
 
 def test_context_head_sees_beyond_its_neighbours():
