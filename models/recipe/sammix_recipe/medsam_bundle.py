@@ -161,6 +161,11 @@ def int8_weights(src: Path, dst: Path) -> None:
     tmp.unlink()
 
 
+def has_int8_weights(path: Path) -> bool:
+    """Whether a graph stores any weight as int8 (a DequantizeLinear of an initializer)."""
+    return any(n.op_type == "DequantizeLinear" for n in onnx.load(str(path)).graph.node)
+
+
 def make_forms(work: Path) -> None:
     for role in ROLES:
         src = work / "f32" / f"{role}.onnx"
@@ -189,9 +194,11 @@ def choose_forms(work: Path, chosen: dict, n_val: int, domain: Domain) -> tuple[
                  evals[name]["dice_all"])
     base = evals["f32"]["dice_positive"]
     ok = {name: base - r["dice_positive"] <= MAX_INT8_DICE_LOSS for name, r in evals.items()}
+    # a graph without MatMul weights (the student's convolutions) has nothing int8 in its i8w form: call it f16
+    i8w = "i8w" if has_int8_weights(work / "i8w" / "encoder.onnx") else "f16"
     forms = {
         "classifier": "f32",
-        "encoder": "i8w" if ok["encoder-int8-weights"] else "f16",
+        "encoder": i8w if ok["encoder-int8-weights"] else "f16",
         "decoder": "dynamic" if ok["decoder-int8-dynamic"] else "f16",
     }
     forms, cls = choose_classifier_form(work, chosen, n_val, forms, domain)
@@ -214,7 +221,8 @@ def choose_classifier_form(work: Path, chosen: dict, n_val: int, forms: dict, do
         log.info("onnxruntime val %-48s dice+ %.4f dice %.4f", name, evals[name]["dice_positive"],
                  evals[name]["dice_all"])
     a, b = (r["dice_positive"] for r in evals.values())
-    return {**forms, "classifier": "i8w" if a - b <= MAX_INT8_DICE_LOSS else "f16"}, evals
+    i8w = "i8w" if has_int8_weights(work / "i8w" / "classifier.onnx") else "f16"  # a conv-only head has no int8
+    return {**forms, "classifier": i8w if a - b <= MAX_INT8_DICE_LOSS else "f16"}, evals
 
 
 def write_reference(bundle: Path, pipe: OrtMedSamMix, params: PromptParams, domain: Domain) -> None:
