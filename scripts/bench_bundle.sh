@@ -10,7 +10,7 @@
 # BUNDLE: default models/sammix-us-tiny; ITERATIONS: sammix bench's timed
 # frames (default 100; onnxruntime runs each graph on 20 frames, the decoder
 # with one box). Run it on an idle machine: on a shared 2-core VM the numbers
-# move by 10-20 %.
+# move by 10-20 %. KEEP=DIR keeps both JSON files there (sammix.json, ort.json).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,6 +27,7 @@ cargo build --release --quiet
 "${CARGO_TARGET_DIR:-target}/release/sammix" bench --json --bundle "$bundle" --iterations "$iters" >"$tmp/sammix.json"
 echo "== onnxruntime (scripts/bench_bundle_ort.py)" >&2
 "$PY" scripts/bench_bundle_ort.py "$bundle" >"$tmp/ort.json"
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$tmp/sammix.json" "$tmp/ort.json" "$KEEP/"; fi
 
 "$PY" - "$tmp" <<'EOF'
 import json, sys
