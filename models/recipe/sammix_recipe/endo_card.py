@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from .common import RUNS_DIR, save_json
-from .medsam_card import _f, _load, runtime_subsets, runtime_table
+from .medsam_card import _f, _load, runtime_clip_summary, runtime_subsets, runtime_table
 from .medsam_data import DOMAINS
 
 BUNDLE = Path(__file__).resolve().parents[2] / "sammix-endo-medsam"
@@ -213,13 +213,7 @@ def main(argv=None) -> None:
                              "decoder": rt.get("decoder"),
                              "precision": rt.get("precision"), "confidence": rt.get("confidence")}
     if args.runtime_clip:
-        rc = _load(Path(args.runtime_clip))
-        if rc is None:
-            raise SystemExit(f"--runtime-clip {args.runtime_clip}: no such file")
-        if "accuracy" in rc:  # the summary `sammix run --json` prints
-            rc = {**rc["accuracy"], "flicker_px": rc["flicker"]["mask_change_px"],
-                  "flicker_ground_truth_px": rc["flicker"]["truth_change_px"]}
-        m["runtime_demo_clip"] = rc
+        m["runtime_demo_clip"] = runtime_clip_summary(args.runtime_clip)
     if args.runtime_clip_out:
         d = Path(args.runtime_clip_out)
         m["runtime_demo_clip_masks"] = where_masks_fall(d / "results.jsonl", bundle / "demo" / "clip.y4m", d / "masks")

@@ -32,6 +32,19 @@ def _f(x, nd=3) -> str:
     return "—" if x is None else f"{x:.{nd}f}"
 
 
+def runtime_clip_summary(path: str) -> dict:
+    """The demo clip's scores from ``sammix run --json``'s summary (accuracy and flicker flattened), or a file
+    already in that flat form."""
+    rc = _load(Path(path))
+    if rc is None:
+        raise SystemExit(f"--runtime-clip {path}: no such file")
+    if "accuracy" not in rc:
+        return rc
+    return {**rc["accuracy"], "flicker_px": rc["flicker"]["mask_change_px"],
+            "flicker_ground_truth_px": rc["flicker"]["truth_change_px"],
+            "presence_switches": rc["flicker"]["presence_switches"], "truth_switches": rc["flicker"]["truth_switches"]}
+
+
 def runtime_subsets(report: dict, masks: np.ndarray | None = None) -> dict:
     """Dice+ of the runtime's per-image scores on one-lesion and several-lesion test frames (``masks``: the
     test set's, in index order; default the ultrasound test set)."""
@@ -423,16 +436,9 @@ def main(argv=None) -> None:
                     help="results.jsonl of `sammix run --bundle ... --out OUT` on the demo clip: the review flag there")
     args = ap.parse_args(argv)
     rt = _load(Path(args.runtime_test)) if args.runtime_test else None
-    rc = _load(Path(args.runtime_clip)) if args.runtime_clip else None
+    rc = runtime_clip_summary(args.runtime_clip) if args.runtime_clip else None
     if args.runtime_test and rt is None:
         raise SystemExit(f"--runtime-test {args.runtime_test}: no such file")
-    if args.runtime_clip and rc is None:
-        raise SystemExit(f"--runtime-clip {args.runtime_clip}: no such file")
-    if rc and "accuracy" in rc:  # the summary `sammix run --json` prints
-        rc = {**rc["accuracy"], "flicker_px": rc["flicker"]["mask_change_px"],
-              "flicker_ground_truth_px": rc["flicker"]["truth_change_px"],
-              "presence_switches": rc["flicker"]["presence_switches"],
-              "truth_switches": rc["flicker"]["truth_switches"]}
     bundle = Path(args.bundle)
     # without fresh runtime files, the card keeps the runtime's results stored in metrics.json
     m = json.loads((bundle / "metrics.json").read_text())

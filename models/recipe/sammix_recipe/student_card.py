@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from .common import RUNS_DIR, save_json
-from .medsam_card import _f, _load, runtime_subsets, runtime_table
+from .medsam_card import _f, _load, runtime_clip_summary, runtime_subsets, runtime_table
 
 BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-student"
 TARGET = 0.80  # the Dice+ for the student, end to end
@@ -218,11 +218,7 @@ def main(argv=None) -> None:
     if args.runtime_test:
         m["runtime_test"] = runtime_entry(args.runtime_test)
     if args.runtime_clip:
-        rc = _load(Path(args.runtime_clip))
-        if rc is None:
-            raise SystemExit(f"--runtime-clip {args.runtime_clip}: no such file")
-        m["runtime_demo_clip"] = {**rc["accuracy"], "flicker_px": rc["flicker"]["mask_change_px"],
-                                  "flicker_ground_truth_px": rc["flicker"]["truth_change_px"]}
+        m["runtime_demo_clip"] = runtime_clip_summary(args.runtime_clip)
     if args.bench:
         m["bench"] = bench_summary(json.loads(Path(args.bench).read_text()))
     for c in args.compare:
