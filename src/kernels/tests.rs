@@ -223,7 +223,9 @@ fn levels_report() {
         Kernels::for_level(Level::Scalar).map(|k| k.name()),
         Some("scalar")
     );
-    eprintln!("selected: {} ({})", k.level(), k.name());
+    // one write, as every progress line here: scripts/test-aarch64.sh greps for it, and eprintln!
+    // writes its pieces one by one (another test's "ok" once landed inside this line)
+    say(&format!("selected: {} ({})", k.level(), k.name()));
 }
 
 fn close(got: f32, want: f32, abs: f32, rel: f32) -> bool {
