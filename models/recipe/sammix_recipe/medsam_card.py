@@ -88,6 +88,10 @@ def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
     add("SAM-Mix-50, head with context, decoder 250 more steps on its prompts", 50, "medsam-k50-s0-context-dec",
         "eval_test.json")
     add("SAM-Mix-50, CAM from image labels only", 50, "medsam-k50-s0-gap", "eval_test.json")
+    # the shipped decoder on LiteMedSAM's embeddings, presence and CAM from the real-time student's head, which
+    # trained together with its encoder (medsam_eval --prompts-from; rule and gate chosen on validation again)
+    add("SAM-Mix-50, the shipped decoder prompted by the fine-tuned student's head (`sammix-us-student`)", 50,
+        "medsam-k50-s0-context-dec", "eval_test_prompts_from_student-s-ft-k50-s0-medsam-k50-s0.json")
     add("SAM-PP-0 (LiteMedSAM, CAM prompts, no training)", 0, "medsam-k50-s0", "eval_test_sampp.json")
     add("ceiling: SAM-Mix-50 decoder, ground-truth boxes", 50, "medsam-k50-s0", "eval_test_gtbox.json")
     add("ceiling: the shipped decoder, ground-truth boxes", 50, "medsam-k50-s0-context-dec", "eval_test_gtbox.json")

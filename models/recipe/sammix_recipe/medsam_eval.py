@@ -80,6 +80,20 @@ def split_data(split: str, domain: Domain, encoder: Encoder | None = None):
     return emb, rows, data["masks"][idx[rows]], data["present"][idx[rows]]
 
 
+def prompt_outputs(head, emb: np.ndarray, rows: np.ndarray, split: str, domain: Domain,
+                   prompts_from: Path | None = None):
+    """(presence probabilities, CAMs) of the frames: from ``head`` on ``emb``, or, with ``prompts_from``, from
+    that run's head on its own encoder's embeddings of the same frames (e.g. the fine-tuned student's CAM
+    prompting LiteMedSAM's decoder on LiteMedSAM's embeddings)."""
+    if prompts_from is None:
+        return head_outputs(head, emb, rows)
+    p_head, _ = load_run(prompts_from)
+    p_emb, p_rows, _, _ = split_data(split, domain, run_encoder(prompts_from))
+    if not np.array_equal(p_rows, rows):
+        raise RuntimeError(f"--prompts-from {prompts_from}: its {split} frames differ from this run's")
+    return head_outputs(p_head, p_emb, p_rows)
+
+
 @torch.no_grad()
 def head_outputs(head: CamHead, emb: np.ndarray, rows: np.ndarray, batch: int = 32):
     probs, cams = [], []
@@ -168,9 +182,9 @@ def ground_truth_prompt_boxes(masks: np.ndarray, params: PromptParams) -> list:
 
 
 def evaluate(head, dec, split: str, params: PromptParams, presence_threshold: float, domain: Domain,
-             gt_box: bool = False, encoder: Encoder | None = None) -> dict:
+             gt_box: bool = False, encoder: Encoder | None = None, prompts_from: Path | None = None) -> dict:
     emb, rows, masks, present = split_data(split, domain, encoder)
-    probs, cams = head_outputs(head, emb, rows)
+    probs, cams = prompt_outputs(head, emb, rows, split, domain, prompts_from)
     override = ground_truth_prompt_boxes(masks, params) if gt_box else None  # the ceiling: no gate
     pred = segment(dec, emb, rows, probs, cams, params, presence_threshold, override)
     gate = probs >= presence_threshold if not gt_box else masks.reshape(len(masks), -1).any(1)
@@ -275,10 +289,10 @@ SWEEP = {
 
 
 def sweep(head, dec, base: PromptParams, presence_threshold: float, domain: Domain,
-          encoder: Encoder | None = None) -> tuple[PromptParams, float, list]:
+          encoder: Encoder | None = None, prompts_from: Path | None = None) -> tuple[PromptParams, float, list]:
     """Coordinate ascent on the validation split's Dice (all frames), one field at a time, then the gate."""
     emb, rows, masks, present = split_data("val", domain, encoder)
-    probs, cams = head_outputs(head, emb, rows)
+    probs, cams = prompt_outputs(head, emb, rows, "val", domain, prompts_from)
     table = []
 
     def score(p, t):
@@ -320,19 +334,24 @@ def main(argv=None) -> None:
                     help="where the CAM prompt loses Dice+ on --split (the gate, the box), with the chosen rule")
     ap.add_argument("--pseudo-quality", action="store_true",
                     help="the run's masks as pseudo-labels on validation, by predicted IoU (pseudo_val.json)")
+    ap.add_argument("--prompts-from", default=None,
+                    help="another run whose head (on its own encoder's embeddings) gives the presence and CAM: "
+                         "--sweep writes chosen_prompts_from_<run>.json, --split reads it")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     setup_logging()
     run = Path(args.run)
+    pf = Path(args.prompts_from) if args.prompts_from else None
+    tag = f"_prompts_from_{pf.name}" if pf else ""
     domain, encoder = run_domain(run), run_encoder(run)
     head, dec = load_run(run, foundation_decoder=args.sam_pp)
     if args.sweep:
-        best, t, table = sweep(head, dec, PromptParams(), 0.5, domain, encoder)
-        save_json(run / "chosen.json", {"prompt": best.to_dict(), "presence_threshold": t})
-        save_json(run / "sweep_val.json", table)
+        best, t, table = sweep(head, dec, PromptParams(), 0.5, domain, encoder, pf)
+        save_json(run / f"chosen{tag}.json", {"prompt": best.to_dict(), "presence_threshold": t})
+        save_json(run / f"sweep_val{tag}.json", table)
         log.info("chosen on validation: %s gate %.2f", best, t)
         return
-    chosen_path = Path(args.params) if args.params else run / "chosen.json"
+    chosen_path = Path(args.params) if args.params else run / f"chosen{tag}.json"
     chosen = json.loads(chosen_path.read_text()) if chosen_path.exists() else {"prompt": {}, "presence_threshold": 0.5}
     params = PromptParams(**chosen["prompt"])
     if args.pseudo_quality:
@@ -359,10 +378,10 @@ def main(argv=None) -> None:
         save_json(run / f"levers_{args.split}.json", out)
         return
     r = evaluate(head, dec, args.split, params, chosen["presence_threshold"], domain,
-                 gt_box=args.gt_box, encoder=encoder)
-    r.update({"run": run.name, "data": domain.name, "encoder": encoder.spec, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
+                 gt_box=args.gt_box, encoder=encoder, prompts_from=pf)
+    r.update({"run": run.name, "data": domain.name, "encoder": encoder.spec, "prompts_from": pf.name if pf else None, "split": args.split, "sam_pp": args.sam_pp, "gt_box": args.gt_box,
               "prompt": params.to_dict(), "presence_threshold": chosen["presence_threshold"]})
-    name = args.out or f"eval_{args.split}{'_sampp' if args.sam_pp else ''}{'_gtbox' if args.gt_box else ''}.json"
+    name = args.out or f"eval_{args.split}{'_sampp' if args.sam_pp else ''}{'_gtbox' if args.gt_box else ''}{tag}.json"
     save_json(run / name, r)
     log.info("%s %s: dice+ %.4f (one lesion %.4f, several %.4f) dice %.4f presence acc %.3f", run.name, args.split,
              r["dice_positive"], r.get("dice_positive_one_lesion", float("nan")),
