@@ -5,7 +5,8 @@
 # and checks its masks against the x86-64 build's on the same frames.
 #
 #   scripts/test-board-package.sh [PROFILE]      (default rpi5; FRAMES=N, default 40:
-#   the clip's lesion enters at frame 26)
+#   the clip's lesion enters at frame 26; BUNDLE=DIR runs both builds on another bundle
+#   of the repository and its demo clip instead of the package's own)
 #
 # Needs scripts/install-aarch64-toolchain.sh and a Python with Pillow and
 # numpy ($PYTHON, default .venv/bin/python). Timings under qemu mean nothing.
@@ -14,6 +15,10 @@ cd "$(dirname "$0")/.."
 root=$PWD
 profile=${1:-rpi5}
 frames=${FRAMES:-40}
+bundle_args=()
+if [ -n "${BUNDLE:-}" ]; then
+    bundle_args=(--bundle "$root/$BUNDLE")
+fi
 python=${PYTHON:-$root/.venv/bin/python}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,12 +33,13 @@ echo "== packaged binary under qemu (QEMU_CPU=max): sammix run --frames $frames 
 (
     cd "$pkg"
     QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \
-        bin/sammix run --frames "$frames" --out "$work/arm" -q --controls off
+        bin/sammix run "${bundle_args[@]}" --frames "$frames" --out "$work/arm" -q --controls off
 ) | tee "$work/arm.txt"
 
 echo "== x86-64 build: the same frames"
 cargo build --quiet --release --locked --bin sammix
-"${CARGO_TARGET_DIR:-target}"/release/sammix run --frames "$frames" --out "$work/x86" -q | tee "$work/x86.txt"
+"${CARGO_TARGET_DIR:-target}"/release/sammix run "${bundle_args[@]}" --frames "$frames" --out "$work/x86" -q |
+    tee "$work/x86.txt"
 
 # Tolerance (tract's and our kernels round differently on each ISA, which
 # flips an int8 activation code here and there and moves a mask boundary by a
