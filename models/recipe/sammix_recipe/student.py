@@ -339,9 +339,9 @@ def main(argv=None) -> None:
     ap.add_argument("--time", action="store_true", help="export each size and time it in onnxruntime (one thread)")
     ap.add_argument("--distill", action="store_true")
     ap.add_argument("--size", default="s", choices=sorted(SIZES))
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=None, help="default 6000 (--distill), 800 (--finetune)")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default 2e-3 (--distill), 3e-4 (--finetune)")
     ap.add_argument("--finetune", default=None, metavar="STUDENT_RUN",
                     help="train this distilled student together with SAM-Mix's head on K masks (--k, --seed)")
     ap.add_argument("--k", type=int, default=50)
@@ -364,11 +364,12 @@ def main(argv=None) -> None:
                      rows[size]["macs"] / 1e9, rows[size]["params"] / 1e6, rows[size]["ort_ms"])
         print(json.dumps(rows, indent=1))
     if args.distill:
-        distill(args.size, args.steps, args.batch, args.lr, Path(args.out or RUNS_DIR / f"student-{args.size}"))
+        distill(args.size, args.steps or 6000, args.batch, args.lr or 2e-3,
+                Path(args.out or RUNS_DIR / f"student-{args.size}"))
     if args.finetune:
         src = Path(args.finetune)
         finetune(src, Path(args.out or RUNS_DIR / f"{src.name}-ft-k{args.k}-s{args.seed}"), args.k, args.seed,
-                 args.steps, args.batch, args.lr, args.distill_weight, args.aug)
+                 args.steps or 800, args.batch, args.lr or 3e-4, args.distill_weight, args.aug)
 
 
 if __name__ == "__main__":
