@@ -21,7 +21,7 @@ test-rust:
 	SAMMIX_REFERENCE_BUNDLE=models/sammix-endo-medsam cargo test --test reference_graphs \
 		--test reference_pipeline --test reference_prompt --test reference_prompt_parts
 	# the real-time student's (one gray channel, E = 32, classifier on embeddings)
-	SAMMIX_REFERENCE_BUNDLE=models/sammix-us-student cargo test --test reference_graphs \
+	SAMMIX_REFERENCE_BUNDLE=models/sammix-us-tiny cargo test --test reference_graphs \
 		--test reference_pipeline --test reference_prompt --test reference_prompt_parts
 
 test-recipe: venv

@@ -3,7 +3,7 @@
 //!
 //! Graphs, each skipped (and said so) when its file is absent:
 //!
-//! - the bundle's `models/sammix-us-tiny/decoder.onnx` (int8 dynamic, E = 16);
+//! - the bundle's `models/sammix-us-scratch/decoder.onnx` (int8 dynamic, E = 16);
 //! - `models/vit-b-random/decoder.onnx` and `int8/decoder.onnx`: SAM ViT-B's
 //!   decoder (E = 64, 1024² input) with random weights, not committed; make
 //!   them with `cd models/recipe && ../../.venv/bin/python -m
@@ -47,7 +47,10 @@ fn root() -> PathBuf {
 fn graphs() -> Vec<(&'static str, PathBuf)> {
     let r = root();
     vec![
-        ("us-tiny-int8", r.join("models/sammix-us-tiny/decoder.onnx")),
+        (
+            "us-tiny-int8",
+            r.join("models/sammix-us-scratch/decoder.onnx"),
+        ),
         ("vit-b-f32", r.join("models/vit-b-random/decoder.onnx")),
         (
             "vit-b-int8",

@@ -35,7 +35,7 @@ EMBED = 256
 INPUTS = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"]
 OUTPUTS = ["iou_predictions", "low_res_masks"]
 DEFAULT = [
-    ("us-tiny-int8", ROOT / "models/sammix-us-tiny/decoder.onnx"),
+    ("us-tiny-int8", ROOT / "models/sammix-us-scratch/decoder.onnx"),
     ("vit-b-f32", ROOT / "models/vit-b-random/decoder.onnx"),
     ("vit-b-int8", ROOT / "models/vit-b-random/int8/decoder.onnx"),
 ]

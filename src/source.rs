@@ -497,7 +497,7 @@ mod tests {
     #[test]
     fn the_demo_clip_reads_as_gray_frames() {
         let clip =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny/demo/clip.y4m");
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch/demo/clip.y4m");
         let mut src = SourceSpec::File(clip).open().unwrap();
         let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
         let mut n = 0;

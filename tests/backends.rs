@@ -26,7 +26,7 @@ type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 const FRAMES: u64 = 40;
 
 fn bundle() -> Bundle {
-    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny");
+    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch");
     Bundle::open(dir).unwrap()
 }
 

@@ -3,7 +3,7 @@
 //! message, which must name the file and the manifest field.
 //!
 //! The last test opens the real bundle (`$SAMMIX_REFERENCE_BUNDLE`, by default
-//! `models/sammix-us-tiny`) and fails when it is missing or invalid.
+//! `models/sammix-us-scratch`) and fails when it is missing or invalid.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -460,7 +460,7 @@ fn symlink_leading_outside_the_bundle() {
 fn opens_the_reference_bundle() {
     let dir = std::env::var_os("SAMMIX_REFERENCE_BUNDLE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch"));
     let bundle = Bundle::open(&dir).unwrap_or_else(|e| panic!("{e}"));
     let m = bundle.manifest();
     assert!(m.input.embedding_size > 0);

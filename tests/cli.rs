@@ -1,5 +1,5 @@
 //! End-to-end tests of the `sammix` binary: each command on the bundled
-//! model (`models/sammix-us-tiny`) and its demo clip, on small folders built
+//! model (`models/sammix-us-scratch`) and its demo clip, on small folders built
 //! in a temporary folder, and on broken bundles and sources, where the binary
 //! must exit with code 2 (not 101, a panic) and an `error: ` line that names
 //! the file or field at fault.
@@ -27,9 +27,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The bundle shipped in the repository.
+/// The from-scratch bundle these tests' numbers were written against (the
+/// default one, `models/sammix-us-tiny`, has a test of its own:
+/// `the_default_bundle_is_the_student`).
 fn real_bundle() -> PathBuf {
-    root().join("models/sammix-us-tiny")
+    root().join("models/sammix-us-scratch")
 }
 
 /// A path as a command-line argument.
@@ -335,6 +337,8 @@ fn run_with_either_decoder() {
         let out = tmp.join(decoder);
         let r = success(&[
             "run",
+            "--bundle",
+            arg(&real_bundle()),
             "--decoder",
             decoder,
             "--frames",
@@ -611,8 +615,11 @@ fn segment_one_image() {
     let image = real_bundle().join("reference/frame_000_frame.png");
     let mask_path = tmp.join("m.png");
     let overlay_path = tmp.join("o.png");
+    let bundle = real_bundle();
     let r = success(&[
         "segment",
+        "--bundle",
+        arg(&bundle),
         arg(&image),
         "--out",
         arg(&mask_path),
@@ -638,6 +645,8 @@ fn segment_one_image() {
     // A correction: a negative click inside the mask.
     let r = success(&[
         "segment",
+        "--bundle",
+        arg(&bundle),
         arg(&image),
         "--out",
         arg(&mask_path),
@@ -686,7 +695,16 @@ fn eval_scores_a_folder() {
     let tmp = TempDir::new("eval");
     let data = image_folder(&tmp);
     let file = tmp.join("report.json");
-    let r = success(&["eval", "--data", arg(&data), "--out", arg(&file)]);
+    let bundle = real_bundle();
+    let r = success(&[
+        "eval",
+        "--bundle",
+        arg(&bundle),
+        "--data",
+        arg(&data),
+        "--out",
+        arg(&file),
+    ]);
     let v = json(&r.stdout);
     assert!(v.get("clicks").is_none(), "no clicks asked for: {v}");
     assert_eq!(v["encoder_backend"], "cpu", "{v}");
@@ -745,11 +763,11 @@ fn eval_with_a_mask_missing() {
 
 #[test]
 fn info_describes_the_bundle() {
-    let r = success(&["info"]);
+    let r = success(&["info", "--bundle", arg(&real_bundle())]);
     assert_contains(
         &r.stdout,
         &[
-            "bundle sammix-us-tiny",
+            "bundle sammix-us-scratch",
             "classifier: classifier.onnx",
             "encoder: encoder.onnx",
             "decoder: decoder.onnx",
@@ -775,9 +793,62 @@ fn info_describes_the_bundle() {
     );
 }
 
+/// With no `--bundle` (and no `$SAMMIX_BUNDLE`) the commands run
+/// `models/sammix-us-tiny`, the real-time student: one gray channel, E = 32,
+/// its classifier on the encoder's embeddings. It segments its own reference
+/// frame, and a negative click inside the mask takes pixels off it.
+#[test]
+fn the_default_bundle_is_the_student() {
+    let v = json(&success(&["info", "--json"]).stdout);
+    assert_eq!(v["manifest"]["name"], "sammix-us-tiny", "{v}");
+    assert_eq!(v["manifest"]["input"]["embedding_size"], 32, "{v}");
+    assert_eq!(v["manifest"]["input"]["channels"], 1, "{v}");
+    assert_eq!(
+        v["graphs"]["classifier"]["input"], "image_embeddings",
+        "{v}"
+    );
+
+    let tmp = TempDir::new("default-bundle");
+    let image = root().join("models/sammix-us-tiny/reference/frame_000_frame.png");
+    let mask_path = tmp.join("m.png");
+    let first =
+        json(&success(&["segment", arg(&image), "--out", arg(&mask_path), "--json"]).stdout);
+    assert_eq!(first["outcome"], "segmented", "{first}");
+    let mask = image_io::read_mask(&mask_path).unwrap();
+    let area = mask.area() as u64;
+    assert!(area > 0, "{first}");
+    // The click at the mask's centroid.
+    let (mut sx, mut sy) = (0u64, 0u64);
+    for y in 0..mask.height() {
+        for x in 0..mask.width() {
+            if mask.get(x, y) {
+                sx += x as u64;
+                sy += y as u64;
+            }
+        }
+    }
+    let point = format!("{},{},-", sx / area, sy / area);
+    let v = json(
+        &success(&[
+            "segment",
+            arg(&image),
+            "--out",
+            arg(&mask_path),
+            "--point",
+            &point,
+            "--json",
+        ])
+        .stdout,
+    );
+    let c = &v["correction"];
+    assert_eq!(c["mask_area_before"].as_u64(), Some(area), "{v}");
+    assert_eq!(c["encoder_ran"], false, "{v}");
+    assert!(c["mask_area"].as_u64().unwrap() < area, "{point}: {v}");
+}
+
 #[test]
 fn info_json() {
-    let r = success(&["info", "--json"]);
+    let r = success(&["info", "--bundle", arg(&real_bundle()), "--json"]);
     let v = json(&r.stdout);
     let outputs = v["graphs"]["decoder"]["outputs"].as_array().unwrap();
     let low = outputs
@@ -786,7 +857,7 @@ fn info_json() {
         .unwrap_or_else(|| panic!("no low_res_masks: {outputs:?}"));
     assert_eq!(low["type"], "F32");
     assert_eq!(low["shape"], serde_json::json!([1, 4, 64, 64]));
-    assert_eq!(v["manifest"]["name"], "sammix-us-tiny");
+    assert_eq!(v["manifest"]["name"], "sammix-us-scratch");
     assert_eq!(v["manifest"]["input"]["embedding_size"], 16);
     assert_eq!(v["manifest"]["input"]["color"], "gray");
     assert_eq!(v["graphs"]["classifier"]["input"], "image");
@@ -957,7 +1028,7 @@ fn a_trusted_key_refuses_unsigned_and_foreign_bundles_and_runs_signed_ones() {
     ]);
     assert_contains(
         &r.stdout,
-        &["signed", "sammix.toml.minisig", "bundle:sammix-us-tiny"],
+        &["signed", "sammix.toml.minisig", "bundle:sammix-us-scratch"],
     );
     let r = success(&[
         "bundle",
@@ -1166,7 +1237,7 @@ fn bundle_without_manifest() {
 #[test]
 fn bundle_manifest_with_a_toml_syntax_error() {
     let b = BrokenBundle::new("toml-syntax");
-    b.edit("name = \"sammix-us-tiny\"", "name = \"sammix-us-tiny");
+    b.edit("name = \"sammix-us-scratch\"", "name = \"sammix-us-scratch");
     let err = b.info_err();
     let at = format!("{}:3:", arg(&b.path(MANIFEST)));
     assert_contains(&err, &[&at, "invalid TOML"]);

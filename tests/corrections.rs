@@ -11,7 +11,7 @@ use sammix::pipeline::{Click, DecoderKind, Outcome, Pipeline};
 use sammix::source::SourceSpec;
 
 fn bundle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch")
 }
 
 fn pipeline(kind: DecoderKind) -> (Bundle, Pipeline) {

@@ -53,7 +53,7 @@ use sammix::npy;
 const EMBED: usize = 256;
 
 fn bundle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch")
 }
 
 fn f32_export() -> PathBuf {

@@ -153,7 +153,7 @@ fn both_readers_agree_on_every_array_both_read() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut cases = made_here();
     cases.extend(files(&root.join("fuzz/corpus/npy")));
-    for bundle in ["models/sammix-us-tiny", "models/sammix-us-medsam"] {
+    for bundle in ["models/sammix-us-scratch", "models/sammix-us-medsam"] {
         cases.extend(
             files(&root.join(bundle).join("reference"))
                 .into_iter()

@@ -43,7 +43,7 @@ struct RefFrame {
 fn bundle_dir() -> PathBuf {
     match std::env::var_os("SAMMIX_REFERENCE_BUNDLE") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch"),
     }
 }
 

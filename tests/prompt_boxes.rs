@@ -112,7 +112,7 @@ fn more_boxes_only_add_to_the_mask() {
     let mut plain = pipeline(&plain, DecoderKind::Native);
     let mut two = pipeline(&two, DecoderKind::Native);
     let mut refined = pipeline(&refined, DecoderKind::Native);
-    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny/demo/clip.y4m");
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch/demo/clip.y4m");
     let mut source = SourceSpec::File(clip).open().unwrap();
     let mut frame = Frame::zeros(1, 1, PixelFormat::Gray8);
     let (mut segmented, mut several) = (0, 0);

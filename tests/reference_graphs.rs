@@ -19,7 +19,7 @@
 //! be covered by a case, and every output of a graph must be checked.
 //!
 //! The bundle is `$SAMMIX_REFERENCE_BUNDLE`, by default
-//! `models/sammix-us-tiny`. A missing bundle or index fails the tests.
+//! `models/sammix-us-scratch`. A missing bundle or index fails the tests.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -66,7 +66,7 @@ struct Bundle {
 fn bundle() -> Bundle {
     let dir = match std::env::var_os("SAMMIX_REFERENCE_BUNDLE") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch"),
     };
     let reference = dir.join("reference");
     let index_path = reference.join("index.json");

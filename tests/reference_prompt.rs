@@ -9,7 +9,7 @@
 //! 4E×4E dense prompt for a few cases only, inside its size cap).
 //!
 //! The bundle is `$SAMMIX_REFERENCE_BUNDLE`, by default
-//! `models/sammix-us-tiny`.
+//! `models/sammix-us-scratch`.
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +44,7 @@ struct PromptCase {
 fn reference_dir() -> PathBuf {
     let dir = match std::env::var_os("SAMMIX_REFERENCE_BUNDLE") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch"),
     };
     dir.join("reference")
 }

@@ -22,7 +22,7 @@ use threshold::Threshold;
 type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn bundle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch")
 }
 
 /// Keeps what it is given.

@@ -150,7 +150,8 @@ fn a_warm_stream_allocates_nothing_per_frame() {
 
     // The native decoder alone, warm: zero per call.
     let bundle =
-        Bundle::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")).unwrap();
+        Bundle::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch"))
+            .unwrap();
     let mut decoder = NativeDecoder::from_onnx(bundle.graph_path(GraphRole::Decoder)).unwrap();
     let (e, m) = (decoder.embedding_size(), decoder.mask_count());
     let embeddings: Vec<f32> = (0..decoder.embed_dim() * e * e)

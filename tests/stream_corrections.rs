@@ -21,7 +21,7 @@ use sammix::stream::{
 type SinkResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn bundle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch")
 }
 
 /// The clip, holding back frame k + 1 until `release` reaches k + 1 (the

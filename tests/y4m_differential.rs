@@ -149,7 +149,7 @@ fn both_readers_agree_on_every_frame_both_read() {
     let mut cases = made_here();
     cases.extend(files(&root.join("fuzz/corpus/y4m")));
     for clip in [
-        "models/sammix-us-tiny/demo/clip.y4m",
+        "models/sammix-us-scratch/demo/clip.y4m",
         "models/sammix-us-medsam/demo/clip.y4m",
     ] {
         cases.push((clip.to_string(), std::fs::read(root.join(clip)).unwrap()));

@@ -283,7 +283,7 @@ fn read_frame_into_reuses_the_buffer() {
 
 #[test]
 fn demo_masks_read() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny/demo/masks");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch/demo/masks");
     let mask = read_mask(&dir.join("000000.png")).unwrap();
     assert_eq!((mask.width(), mask.height()), (256, 256));
     let frame = read_frame(&dir.join("000000.png")).unwrap();

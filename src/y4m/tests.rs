@@ -330,7 +330,7 @@ fn writer_checks_frames_and_parameters() {
 
 #[test]
 fn demo_clip_reads_without_allocating_per_frame() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny/demo/clip.y4m");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch/demo/clip.y4m");
     let mut r = Y4mReader::open(&path).unwrap();
     assert_eq!((r.width(), r.height(), r.frame_rate()), (256, 256, (25, 1)));
     assert_eq!(r.colorspace(), Colorspace::Mono);

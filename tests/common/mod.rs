@@ -16,7 +16,7 @@ use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
 
 /// The bundle shipped in the repository.
 pub fn real_bundle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch")
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Build the bundle ``models/sammix-us-tiny`` from trained runs.
+"""Build the bundle ``models/sammix-us-scratch`` from trained runs.
 
-    python -m sammix_recipe.bundle --runs runs --k 50 --seed 0 --out ../sammix-us-tiny \
+    python -m sammix_recipe.bundle --runs runs --k 50 --seed 0 --out ../sammix-us-scratch \
         [--tract-timings runs/tract_timings.json]
 
 1. Export the three graphs in f32 (LoRA merged), and each in two int8 forms
@@ -141,7 +141,7 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", default=str(RUNS_DIR))
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "sammix-us-tiny"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "sammix-us-scratch"))
     ap.add_argument("--tract-timings", default=None, help="JSON from scripts/tract_timings.sh")
     ap.add_argument("--skip-export", action="store_true", help="reuse graphs already in runs/export")
     args = ap.parse_args(argv)
@@ -201,7 +201,7 @@ def pick_int8_form(timings: dict | None) -> str:
 def manifest_meta(cfg) -> dict:
     p = PromptParams()
     return {
-        "name": "sammix-us-tiny",
+        "name": "sammix-us-scratch",
         "description": "SAM-Mix (tiny SAM, 256x256 grayscale) for lesions in procedural B-mode ultrasound",
         "input": {
             "size": cfg.img_size,

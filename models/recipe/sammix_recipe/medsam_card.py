@@ -21,7 +21,7 @@ import numpy as np
 from .common import RUNS_DIR, save_json, ultrasound_set
 from .medsam_eval import lesion_counts
 
-TINY_METRICS = Path(__file__).resolve().parents[2] / "sammix-us-tiny" / "metrics.json"
+TINY_METRICS = Path(__file__).resolve().parents[2] / "sammix-us-scratch" / "metrics.json"
 
 
 def _load(path: Path) -> dict | None:
@@ -90,7 +90,7 @@ def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
     add("SAM-Mix-50, CAM from image labels only", 50, "medsam-k50-s0-gap", "eval_test.json")
     # the shipped decoder on LiteMedSAM's embeddings, presence and CAM from the real-time student's head, which
     # trained together with its encoder (medsam_eval --prompts-from; rule and gate chosen on validation again)
-    add("SAM-Mix-50, the shipped decoder prompted by the fine-tuned student's head (`sammix-us-student`)", 50,
+    add("SAM-Mix-50, the shipped decoder prompted by the fine-tuned student's head (`sammix-us-tiny`)", 50,
         "medsam-k50-s0-context-dec", "eval_test_prompts_from_student-s-ft-k50-s0-medsam-k50-s0.json")
     add("SAM-PP-0 (LiteMedSAM, CAM prompts, no training)", 0, "medsam-k50-s0", "eval_test_sampp.json")
     add("ceiling: SAM-Mix-50 decoder, ground-truth boxes", 50, "medsam-k50-s0", "eval_test_gtbox.json")
@@ -324,7 +324,7 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
         "",
         "`python -m sammix_recipe.medsam_eval --run runs/RUN --split test [--sam-pp | --gt-box]` after",
         "`scripts/train_medsam.sh` (each run's prompt rule chosen on validation by `--sweep`). U-Net rows: the",
-        "tiny bundle's recipe on the same test set (`models/sammix-us-tiny/metrics.json`, `train_unet`).",
+        "from-scratch tiny SAM bundle's recipe on the same test set (`models/sammix-us-scratch/metrics.json`, `train_unet`).",
         "",
         "The last column is the demo clip (`--split clip`: another phantom, never trained or chosen on), in",
         "PyTorch; the runtime's own clip numbers are in the demo clip section.",
@@ -344,7 +344,7 @@ def write_card(bundle: Path, runs: Path, runtime_test: dict | None, runtime_clip
         u = ((tiny.get("pytorch_test") or {}).get("summary") or {}).get(f"unet-k{k}")
         if u:
             d = u["dice_positive"]
-            lines.append(f"| U-Net-{k} (tiny recipe, PyTorch) | {k} | seeds {u.get('seeds')} | "
+            lines.append(f"| U-Net-{k} (scratch bundle's recipe, PyTorch) | {k} | seeds {u.get('seeds')} | "
                          f"{d['mean']:.3f} ± {d['std']:.3f} | | | | | |")
     lines.append("")
     if missing:

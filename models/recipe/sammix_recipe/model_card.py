@@ -117,7 +117,7 @@ def write_model_card(path: Path, metrics: dict, meta: dict, runs: Path) -> None:
     b = metrics["bundle"]
     clip = metrics["demo_clip"]
     lines = [
-        "# Model card: sammix-us-tiny",
+        "# Model card: sammix-us-scratch",
         "",
         "SAM-Mix (Ward & Imran, ISBI 2025) at edge size: a light ResNet classifier whose class",
         "activation map gates each frame and prompts a LoRA-adapted tiny Segment Anything Model",

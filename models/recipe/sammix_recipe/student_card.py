@@ -1,9 +1,10 @@
-"""The real-time student bundle's ``MODEL_CARD.md``, beside the tiny and the accurate bundles, from files only.
+"""The real-time student bundle's ``MODEL_CARD.md`` (``models/sammix-us-tiny``, the default bundle since it replaced
+the from-scratch tiny SAM, now ``models/sammix-us-scratch``), beside the other ultrasound bundles, from files only.
 
-    python -m sammix_recipe.student_card --bundle ../sammix-us-student \
+    python -m sammix_recipe.student_card --bundle ../sammix-us-tiny \
         --runtime-test runs/student_runtime_test.json --runtime-clip runs/student_runtime_clip.json \
         --bench runs/student_bench.json \
-        --compare sammix-us-tiny=runs/tiny_runtime_test.json,runs/tiny_bench.json \
+        --compare sammix-us-scratch=runs/scratch_runtime_test.json,runs/scratch_bench.json \
         --compare sammix-us-medsam=runs/medsam_runtime_test.json,runs/medsam_bench.json
 
 ``--runtime-test`` is ``sammix eval --bundle B --data DIR --out FILE`` on the ultrasound test set
@@ -24,7 +25,7 @@ from pathlib import Path
 from .common import RUNS_DIR, save_json
 from .medsam_card import _f, _load, runtime_clip_summary, runtime_subsets, runtime_table
 
-BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-student"
+BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-tiny"
 TARGET = 0.80  # the issue's Dice+ for the student, end to end
 WITHIN = 0.05  # ... and within this of the accurate bundle's
 BUDGET_SEGMENTED_MS = 33.0
@@ -68,7 +69,11 @@ def write_card(bundle: Path, runs: Path) -> None:
     cmp_ = m.get("compare") or {}
     accurate = ((cmp_.get("sammix-us-medsam") or {}).get("runtime_test") or {}).get("summary") or {}
     name = m["bundle"].get("name", bundle.name)
-    lines = [f"# {name}: SAM-Mix on a real-time student of LiteMedSAM's encoder", ""]
+    lines = [f"# {name}: SAM-Mix on a real-time student of LiteMedSAM's encoder", "",
+             f"The default bundle (`sammix run` without `--bundle`, the board profiles, the C API and GStreamer "
+             f"examples). It replaced the from-scratch tiny SAM of the same name, kept as `models/sammix-us-scratch` "
+             f"(the runtime's tests use it for the image-input classifier and E = 16); both are in the table "
+             f"\"Side by side\" below.", ""]
     if rt:
         dp, acc = rt.get("dice_positive"), accurate.get("dice_positive")
         verdict = "meets" if dp is not None and dp >= TARGET else "misses"

@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}
-BUNDLE=${BUNDLE:-../sammix-us-student}
+BUNDLE=${BUNDLE:-../sammix-us-tiny}
 stages=${*:-finetune decoder frozen bundle runtime}
 run() { echo "+ $*" >&2; "$@"; }
 keep() {  # the JSON files of a run into checkpoints/

@@ -10,7 +10,7 @@ import pytest
 from sammix_recipe.data.clip import read_y4m
 from sammix_recipe.manifest import MANIFEST, input_problems, sha256, verify_manifest
 
-BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-tiny"
+BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-scratch"
 MAX_BUNDLE_BYTES = 25 * 1000 * 1000
 
 

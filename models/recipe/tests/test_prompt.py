@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from sammix_recipe.prompt import PromptParams, cam_to_prompt, decoder_prompt, mask_to_dense, upsample_bilinear
 
-BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-tiny"
+BUNDLE = Path(__file__).resolve().parents[2] / "sammix-us-scratch"
 
 
 @pytest.mark.parametrize("h,size", [(16, 256), (4, 32), (16, 64), (7, 50)])
