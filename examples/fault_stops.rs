@@ -26,7 +26,7 @@ use sammix::bundle::Bundle;
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::pipeline::Pipeline;
 use sammix::source::{FrameSource, SourceError, Truth, Watched};
-use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions};
+use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions, WatchedSink};
 use sammix::y4m::{Y4mError, Y4mReader};
 
 const USAGE: &str = "usage: fault_stops [--bundle DIR] [--runs N]";
@@ -106,7 +106,8 @@ struct Sink {
     hold_at: Option<u64>,
     hold: Duration,
     mark: Mark,
-    inference_ms: Vec<f64>,
+    /// Shared: a sink left blocked on its writer thread is not given back.
+    inference_ms: Arc<Mutex<Vec<f64>>>,
 }
 
 impl FrameSink for Sink {
@@ -117,7 +118,10 @@ impl FrameSink for Sink {
         record: &FrameRecord,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let seq = record.result.sequence;
-        self.inference_ms.push(record.result.times.total_ms);
+        self.inference_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record.result.times.total_ms);
         if self.fail_at.is_some_and(|at| seq >= at) {
             *self.mark.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             return Err(Box::new(io::Error::from_raw_os_error(28)));
@@ -143,6 +147,8 @@ struct Fault {
     stop_flag: bool,
     /// The source read through [`Watched`], as `sammix run` reads it.
     watched: bool,
+    /// The sink written through [`WatchedSink`], as `sammix run` writes it.
+    watched_sink: bool,
 }
 
 /// A fault with nothing injected; each fault below sets what it needs.
@@ -154,6 +160,7 @@ const NONE: Fault = Fault {
     sink_hold: false,
     stop_flag: false,
     watched: false,
+    watched_sink: false,
 };
 
 const STALL: Duration = Duration::from_secs(2);
@@ -179,12 +186,13 @@ fn run_one(
         hang: STALL * 3,
         mark: mark.clone(),
     };
+    let inference_ms = Arc::new(Mutex::new(Vec::new()));
     let mut sink = Sink {
         fail_at: fault.sink_fail.then_some(AFTER),
         hold_at: fault.sink_hold.then_some(AFTER),
         hold: STALL * 3,
         mark: mark.clone(),
-        inference_ms: Vec::new(),
+        inference_ms: inference_ms.clone(),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let opts = StreamOptions {
@@ -207,6 +215,10 @@ fn run_one(
         let mut watched =
             Watched::new(Box::new(source), "scripted-capture", STALL).map_err(|e| e.to_string())?;
         stream::run(&mut watched, pipeline, &mut sink, &opts)
+    } else if fault.watched_sink {
+        let mut watched =
+            WatchedSink::new(sink, "scripted-output", STALL).map_err(|e| e.to_string())?;
+        stream::run(&mut source, pipeline, &mut watched, &opts)
     } else {
         stream::run(&mut source, pipeline, &mut sink, &opts)
     };
@@ -229,7 +241,8 @@ fn run_one(
         at
     };
     let ms = ended.saturating_duration_since(from).as_secs_f64() * 1e3;
-    Ok((ms, outcome, sink.inference_ms))
+    let inference = std::mem::take(&mut *inference_ms.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok((ms, outcome, inference))
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -336,6 +349,13 @@ fn main() -> ExitCode {
             name: "sink stops taking results, lossless (stall timeout 2 s)",
             handoff: Handoff::Lossless,
             sink_hold: true,
+            ..NONE
+        },
+        Fault {
+            name: "sink stops taking results, written through WatchedSink as sammix run writes it",
+            handoff: Handoff::Lossless,
+            sink_hold: true,
+            watched_sink: true,
             ..NONE
         },
     ];

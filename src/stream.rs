@@ -19,7 +19,10 @@
 //! once every buffer has reached the frame size.
 //!
 //! Every wait has a timeout: a source that stops delivering ends the stream
-//! with [`StreamError::Stalled`] instead of hanging.
+//! with [`StreamError::Stalled`] instead of hanging. A read or a write that
+//! never returns would still hold the stream (its threads are scoped): read
+//! through [`crate::source::Watched`] and written through [`WatchedSink`],
+//! as `sammix run` does, they are given up at the stall timeout.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,6 +43,7 @@ pub mod lines;
 mod serve;
 mod slot;
 mod summary;
+mod watched;
 
 pub use corrections::{CorrectionQueue, CorrectionRecord, FileFeed, Request};
 pub use histogram::{Histogram, Percentiles};
@@ -47,6 +51,7 @@ use serve::{CorrectionOut, Corrections, OnDisplay};
 pub use slot::{FrameSlot, Handoff, Taken};
 use summary::Stats;
 pub use summary::{peak_rss_kb, StagePercentiles, StreamSummary};
+pub use watched::{SinkGone, SinkStalled, WatchedSink};
 
 /// An error that ended a stream.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +275,13 @@ pub fn run(
             .join()
             .map_err(|_| StreamError::Panicked("capture"))?;
         let written = output.join().map_err(|_| StreamError::Panicked("output"))?;
+        // A stall seen from both sides (the sink written through a
+        // `WatchedSink`): the output's own error names the output.
+        if matches!(inferred, Err(StreamError::SinkStalled(_))) {
+            if let Err(e) = written {
+                return Err(e);
+            }
+        }
         let (stats, frames, dropped_output, last, frozen) = inferred?;
         captured?;
         written?;

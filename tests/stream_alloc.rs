@@ -15,7 +15,9 @@ use sammix::decoder::NativeDecoder;
 use sammix::frame::{Frame, Mask};
 use sammix::pipeline::{DecoderKind, Outcome, Pipeline};
 use sammix::source::{FrameSource, SourceSpec, Watched};
-use sammix::stream::{self, FrameRecord, FrameSink, Handoff, Processor, StreamOptions};
+use sammix::stream::{
+    self, FrameRecord, FrameSink, Handoff, Processor, StreamOptions, WatchedSink,
+};
 use threshold::Threshold;
 
 struct Counting;
@@ -88,11 +90,23 @@ fn per_frame(processor: &mut dyn Processor, from: u64, to: u64, handoff: Handoff
 }
 
 fn per_frame_from(
+    source: Box<dyn FrameSource>,
+    processor: &mut dyn Processor,
+    from: u64,
+    to: u64,
+    handoff: Handoff,
+) -> (f64, u64) {
+    per_frame_through(source, processor, from, to, handoff, false)
+}
+
+/// The same, the sink written through a [`WatchedSink`] when `watched_sink`.
+fn per_frame_through(
     mut source: Box<dyn FrameSource>,
     processor: &mut dyn Processor,
     from: u64,
     to: u64,
     handoff: Handoff,
+    watched_sink: bool,
 ) -> (f64, u64) {
     let mut window = Window {
         from,
@@ -107,7 +121,14 @@ fn per_frame_from(
         stall_timeout: Duration::from_secs(30),
         ..StreamOptions::default()
     };
-    let summary = stream::run(source.as_mut(), processor, &mut window, &opts).unwrap();
+    let summary = if watched_sink {
+        let mut w = WatchedSink::new(window, "window", Duration::from_secs(30)).unwrap();
+        let s = stream::run(source.as_mut(), processor, &mut w, &opts).unwrap();
+        window = w.into_inner().unwrap();
+        s
+    } else {
+        stream::run(source.as_mut(), processor, &mut window, &opts).unwrap()
+    };
     assert!(summary.frames > to);
     let n = (window.at_to - window.at_from) as f64 / (to - from) as f64;
     (n, window.segmented)
@@ -147,6 +168,21 @@ fn a_warm_stream_allocates_nothing_per_frame() {
         Handoff::Lossless,
     );
     assert_eq!(watched_only, 0.0, "allocations per frame through Watched");
+    // And with the sink written on a thread of its own, as `sammix run`
+    // writes (`WatchedSink`: each result copied into buffers that go back
+    // and forth).
+    let (watched_sink_only, _) = per_frame_through(
+        SourceSpec::Synthetic(5).open().unwrap(),
+        &mut Threshold(Duration::ZERO),
+        50,
+        350,
+        Handoff::Lossless,
+        true,
+    );
+    assert_eq!(
+        watched_sink_only, 0.0,
+        "allocations per frame through WatchedSink"
+    );
 
     // The native decoder alone, warm: zero per call.
     let bundle =

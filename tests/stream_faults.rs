@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use sammix::frame::{Frame, Mask, PixelFormat};
 use sammix::source::{FrameSource, SourceError, Truth, Watched};
-use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamError, StreamOptions};
+use sammix::stream::{
+    self, FrameRecord, FrameSink, Handoff, SinkStalled, StreamError, StreamOptions, WatchedSink,
+};
 use sammix::y4m::Y4mError;
 
 #[path = "common/threshold.rs"]
@@ -349,11 +351,83 @@ fn lossless_with_a_sink_stalled_past_the_timeout_stops() {
     assert!(sink.finished);
 }
 
+/// The same sink, held for good (a write blocked in the kernel), written
+/// through [`WatchedSink`] as `sammix run` writes: the stream stops at the
+/// stall timeout while the write is still blocked (it does not wait for it),
+/// after the results before it reached the sink, and names the output.
+#[test]
+fn a_watched_sink_whose_write_never_returns_stops_the_stream_without_it() {
+    let (open, wait) = channel();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let blocked = Arc::new(AtomicBool::new(false));
+    struct Held {
+        got: Arc<Mutex<Vec<u64>>>,
+        open: Receiver<()>,
+        blocked: Arc<AtomicBool>,
+    }
+    impl FrameSink for Held {
+        fn frame(&mut self, _: &Frame, _: &Mask, record: &FrameRecord) -> SinkResult {
+            let seq = record.result.sequence;
+            if seq == 2 {
+                self.blocked.store(true, Ordering::SeqCst);
+                let _ = self.open.recv();
+            }
+            self.got.lock().unwrap().push(seq);
+            Ok(())
+        }
+    }
+    let timeout = Duration::from_millis(300);
+    let mut sink = WatchedSink::new(
+        Held {
+            got: got.clone(),
+            open: wait,
+            blocked: blocked.clone(),
+        },
+        "the output to /media/sd",
+        timeout,
+    )
+    .unwrap();
+    let opts = StreamOptions {
+        stall_timeout: timeout,
+        ..lossless()
+    };
+    let e = stream::run(
+        &mut Scripted::new(Scripted::frames(20)),
+        &mut Threshold(Duration::ZERO),
+        &mut sink,
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        blocked.load(Ordering::SeqCst),
+        "the write was never blocked: {e}"
+    );
+    // Still blocked: nothing was released yet.
+    assert_eq!(*got.lock().unwrap(), [0, 1], "{e}");
+    match &e {
+        StreamError::Sink(inner) => {
+            assert!(inner.downcast_ref::<SinkStalled>().is_some(), "{e:?}");
+            assert!(
+                e.to_string()
+                    .contains("the output to /media/sd took no result"),
+                "{e}"
+            );
+        }
+        other => panic!("expected the output's stall, got {other:?}"),
+    }
+    assert!(
+        sink.into_inner().is_none(),
+        "a stalled sink is not given back"
+    );
+    // The write may end later: the writer thread then finds the wrapper gone.
+    let _ = open.send(());
+}
+
 /// Live (newest-frame) mode, a sink that stops answering (a display whose
 /// reader hung): inference goes on, results are dropped and counted; when
-/// the sink answers again the stream ends normally. (A sink that never answers again cannot be
-/// cancelled; on a board the frame watchdog, fed from the sink, catches it:
-/// docs/reliability.md.)
+/// the sink answers again the stream ends normally. (A sink that never answers again holds
+/// the stream; `sammix run` writes through a [`WatchedSink`], which gives it up at the stall
+/// timeout: `a_watched_sink_whose_write_never_returns_stops_the_stream_without_it`.)
 #[test]
 fn a_stalled_sink_does_not_stall_inference() {
     let n = 30;

@@ -17,7 +17,7 @@ use sammix::pipeline::{DecoderKind, Outcome, Stability};
 use sammix::source::{ImageFolder, SourceSpec, Truth, Watched};
 use sammix::stream::{
     self, CorrectionRecord, FileFeed, FrameRecord, FrameSink, Handoff, StreamOptions,
-    StreamSummary, ThreadCores,
+    StreamSummary, ThreadCores, WatchedSink,
 };
 use serde::Serialize;
 
@@ -432,7 +432,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             output: cores(&profile.threads.output),
         }
     });
-    let mut sink = CliSink {
+    let sink = CliSink {
         names,
         verbose,
         threshold: bundle.manifest().gate.presence_threshold,
@@ -449,6 +449,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         reused: 0,
         last_presence: (u64::MAX, f32::NAN),
     };
+    // A write that never returns (a dead SD card, a share that stopped
+    // answering) would hold the stream past the stall timeout, as a read
+    // would: the sink is written on a thread of its own, given up at the
+    // stall timeout.
+    let output_name = match &args.out {
+        Some(dir) => format!("the output to {}", dir.display()),
+        None => "the output (standard output)".to_string(),
+    };
+    let mut sink = WatchedSink::new(sink, output_name, opts.stall_timeout)
+        .context("cannot start the output's writer thread")?;
     let streamed = match &controls {
         Some(c) => {
             if verbose {
@@ -468,6 +478,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     drop(feed);
     let summary = streamed?;
+    let Some(sink) = sink.into_inner() else {
+        bail!(
+            "the output's writer thread ended without giving its results back (a bug: see the log)"
+        );
+    };
     if stop.load(Ordering::Acquire) {
         log::info!("stopped by a signal after {} frames", summary.frames);
     }
