@@ -55,7 +55,10 @@ mod result;
 
 pub use confidence::{review, Review};
 pub use contract::{decoder_spec, load_graphs, Graphs, EMBED_DIM};
-pub use correct::{click_boxes, Click, ClickSyntaxError, Correction, CLICK_BOX, MAX_CLICKS};
+pub use correct::{
+    click_boxes, click_dense, Click, ClickSyntaxError, Correction, EditedBoxes, CLICK_BOX,
+    MAX_CLICKS,
+};
 pub use decode::DecoderKind;
 pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};

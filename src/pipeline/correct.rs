@@ -14,6 +14,13 @@
 //!   (a box shrunk to nothing is dropped);
 //! - a positive click inside a box changes nothing.
 //!
+//! The dense prompt follows the edited boxes ([`click_dense`]): where a
+//! negative click took part of a box away, the CAM's evidence there goes
+//! too ("nothing here"), and inside a box a positive click made, the CAM's
+//! "nothing here" is lifted to neutral, so the box decides. Without it, a
+//! decoder that leans on the dense prompt (the student's rule chose
+//! `dense_logit = 8`) kept the mask a negative click had cut off.
+//!
 //! Clicks accumulate: each call to [`Pipeline::correct`] applies all clicks
 //! so far to the frame's CAM boxes. A frame whose encoder did not run (its
 //! classifier gated it out before the encoder, `graphs.classifier.input =
@@ -123,6 +130,8 @@ pub(crate) struct LastFrame {
     clicks: Vec<Click>,
     /// The boxes the clicks made of `boxes`.
     edited: Vec<[f32; 4]>,
+    /// The dense prompt the clicks made of the frame's.
+    edited_dense: Vec<f32>,
 }
 
 impl LastFrame {
@@ -140,8 +149,14 @@ impl LastFrame {
 
 /// The boxes a correction's decoder calls take: `boxes` (the CAM's) edited
 /// by `clicks` as the module docs say; everything in encoder-input pixels
-/// (`s` the input size).
-pub fn click_boxes(boxes: &[[f32; 4]], clicks: &[Click], s: usize, out: &mut Vec<[f32; 4]>) {
+/// (`s` the input size). Returns how many of `out` are CAM boxes (they come
+/// first; the rest are the positive clicks' boxes).
+pub fn click_boxes(
+    boxes: &[[f32; 4]],
+    clicks: &[Click],
+    s: usize,
+    out: &mut Vec<[f32; 4]>,
+) -> usize {
     out.clear();
     let inside = |c: &Click, b: &[f32; 4]| c.x >= b[0] && c.x <= b[2] && c.y >= b[1] && c.y <= b[3];
     for b in boxes {
@@ -162,6 +177,7 @@ pub fn click_boxes(boxes: &[[f32; 4]], clicks: &[Click], s: usize, out: &mut Vec
             out.push(b);
         }
     }
+    let from_cam = out.len();
     let s = s as f32;
     let half = CLICK_BOX * s / 2.0;
     for c in clicks {
@@ -172,6 +188,59 @@ pub fn click_boxes(boxes: &[[f32; 4]], clicks: &[Click], s: usize, out: &mut Vec
                 (c.x + half).min(s - 1.0),
                 (c.y + half).min(s - 1.0),
             ]);
+        }
+    }
+    from_cam
+}
+
+/// A frame's CAM boxes and what clicks made of them ([`click_boxes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EditedBoxes<'a> {
+    /// The CAM's boxes.
+    pub cam: &'a [[f32; 4]],
+    /// The boxes after the clicks: the CAM's (edited) first, then the
+    /// positive clicks' own.
+    pub edited: &'a [[f32; 4]],
+    /// How many of `edited` are CAM boxes ([`click_boxes`]' return value).
+    pub from_cam: usize,
+}
+
+/// The dense prompt a correction's decoder calls take: `dense` (the
+/// frame's, `n`×`n` logits over the `s`×`s` input) with each cell whose
+/// centre lies inside a CAM box but inside none of the edited CAM boxes
+/// set to `-logit`, and each cell inside a positive click's box raised to
+/// at least 0. Cells elsewhere keep their value, so clicks that edit
+/// nothing leave the prompt as it was.
+pub fn click_dense(
+    dense: &[f32],
+    n: usize,
+    s: usize,
+    boxes: EditedBoxes<'_>,
+    logit: f32,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.extend_from_slice(dense);
+    if n == 0 || out.len() != n * n {
+        return;
+    }
+    let inside = |b: &[f32; 4], x: f32, y: f32| x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3];
+    let (cam_edited, clicked) = boxes
+        .edited
+        .split_at(boxes.from_cam.min(boxes.edited.len()));
+    let cell = s as f32 / n as f32;
+    for (r, row) in out.chunks_exact_mut(n).enumerate() {
+        // The cell's centre in input pixels (pixel centres at integers).
+        let y = (r as f32 + 0.5) * cell - 0.5;
+        for (c, v) in row.iter_mut().enumerate() {
+            let x = (c as f32 + 0.5) * cell - 0.5;
+            if clicked.iter().any(|b| inside(b, x, y)) {
+                *v = v.max(0.0);
+            } else if boxes.cam.iter().any(|b| inside(b, x, y))
+                && !cam_edited.iter().any(|b| inside(b, x, y))
+            {
+                *v = -logit;
+            }
         }
     }
 }
@@ -263,7 +332,21 @@ impl Pipeline {
                 .resize(dense_size * dense_size, -m.prompt.dense_logit);
             &last.empty_dense
         };
-        click_boxes(&last.boxes, &last.clicks, s, &mut last.edited);
+        let from_cam = click_boxes(&last.boxes, &last.clicks, s, &mut last.edited);
+        let boxes = EditedBoxes {
+            cam: &last.boxes,
+            edited: &last.edited,
+            from_cam,
+        };
+        click_dense(
+            dense,
+            dense_size,
+            s,
+            boxes,
+            m.prompt.dense_logit,
+            &mut last.edited_dense,
+        );
+        let dense = &last.edited_dense;
         let calls = Calls {
             boxes: &last.edited,
             dense,
@@ -344,5 +427,60 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_dense_prompt_follows_the_edited_boxes() {
+        // 8×8 cells over a 16×16 input: cell (r, c) is centred at (2c + 0.5, 2r + 0.5).
+        let (n, s, logit) = (8, 16, 4.0);
+        let dense: Vec<f32> = (0..n * n)
+            .map(|i| if i % 2 == 0 { 2.0 } else { -1.0 })
+            .collect();
+        let cam = [[0.0, 0.0, 7.0, 7.0]];
+        let mut edited = Vec::new();
+        let mut out = Vec::new();
+        let cell = |out: &[f32], r: usize, c: usize| out[r * n + c];
+        // A positive click inside the box edits nothing: the prompt is the frame's.
+        let from_cam = click_boxes(&cam, &[click(3.0, 3.0, true)], s, &mut edited);
+        let boxes = EditedBoxes {
+            cam: &cam,
+            edited: &edited,
+            from_cam,
+        };
+        click_dense(&dense, n, s, boxes, logit, &mut out);
+        assert_eq!(out, dense);
+        // A negative click near the right edge: the box ends at x = 5, the
+        // cells it lost (centres 6.5) say "nothing here", the rest stay.
+        let from_cam = click_boxes(&cam, &[click(6.0, 3.0, false)], s, &mut edited);
+        assert_eq!(edited, [[0.0, 0.0, 5.0, 7.0]]);
+        let boxes = EditedBoxes {
+            cam: &cam,
+            edited: &edited,
+            from_cam,
+        };
+        click_dense(&dense, n, s, boxes, logit, &mut out);
+        for r in 0..n {
+            for c in 0..n {
+                let lost = r < 4 && c == 3;
+                let want = if lost { -logit } else { cell(&dense, r, c) };
+                assert_eq!(cell(&out, r, c), want, "cell ({r}, {c})");
+            }
+        }
+        // A positive click far from the box: its own box, where negative
+        // cells are lifted to 0 and positive ones kept.
+        let from_cam = click_boxes(&cam, &[click(12.0, 12.0, true)], s, &mut edited);
+        assert_eq!(from_cam, 1);
+        let boxes = EditedBoxes {
+            cam: &cam,
+            edited: &edited,
+            from_cam,
+        };
+        click_dense(&dense, n, s, boxes, logit, &mut out);
+        // Its box is 12 ± 1.6: cells centred at 10.5 and 12.5 are inside.
+        assert_eq!(cell(&out, 6, 6), 2.0);
+        assert_eq!(cell(&out, 5, 5), 0.0);
+        assert_eq!(cell(&dense, 5, 5), -1.0);
+        assert_eq!(cell(&out, 7, 7), cell(&dense, 7, 7));
+        assert_eq!(cell(&out, 0, 0), cell(&dense, 0, 0));
     }
 }
