@@ -113,11 +113,26 @@ def write_card(bundle: Path, runs: Path) -> None:
             f"labels of {ft.get('image_label_frames')} pool frames, the MSE to the teacher kept as a term "
             f"(weight {ft.get('distill_weight')}) ({_f((ft.get('seconds') or 0) / 60, 0)} min).",
         ]
+    # The shipped run may keep another run's decoder and train only a fresh head (train_student.sh's head stage).
+    dec_run = Path(train["decoder_from"]).name if train.get("decoder_from") and not train.get("steps") else brun
+    dec_train = _load(runs / dec_run / "train.json") or train
     lines += [
         f"- **Decoder**: LiteMedSAM's prompt encoder and mask decoder (the same weights take E = 32: their positional "
-        f"encoding is computed for the grid), fine-tuned {train.get('steps', '?')} steps of {train.get('batch', '?')} "
-        "on the K masks and their copies with the head's box and dense prompt half the time, jittered ground-truth "
-        "boxes the other half.",
+        f"encoding is computed for the grid), fine-tuned {dec_train.get('steps', '?')} steps of "
+        f"{dec_train.get('batch', '?')} (`{dec_run}`) on the K masks and their copies with the fine-tuned head's box "
+        "and dense prompt half the time, jittered ground-truth boxes the other half.",
+    ]
+    if dec_run != brun:
+        best = lambda run: max((r["dice_positive"] for r in _load(runs / run / "sweep_val.json") or []),  # noqa: E731
+                               default=None)
+        lines += [
+            f"- **Head (shipped)**: a fresh presence/CAM head (`{train.get('head_arch')}`) on the fine-tuned "
+            f"student's embeddings, the student frozen, {train.get('head_steps')} steps of {train.get('head_batch')} "
+            f"on the same K masks and the image labels of {train.get('image_label_frames')} pool frames. On the validation split it beats the head trained together "
+            f"with the student (best Dice+ of the rule's sweep {_f(best(brun))} against {_f(best(dec_run))}), so it "
+            "replaced it.",
+        ]
+    lines += [
         "- **Prompt rule and gate** chosen on the pool's validation split (100 frames, never trained on, never the "
         f"test set): `{json.dumps(chosen['prompt'])}`, presence threshold {chosen['presence_threshold']}.",
         "- The head reads the student's embeddings, so the encoder runs on every frame; a gated-out frame costs the "
@@ -138,8 +153,11 @@ def write_card(bundle: Path, runs: Path) -> None:
     rows = []
     for method, path in (
         ("student, frozen after distillation; head and decoder trained on it", "student-s-medsam-k50-s0"),
-        ("student fine-tuned with the head (shipped)", brun),
+        ("student fine-tuned with the head; that head", dec_run),
+        ("student fine-tuned with the head; a fresh head on it (shipped)", brun),
     ):
+        if method.startswith("student fine-tuned with the head; that") and dec_run == brun:
+            continue
         for suffix, what in (("", ""), ("_gtbox", ", ground-truth boxes (ceiling)")):
             r = _load(runs / path / f"eval_test{suffix}.json")
             if r:
