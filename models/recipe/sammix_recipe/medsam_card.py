@@ -90,7 +90,8 @@ def pytorch_rows(runs: Path) -> tuple[list[dict], list[str]]:
     add("SAM-Mix-50, CAM from image labels only", 50, "medsam-k50-s0-gap", "eval_test.json")
     # the shipped decoder on LiteMedSAM's embeddings, presence and CAM from the real-time student's head, which
     # trained together with its encoder (medsam_eval --prompts-from; rule and gate chosen on validation again)
-    add("SAM-Mix-50, the shipped decoder prompted by the fine-tuned student's head (`sammix-us-tiny`)", 50,
+    add("SAM-Mix-50, the shipped decoder prompted by the student's head trained with its encoder "
+        "(`sammix-us-tiny` until 2026-12-07)", 50,
         "medsam-k50-s0-context-dec", "eval_test_prompts_from_student-s-ft-k50-s0-medsam-k50-s0.json")
     add("SAM-PP-0 (LiteMedSAM, CAM prompts, no training)", 0, "medsam-k50-s0", "eval_test_sampp.json")
     add("ceiling: SAM-Mix-50 decoder, ground-truth boxes", 50, "medsam-k50-s0", "eval_test_gtbox.json")

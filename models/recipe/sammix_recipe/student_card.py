@@ -128,7 +128,8 @@ def write_card(bundle: Path, runs: Path) -> None:
         lines += [
             f"- **Head (shipped)**: a fresh presence/CAM head (`{train.get('head_arch')}`) on the fine-tuned "
             f"student's embeddings, the student frozen, {train.get('head_steps')} steps of {train.get('head_batch')} "
-            f"on the same K masks and the image labels of {train.get('image_label_frames')} pool frames. On the validation split it beats the head trained together "
+            f"on the same K masks and the image labels of {train.get('image_label_frames')} pool frames. On the "
+            "validation split it beats the head trained together "
             f"with the student (best Dice+ of the rule's sweep {_f(best(brun))} against {_f(best(dec_run))}), so it "
             "replaced it.",
         ]
