@@ -26,9 +26,11 @@ use crate::board::Profile;
 use crate::graph::{GraphError, Plan};
 
 mod cpu;
+mod native;
 
 pub use crate::board::schema::BackendChoice;
 pub use cpu::TractCpu;
+pub use native::NativeCpu;
 
 /// The kind of device a backend runs a stage on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -35,6 +35,7 @@
 pub mod backend;
 pub mod board;
 pub mod bundle;
+pub mod convnet;
 pub mod decoder;
 pub mod frame;
 pub mod graph;

@@ -34,7 +34,7 @@ mod attention;
 mod error;
 mod linear;
 mod mask_decoder;
-mod onnx;
+pub(crate) mod onnx;
 mod params;
 mod prompt_encoder;
 mod transformer;

@@ -23,6 +23,7 @@ use super::DecoderError;
 
 /// ONNX `TensorProto.DataType` codes the decoder reads.
 const FLOAT: i32 = 1;
+const FLOAT16: i32 = 10;
 const UINT8: i32 = 2;
 const INT8: i32 = 3;
 const INT32: i32 = 6;
@@ -112,6 +113,20 @@ impl OnnxGraph {
             producer,
             consumers,
         }
+    }
+
+    /// How many nodes the graph has.
+    pub fn node_count(&self) -> usize {
+        self.graph.node.len()
+    }
+
+    /// The graph's input names that are not initializers.
+    pub fn input_names(&self) -> impl Iterator<Item = &str> {
+        self.graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !self.inits.contains_key(*n))
     }
 
     /// The model file.
@@ -219,6 +234,7 @@ impl OnnxGraph {
         let raw = &t.raw_data;
         let width = match t.data_type {
             FLOAT | INT32 => 4,
+            FLOAT16 => 2,
             UINT8 | INT8 => 1,
             INT64 => 8,
             _ => 0,
@@ -236,6 +252,19 @@ impl OnnxGraph {
                     .collect(),
             ),
             FLOAT => Data::F32(t.float_data.clone()),
+            // f16 is read as f32 (the bundles' `f16-stored` form).
+            FLOAT16 if !raw.is_empty() => Data::F32(
+                raw.chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+            ),
+            // Without raw data, f16 values sit in int32_data, one a value.
+            FLOAT16 => Data::F32(
+                t.int32_data
+                    .iter()
+                    .map(|&v| half::f16::from_bits(v as u16).to_f32())
+                    .collect(),
+            ),
             INT8 if !raw.is_empty() => Data::I8(raw.iter().map(|&b| b as i8).collect()),
             INT8 => Data::I8(t.int32_data.iter().map(|&v| v as i8).collect()),
             other => Data::Other(other),

@@ -9,7 +9,7 @@ use std::path::Path;
 use tract_onnx::prelude::Tensor;
 
 use crate::backend::{self, BackendChoice, BackendError, BackendKind, BackendRequest};
-use crate::backend::{StageBackend, TractCpu};
+use crate::backend::{NativeCpu, StageBackend, TractCpu};
 use crate::graph::{GraphError, Plan};
 
 use super::PipelineError;
@@ -43,11 +43,36 @@ pub(crate) struct EncoderStage {
     pub(crate) runs: u64,
 }
 
+/// The CPU's encoder: on our own kernels when they run every node of the
+/// graph ([`NativeCpu`]: the real-time student's convolutions), else tract.
+/// `SAMMIX_ENCODER=tract` or `native` picks one (to compare them). Debug
+/// builds keep tract unless told `native`: our own crate is built
+/// unoptimized there (`Cargo.toml`), 1.5 s a student frame against 16 ms.
+fn cpu_encoder(plan: &Plan) -> Result<Box<dyn StageBackend>, GraphError> {
+    let asked = std::env::var("SAMMIX_ENCODER").ok();
+    let native = match asked.as_deref() {
+        Some("tract") => false,
+        Some("native") => true,
+        Some(other) => {
+            log::warn!("SAMMIX_ENCODER={other:?}: expected native or tract; ignored");
+            !cfg!(debug_assertions)
+        }
+        None => !cfg!(debug_assertions),
+    };
+    if native {
+        match NativeCpu::new(plan) {
+            Ok(n) => return Ok(Box::new(n)),
+            Err(why) => log::debug!("encoder: tract, not the native kernels: {why}"),
+        }
+    }
+    Ok(Box::new(TractCpu::new(plan)?))
+}
+
 impl EncoderStage {
     /// The encoder on the CPU.
     pub(crate) fn new(plan: &Plan) -> Result<EncoderStage, GraphError> {
         Ok(EncoderStage {
-            backend: Box::new(TractCpu::new(plan)?),
+            backend: cpu_encoder(plan)?,
             plan: plan.clone(),
             required_by: None,
             fallback: None,
@@ -124,7 +149,7 @@ impl EncoderStage {
     /// The CPU backend in place of the current one.
     fn cpu_backend(&mut self) -> Result<(), GraphError> {
         if self.backend.kind() != BackendKind::Cpu {
-            self.backend = Box::new(TractCpu::new(&self.plan)?);
+            self.backend = cpu_encoder(&self.plan)?;
         }
         self.required_by = None;
         Ok(())

@@ -1,0 +1,805 @@
+//! A convolutional encoder on our own kernels: the real-time student's
+//! `encoder.onnx` (strided convolutions, inverted residual blocks,
+//! depthwise 3×3 with dilation, a nearest ×2 upsample, SAM's channel
+//! LayerNorm) run without tract.
+//!
+//! The graph is read once ([`ConvNet::load`]) into a list of steps over
+//! NHWC buffers allocated then: a 1×1 convolution is one GEMM
+//! ([`Kernels::gemm_f32`], pixels × input channels times the packed
+//! weights), a dense k×k one a GEMM over an im2col buffer, a depthwise one a
+//! loop over taps with the channels innermost (contiguous, so it
+//! vectorizes), LayerNorm the kernels' row LayerNorm (one row a pixel).
+//! [`ConvNet::run`] allocates nothing. Weights stored as f16 (`Cast` of an
+//! f16 initializer, the bundle's `f16-stored` form) or f32 are read as f32.
+//!
+//! Only what the student uses is accepted: `Conv` (1×1 or k×k, groups 1 or
+//! depthwise, any stride, dilation and symmetric padding), `Relu`, `Add` of
+//! two tensors of one shape, `Resize` nearest ×2, the LayerNorm2d pattern
+//! (`ReduceMean` over channels, `Sub`, `Pow` 2, `ReduceMean`, `Add` eps,
+//! `Sqrt`, `Div`, `Mul` γ, `Add` β), and `Cast`/`Constant` feeding those.
+//! Any other graph is refused at load with the node that does not fit, so
+//! the caller keeps tract for it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::decoder::onnx::{Data, Init, OnnxGraph};
+use crate::kernels::{Kernels, PackedB};
+
+/// Why a graph cannot run natively.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvNetError {
+    /// The file could not be read as ONNX, or a weight is malformed.
+    #[error("{path}: {detail}")]
+    Graph {
+        /// The graph file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A node (or its attributes, or its inputs' shapes) is outside what
+    /// the native encoder runs.
+    #[error("{path}: node {node:?} ({op}): {what}")]
+    Unsupported {
+        /// The graph file.
+        path: PathBuf,
+        /// The node's name (or its first output's).
+        node: String,
+        /// Its op type.
+        op: String,
+        /// What does not fit.
+        what: String,
+    },
+    /// [`ConvNet::run`]'s input or output slice has the wrong length.
+    #[error("the native encoder takes {expected} values, got {got}")]
+    Length {
+        /// Expected length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+}
+
+/// A tensor's shape, NHWC with N = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hwc {
+    h: usize,
+    w: usize,
+    c: usize,
+}
+
+impl Hwc {
+    fn len(self) -> usize {
+        self.h * self.w * self.c
+    }
+}
+
+/// How a convolution is computed.
+#[derive(Debug)]
+enum ConvKind {
+    /// 1×1, stride 1, no padding: one GEMM.
+    Pointwise { w: PackedB },
+    /// k×k, groups 1: im2col then one GEMM; `w` is (k·k·cin) × cout.
+    Dense { w: PackedB, geo: Geometry },
+    /// groups = cin = cout: `w` is k·k taps × c, tap-major.
+    Depthwise { w: Vec<f32>, geo: Geometry },
+}
+
+/// A k×k window's geometry.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+}
+
+#[derive(Debug)]
+enum Step {
+    Conv {
+        src: usize,
+        dst: usize,
+        kind: ConvKind,
+        bias: Vec<f32>,
+        relu: bool,
+    },
+    Relu {
+        src: usize,
+        dst: usize,
+    },
+    Add {
+        a: usize,
+        b: usize,
+        dst: usize,
+        relu: bool,
+    },
+    Upsample2 {
+        src: usize,
+        dst: usize,
+    },
+    LayerNorm {
+        src: usize,
+        dst: usize,
+        gamma: Vec<f32>,
+        beta: Vec<f32>,
+        eps: f32,
+    },
+}
+
+/// The student's encoder, loaded for native runs.
+#[derive(Debug)]
+pub struct ConvNet {
+    path: PathBuf,
+    kernels: &'static Kernels,
+    steps: Vec<Step>,
+    /// Value → buffer slot; values whose lives do not overlap share one.
+    slot: Vec<usize>,
+    shapes: Vec<Hwc>,
+    bufs: Vec<Vec<f32>>,
+    im2col: Vec<f32>,
+    input: usize,
+    output: usize,
+}
+
+/// Reading state: tensor names to values and initializers.
+struct Reader<'g> {
+    g: &'g OnnxGraph,
+    path: &'g Path,
+    values: HashMap<String, usize>,
+    shapes: Vec<Hwc>,
+    /// Names standing for an initializer (itself, or a `Cast` of one).
+    alias: HashMap<String, String>,
+}
+
+impl Reader<'_> {
+    fn unsupported(&self, i: usize, what: impl Into<String>) -> ConvNetError {
+        let n = self.g.node(i);
+        let node = if n.name.is_empty() {
+            n.output.first().cloned().unwrap_or_default()
+        } else {
+            n.name.clone()
+        };
+        ConvNetError::Unsupported {
+            path: self.path.to_path_buf(),
+            node,
+            op: n.op_type.clone(),
+            what: what.into(),
+        }
+    }
+
+    fn value(&self, i: usize, name: &str) -> Result<usize, ConvNetError> {
+        self.values.get(name).copied().ok_or_else(|| {
+            self.unsupported(i, format!("input {name:?} is not a tensor it computed"))
+        })
+    }
+
+    fn new_value(&mut self, name: &str, shape: Hwc) -> usize {
+        self.shapes.push(shape);
+        let v = self.shapes.len() - 1;
+        self.values.insert(name.to_string(), v);
+        v
+    }
+
+    /// An initializer (through `Cast` aliases) or a `Constant`, as f32.
+    fn weight(&self, i: usize, name: &str) -> Result<(Vec<i64>, Vec<f32>), ConvNetError> {
+        let real = self.alias.get(name).map_or(name, String::as_str);
+        let init: Init = if self.g.is_init(real) {
+            self.g.init(real, real).map_err(|e| ConvNetError::Graph {
+                path: self.path.to_path_buf(),
+                detail: e.to_string(),
+            })?
+        } else if let Some(c) = self.g.constant(real) {
+            c
+        } else {
+            return Err(self.unsupported(i, format!("{name:?} is not a weight")));
+        };
+        match init.data {
+            Data::F32(v) => Ok((init.dims, v)),
+            _ => Err(self.unsupported(i, format!("weight {name:?} is neither f32 nor f16"))),
+        }
+    }
+
+    fn is_weight(&self, name: &str) -> bool {
+        let real = self.alias.get(name).map_or(name, String::as_str);
+        self.g.is_init(real) || self.g.constant(real).is_some()
+    }
+}
+
+fn ints(n: &tract_onnx::pb::NodeProto, name: &str) -> Option<Vec<i64>> {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.ints.clone())
+}
+
+fn int(n: &tract_onnx::pb::NodeProto, name: &str) -> Option<i64> {
+    n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+fn string(n: &tract_onnx::pb::NodeProto, name: &str) -> Option<String> {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+}
+
+impl ConvNet {
+    /// Reads `path` (an encoder with one input `1×C×S×S` and one output),
+    /// refusing any node outside the module's list.
+    pub fn load(path: &Path) -> Result<ConvNet, ConvNetError> {
+        let g = OnnxGraph::read(path).map_err(|e| ConvNetError::Graph {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        let kernels = Kernels::get();
+        let mut r = Reader {
+            g: &g,
+            path,
+            values: HashMap::new(),
+            shapes: Vec::new(),
+            alias: HashMap::new(),
+        };
+        let inputs = g.input_names().collect::<Vec<_>>();
+        let [input_name] = inputs.as_slice() else {
+            return Err(ConvNetError::Graph {
+                path: path.to_path_buf(),
+                detail: format!("expected one graph input, found {}", inputs.len()),
+            });
+        };
+        let dims = g.input_shape(input_name).unwrap_or_default();
+        let (Some(Some(1)), Some(Some(c)), Some(Some(h)), Some(Some(w)), 4) = (
+            dims.first().copied(),
+            dims.get(1).copied(),
+            dims.get(2).copied(),
+            dims.get(3).copied(),
+            dims.len(),
+        ) else {
+            return Err(ConvNetError::Graph {
+                path: path.to_path_buf(),
+                detail: format!("input {input_name:?} is not 1×C×H×W with fixed sizes: {dims:?}"),
+            });
+        };
+        let input = r.new_value(input_name, Hwc { h, w, c });
+        let mut steps = Vec::new();
+        let mut done = vec![false; g.node_count()];
+        for i in 0..g.node_count() {
+            if done[i] {
+                continue;
+            }
+            let n = g.node(i);
+            let out = n.output.first().cloned().unwrap_or_default();
+            match n.op_type.as_str() {
+                "Constant" => {}
+                "Cast" => {
+                    let src = n.input.first().cloned().unwrap_or_default();
+                    if !r.is_weight(&src) {
+                        return Err(r.unsupported(i, "casts a computed tensor"));
+                    }
+                    let real = r.alias.get(&src).cloned().unwrap_or(src);
+                    r.alias.insert(out, real);
+                }
+                "Conv" => steps.push(conv(&mut r, i)?),
+                "Relu" => {
+                    let src = r.value(i, &n.input[0])?;
+                    // Fused into the step that made its input when that
+                    // step's output has no other reader.
+                    let only = g.consumers(&n.input[0]).len() == 1;
+                    match steps.last_mut() {
+                        Some(Step::Conv { dst, relu, .. } | Step::Add { dst, relu, .. })
+                            if *dst == src && only =>
+                        {
+                            *relu = true;
+                            r.values.insert(out, src);
+                        }
+                        _ => {
+                            let dst = r.new_value(&out, r.shapes[src]);
+                            steps.push(Step::Relu { src, dst });
+                        }
+                    }
+                }
+                "Add" => {
+                    let (a, b) = (r.value(i, &n.input[0])?, r.value(i, &n.input[1])?);
+                    if r.shapes[a] != r.shapes[b] {
+                        return Err(r.unsupported(i, "adds tensors of different shapes"));
+                    }
+                    let dst = r.new_value(&out, r.shapes[a]);
+                    steps.push(Step::Add {
+                        a,
+                        b,
+                        dst,
+                        relu: false,
+                    });
+                }
+                "Resize" => {
+                    let src = r.value(i, &n.input[0])?;
+                    if string(n, "mode").as_deref().unwrap_or("nearest") != "nearest" {
+                        return Err(r.unsupported(i, "only nearest resizing runs natively"));
+                    }
+                    let scales = n
+                        .input
+                        .get(2)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| r.weight(i, s).map(|(_, v)| v))
+                        .transpose()?;
+                    if scales.as_deref() != Some(&[1.0, 1.0, 2.0, 2.0][..]) {
+                        return Err(r.unsupported(i, "only scales [1, 1, 2, 2] run natively"));
+                    }
+                    let s = r.shapes[src];
+                    let dst = r.new_value(
+                        &out,
+                        Hwc {
+                            h: 2 * s.h,
+                            w: 2 * s.w,
+                            c: s.c,
+                        },
+                    );
+                    steps.push(Step::Upsample2 { src, dst });
+                }
+                "ReduceMean" => {
+                    let (step, used) = layer_norm(&mut r, i)?;
+                    for u in used {
+                        done[u] = true;
+                    }
+                    steps.push(step);
+                }
+                op => return Err(r.unsupported(i, format!("{op} does not run natively"))),
+            }
+        }
+        let outputs = g.output_names().collect::<Vec<_>>();
+        let [output_name] = outputs.as_slice() else {
+            return Err(ConvNetError::Graph {
+                path: path.to_path_buf(),
+                detail: format!("expected one graph output, found {}", outputs.len()),
+            });
+        };
+        let Some(&output) = r.values.get(*output_name) else {
+            return Err(ConvNetError::Graph {
+                path: path.to_path_buf(),
+                detail: format!("output {output_name:?} is not computed by the steps read"),
+            });
+        };
+        let shapes = r.shapes;
+        let (slot, sizes) = assign_slots(&steps, &shapes, input, output);
+        let im2col = steps
+            .iter()
+            .map(|s| match s {
+                Step::Conv {
+                    src,
+                    dst,
+                    kind: ConvKind::Dense { geo, .. },
+                    ..
+                } => shapes[*dst].h * shapes[*dst].w * geo.k * geo.k * shapes[*src].c,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(ConvNet {
+            path: path.to_path_buf(),
+            kernels,
+            steps,
+            slot,
+            bufs: sizes.into_iter().map(|n| vec![0.0; n]).collect(),
+            shapes,
+            im2col: vec![0.0; im2col],
+            input,
+            output,
+        })
+    }
+
+    /// The graph file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Input length: C·H·W.
+    pub fn input_len(&self) -> usize {
+        self.shapes[self.input].len()
+    }
+
+    /// The output's (channels, height, width).
+    pub fn output_chw(&self) -> (usize, usize, usize) {
+        let s = self.shapes[self.output];
+        (s.c, s.h, s.w)
+    }
+
+    /// Runs the encoder on `input` (C×H×W, planar, as the graph's input)
+    /// into `output` (C×H×W, planar, as the graph's output).
+    pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), ConvNetError> {
+        let si = self.shapes[self.input];
+        let so = self.shapes[self.output];
+        if input.len() != si.len() {
+            return Err(ConvNetError::Length {
+                expected: si.len(),
+                got: input.len(),
+            });
+        }
+        if output.len() != so.len() {
+            return Err(ConvNetError::Length {
+                expected: so.len(),
+                got: output.len(),
+            });
+        }
+        // Planar to NHWC.
+        let buf = &mut self.bufs[self.slot[self.input]];
+        for (p, px) in buf[..si.len()].chunks_exact_mut(si.c).enumerate() {
+            for (ch, v) in px.iter_mut().enumerate() {
+                *v = input[ch * si.h * si.w + p];
+            }
+        }
+        for step in &self.steps {
+            run_step(
+                self.kernels,
+                step,
+                &self.slot,
+                &self.shapes,
+                &mut self.bufs,
+                &mut self.im2col,
+            );
+        }
+        let buf = &self.bufs[self.slot[self.output]];
+        for (p, px) in buf[..so.len()].chunks_exact(so.c).enumerate() {
+            for (ch, v) in px.iter().enumerate() {
+                output[ch * so.h * so.w + p] = *v;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `Conv` node `i` into a step.
+fn conv(r: &mut Reader<'_>, i: usize) -> Result<Step, ConvNetError> {
+    let n = r.g.node(i);
+    let src = r.value(i, &n.input[0])?;
+    let s = r.shapes[src];
+    let (wd, w) = r.weight(i, &n.input[1])?;
+    let [cout, cin_g, kh, kw] = wd.as_slice() else {
+        return Err(r.unsupported(i, format!("weight dims {wd:?} are not 4-D")));
+    };
+    let (cout, cin_g, kh, kw) = (*cout as usize, *cin_g as usize, *kh as usize, *kw as usize);
+    let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
+        Some(b) => r.weight(i, b)?.1,
+        None => vec![0.0; cout],
+    };
+    if bias.len() != cout {
+        return Err(r.unsupported(i, format!("bias of {} for {cout} outputs", bias.len())));
+    }
+    let group = int(n, "group").unwrap_or(1).max(1) as usize;
+    let stride = ints(n, "strides").unwrap_or_default();
+    let dil = ints(n, "dilations").unwrap_or_default();
+    let pads = ints(n, "pads").unwrap_or_default();
+    let same = |v: &[i64], d: i64| v.iter().all(|&x| x == v.first().copied().unwrap_or(d));
+    if kh != kw || !same(&stride, 1) || !same(&dil, 1) || !same(&pads, 0) {
+        return Err(r.unsupported(i, "only square kernels, equal strides, dilations and pads"));
+    }
+    if string(n, "auto_pad").is_some_and(|p| p != "NOTSET") {
+        return Err(r.unsupported(i, "auto_pad"));
+    }
+    let geo = Geometry {
+        k: kh,
+        stride: stride.first().copied().unwrap_or(1).max(1) as usize,
+        pad: pads.first().copied().unwrap_or(0).max(0) as usize,
+        dilation: dil.first().copied().unwrap_or(1).max(1) as usize,
+    };
+    let span = geo.dilation * (geo.k - 1) + 1;
+    if s.h + 2 * geo.pad < span || s.w + 2 * geo.pad < span {
+        return Err(r.unsupported(i, "the window is larger than the padded input"));
+    }
+    let out = Hwc {
+        h: (s.h + 2 * geo.pad - span) / geo.stride + 1,
+        w: (s.w + 2 * geo.pad - span) / geo.stride + 1,
+        c: cout,
+    };
+    let kind = if group == 1 {
+        if cin_g != s.c {
+            return Err(r.unsupported(i, format!("weight for {cin_g} inputs, input has {}", s.c)));
+        }
+        // ONNX [cout][cin][ky][kx] → B[(ky·k + kx)·cin + ci][cout].
+        let kk = kh * kw;
+        let mut b = vec![0.0; kk * s.c * cout];
+        for o in 0..cout {
+            for ci in 0..s.c {
+                for t in 0..kk {
+                    b[(t * s.c + ci) * cout + o] = w[(o * s.c + ci) * kk + t];
+                }
+            }
+        }
+        if kh == 1 && geo.stride == 1 && geo.pad == 0 {
+            ConvKind::Pointwise {
+                w: PackedB::new(&b, s.c, cout),
+            }
+        } else {
+            ConvKind::Dense {
+                w: PackedB::new(&b, kk * s.c, cout),
+                geo,
+            }
+        }
+    } else if group == s.c && cout == s.c && cin_g == 1 {
+        let kk = kh * kw;
+        let mut taps = vec![0.0; kk * cout];
+        for ch in 0..cout {
+            for t in 0..kk {
+                taps[t * cout + ch] = w[ch * kk + t];
+            }
+        }
+        ConvKind::Depthwise { w: taps, geo }
+    } else {
+        return Err(r.unsupported(i, format!("groups {group} (only 1 or depthwise)")));
+    };
+    let dst = r.new_value(&n.output[0], out);
+    Ok(Step::Conv {
+        src,
+        dst,
+        kind,
+        bias,
+        relu: false,
+    })
+}
+
+/// Matches SAM's LayerNorm2d from `ReduceMean` node `i`; the step and the
+/// nodes it covers.
+fn layer_norm(r: &mut Reader<'_>, i: usize) -> Result<(Step, Vec<usize>), ConvNetError> {
+    let g = r.g;
+    let bad =
+        |r: &Reader<'_>, what: &str| r.unsupported(i, format!("not SAM's LayerNorm2d: {what}"));
+    let n = g.node(i);
+    let x = n.input[0].clone();
+    let src = r.value(i, &x)?;
+    if ints(n, "axes").as_deref() != Some(&[1][..]) {
+        return Err(bad(r, "the mean is not over channels"));
+    }
+    // The single reader of `t` with op `op`, and that node.
+    let next = |t: &str, op: &str| -> Option<usize> {
+        g.consumers(t)
+            .iter()
+            .copied()
+            .find(|&j| g.node(j).op_type == op)
+    };
+    let out0 = |j: usize| g.node(j).output[0].clone();
+    let sub = next(&out0(i), "Sub").ok_or_else(|| bad(r, "no Sub"))?;
+    if g.node(sub).input[0] != x {
+        return Err(bad(r, "Sub does not take the input"));
+    }
+    let pow = next(&out0(sub), "Pow").ok_or_else(|| bad(r, "no Pow"))?;
+    let mean2 = next(&out0(pow), "ReduceMean").ok_or_else(|| bad(r, "no second ReduceMean"))?;
+    let add_eps = next(&out0(mean2), "Add").ok_or_else(|| bad(r, "no eps"))?;
+    let sqrt = next(&out0(add_eps), "Sqrt").ok_or_else(|| bad(r, "no Sqrt"))?;
+    let div = next(&out0(sqrt), "Div").ok_or_else(|| bad(r, "no Div"))?;
+    if g.node(div).input[0] != out0(sub) {
+        return Err(bad(r, "Div does not take the centred input"));
+    }
+    let mul = next(&out0(div), "Mul").ok_or_else(|| bad(r, "no Mul"))?;
+    let add_b = next(&out0(mul), "Add").ok_or_else(|| bad(r, "no β"))?;
+    let other = |j: usize, t: &str| -> String {
+        g.node(j)
+            .input
+            .iter()
+            .find(|s| s.as_str() != t)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (_, two) = r.weight(pow, &other(pow, &out0(sub)))?;
+    if two.as_slice() != [2.0] {
+        return Err(bad(r, "Pow is not a square"));
+    }
+    let (_, eps) = r.weight(add_eps, &other(add_eps, &out0(mean2)))?;
+    let (_, gamma) = r.weight(mul, &other(mul, &out0(div)))?;
+    let (_, beta) = r.weight(add_b, &other(add_b, &out0(mul)))?;
+    let c = r.shapes[src].c;
+    let [eps] = eps.as_slice() else {
+        return Err(bad(r, "eps is not a scalar"));
+    };
+    if gamma.len() != c || beta.len() != c {
+        return Err(bad(r, "γ or β is not one value a channel"));
+    }
+    let dst = r.new_value(&out0(add_b), r.shapes[src]);
+    let used = vec![i, sub, pow, mean2, add_eps, sqrt, div, mul, add_b];
+    Ok((
+        Step::LayerNorm {
+            src,
+            dst,
+            gamma,
+            beta,
+            eps: *eps,
+        },
+        used,
+    ))
+}
+
+/// Each value's buffer slot (values whose lives do not overlap share) and
+/// each slot's length.
+fn assign_slots(
+    steps: &[Step],
+    shapes: &[Hwc],
+    input: usize,
+    output: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    let ios = |s: &Step| -> (Vec<usize>, usize) {
+        match s {
+            Step::Conv { src, dst, .. }
+            | Step::Relu { src, dst }
+            | Step::Upsample2 { src, dst }
+            | Step::LayerNorm { src, dst, .. } => (vec![*src], *dst),
+            Step::Add { a, b, dst, .. } => (vec![*a, *b], *dst),
+        }
+    };
+    let mut last = vec![0usize; shapes.len()];
+    for (k, s) in steps.iter().enumerate() {
+        for v in ios(s).0 {
+            last[v] = k;
+        }
+    }
+    last[output] = usize::MAX;
+    let mut slot = vec![usize::MAX; shapes.len()];
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let take = |free: &mut Vec<usize>, sizes: &mut Vec<usize>, len: usize| -> usize {
+        match free.pop() {
+            Some(s) => {
+                sizes[s] = sizes[s].max(len);
+                s
+            }
+            None => {
+                sizes.push(len);
+                sizes.len() - 1
+            }
+        }
+    };
+    slot[input] = take(&mut free, &mut sizes, shapes[input].len());
+    for (k, s) in steps.iter().enumerate() {
+        let (srcs, dst) = ios(s);
+        if slot[dst] == usize::MAX {
+            slot[dst] = take(&mut free, &mut sizes, shapes[dst].len());
+        }
+        for v in srcs {
+            // A ReLU fused into its producer has no step of its own.
+            if last[v] == k && v != dst && !free.contains(&slot[v]) {
+                free.push(slot[v]);
+            }
+        }
+    }
+    (slot, sizes)
+}
+
+/// Two distinct slots: one read, one written.
+fn pair(bufs: &mut [Vec<f32>], read: usize, write: usize) -> (&[f32], &mut [f32]) {
+    debug_assert_ne!(read, write);
+    if read < write {
+        let (a, b) = bufs.split_at_mut(write);
+        (&a[read], &mut b[0])
+    } else {
+        let (a, b) = bufs.split_at_mut(read);
+        (&b[0], &mut a[write])
+    }
+}
+
+fn run_step(
+    k: &Kernels,
+    step: &Step,
+    slot: &[usize],
+    shapes: &[Hwc],
+    bufs: &mut [Vec<f32>],
+    im2col: &mut [f32],
+) {
+    match step {
+        Step::Conv {
+            src,
+            dst,
+            kind,
+            bias,
+            relu,
+        } => {
+            let (si, so) = (shapes[*src], shapes[*dst]);
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            let (x, y) = (&x[..si.len()], &mut y[..so.len()]);
+            match kind {
+                ConvKind::Pointwise { w } => k.gemm_f32(si.h * si.w, x, w, Some(bias), y),
+                ConvKind::Dense { w, geo } => {
+                    let cols = geo.k * geo.k * si.c;
+                    let a = &mut im2col[..so.h * so.w * cols];
+                    fill_im2col(x, si, so, *geo, a);
+                    k.gemm_f32(so.h * so.w, a, w, Some(bias), y);
+                }
+                ConvKind::Depthwise { w, geo } => depthwise(x, si, so, w, bias, *geo, y),
+            }
+            if *relu {
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+        Step::Relu { src, dst } => {
+            let n = shapes[*src].len();
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            for (o, &i) in y[..n].iter_mut().zip(&x[..n]) {
+                *o = i.max(0.0);
+            }
+        }
+        Step::Add { a, b, dst, relu } => {
+            // The output never shares a slot with an input (assign_slots).
+            let n = shapes[*dst].len();
+            let (xa, d) = pair(bufs, slot[*a], slot[*dst]);
+            d[..n].copy_from_slice(&xa[..n]);
+            let (xb, d) = pair(bufs, slot[*b], slot[*dst]);
+            for (o, &v) in d[..n].iter_mut().zip(&xb[..n]) {
+                *o += v;
+            }
+            if *relu {
+                d[..n].iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+        Step::Upsample2 { src, dst } => {
+            let (si, so) = (shapes[*src], shapes[*dst]);
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            for oy in 0..so.h {
+                for ox in 0..so.w {
+                    let from = ((oy / 2) * si.w + ox / 2) * si.c;
+                    let to = (oy * so.w + ox) * so.c;
+                    y[to..to + so.c].copy_from_slice(&x[from..from + si.c]);
+                }
+            }
+        }
+        Step::LayerNorm {
+            src,
+            dst,
+            gamma,
+            beta,
+            eps,
+        } => {
+            let n = shapes[*src].len();
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            k.layer_norm(&x[..n], gamma, beta, *eps, &mut y[..n]);
+        }
+    }
+}
+
+/// Row `oy·W + ox` of `a`: the k×k window of output pixel (oy, ox), taps
+/// in (ky, kx) order, input channels innermost; zero outside the input.
+fn fill_im2col(x: &[f32], si: Hwc, so: Hwc, geo: Geometry, a: &mut [f32]) {
+    let cols = geo.k * geo.k * si.c;
+    for oy in 0..so.h {
+        for ox in 0..so.w {
+            let row = &mut a[(oy * so.w + ox) * cols..][..cols];
+            for ky in 0..geo.k {
+                let iy = (oy * geo.stride + ky * geo.dilation) as isize - geo.pad as isize;
+                for kx in 0..geo.k {
+                    let ix = (ox * geo.stride + kx * geo.dilation) as isize - geo.pad as isize;
+                    let dst = &mut row[(ky * geo.k + kx) * si.c..][..si.c];
+                    if iy < 0 || ix < 0 || iy as usize >= si.h || ix as usize >= si.w {
+                        dst.fill(0.0);
+                    } else {
+                        let from = (iy as usize * si.w + ix as usize) * si.c;
+                        dst.copy_from_slice(&x[from..from + si.c]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise k×k: each channel its own window; channels innermost.
+fn depthwise(x: &[f32], si: Hwc, so: Hwc, w: &[f32], bias: &[f32], geo: Geometry, y: &mut [f32]) {
+    let c = si.c;
+    for oy in 0..so.h {
+        for ox in 0..so.w {
+            let out = &mut y[(oy * so.w + ox) * c..][..c];
+            out.copy_from_slice(bias);
+            for ky in 0..geo.k {
+                let iy = (oy * geo.stride + ky * geo.dilation) as isize - geo.pad as isize;
+                if iy < 0 || iy as usize >= si.h {
+                    continue;
+                }
+                for kx in 0..geo.k {
+                    let ix = (ox * geo.stride + kx * geo.dilation) as isize - geo.pad as isize;
+                    if ix < 0 || ix as usize >= si.w {
+                        continue;
+                    }
+                    let from = (iy as usize * si.w + ix as usize) * c;
+                    let xin = &x[from..from + c];
+                    let tap = &w[(ky * geo.k + kx) * c..][..c];
+                    for ((o, &v), &t) in out.iter_mut().zip(xin).zip(tap) {
+                        *o += v * t;
+                    }
+                }
+            }
+        }
+    }
+}
