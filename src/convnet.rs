@@ -131,7 +131,7 @@ enum Step {
 #[derive(Debug)]
 pub struct ConvNet {
     path: PathBuf,
-    kernels: &'static Kernels,
+    kernels: Kernels,
     steps: Vec<Step>,
     /// Value → buffer slot; values whose lives do not overlap share one.
     slot: Vec<usize>,
@@ -232,7 +232,7 @@ impl ConvNet {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        let kernels = Kernels::get();
+        let kernels = *Kernels::get();
         let mut r = Reader {
             g: &g,
             path,
@@ -392,6 +392,18 @@ impl ConvNet {
         &self.path
     }
 
+    /// Runs on `kernels` instead of the process's ([`Kernels::get`]): to
+    /// check each ISA level against the scalar one.
+    pub fn with_kernels(mut self, kernels: Kernels) -> ConvNet {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The kernels it runs on.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
     /// Input length: C·H·W.
     pub fn input_len(&self) -> usize {
         self.shapes[self.input].len()
@@ -429,7 +441,7 @@ impl ConvNet {
         }
         for step in &self.steps {
             run_step(
-                self.kernels,
+                &self.kernels,
                 step,
                 &self.slot,
                 &self.shapes,

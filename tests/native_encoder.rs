@@ -124,3 +124,29 @@ fn the_pipeline_on_the_native_encoder_gives_the_reference_mask() {
     let iou = inter as f64 / union.max(1) as f64;
     assert!(iou >= 0.98, "IoU {iou} against the reference mask");
 }
+
+#[test]
+fn every_kernel_level_agrees_with_scalar() {
+    use sammix::kernels::{Kernels, Level};
+
+    let path = bundle().join("encoder.onnx");
+    let (_, input) = f32s(&bundle().join("reference/frame_000/input.npy"));
+    let run = |k: Kernels| {
+        let mut net = ConvNet::load(&path).unwrap().with_kernels(k);
+        let (c, h, w) = net.output_chw();
+        let mut out = vec![0.0; c * h * w];
+        net.run(&input, &mut out).unwrap();
+        out
+    };
+    let scalar = run(Kernels::scalar());
+    let mut checked = 0;
+    for &level in Level::ALL {
+        let Some(k) = Kernels::for_level(level) else {
+            continue; // this CPU does not run it
+        };
+        let (d, m) = max_diff(&run(k), &scalar);
+        assert!(d < 1e-3, "{level:?} vs scalar: max |Δ| {d} (max |v| {m})");
+        checked += 1;
+    }
+    assert!(checked >= 1, "no kernel level ran");
+}

@@ -116,7 +116,9 @@ struct Report {
     /// "release", or "debug" (timings of a debug build mean little).
     build: &'static str,
     threads: usize,
-    engine: &'static str,
+    engine: String,
+    /// What ran the encoder (`CPU (native kernels)`, `CPU (tract)`).
+    encoder_backend: String,
     /// The decoder `run` and `segment` use unless told otherwise.
     decoder_default: DecoderKind,
     native_decoder: String,
@@ -251,7 +253,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "release"
         },
         threads: 1,
-        engine: "classifier and encoder: tract-onnx 0.23.9; decoder: native and tract-onnx",
+        engine: format!(
+            "classifier: tract-onnx 0.23.9; encoder: {}; decoder: native and tract-onnx",
+            pipeline.encoder_backend_name()
+        ),
+        encoder_backend: pipeline.encoder_backend_name().to_string(),
         decoder_default: DecoderKind::default(),
         native_decoder,
         kernels: KernelReport {
