@@ -4,7 +4,8 @@
 //!     cargo run --release --example native_encoder [BUNDLE] [ITERATIONS]
 //!
 //! Prints the median and p90 ms of each and their ratio, the kernel level,
-//! and the largest difference between the two outputs.
+//! and the largest difference between the two outputs; with `STEPS=1`, first
+//! the median ms of each native step over 20 runs.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -56,6 +57,20 @@ fn main() -> anyhow::Result<()> {
             .zip(tr)
             .map(|(a, b)| (a - b).abs())
             .fold(diff, f32::max);
+    }
+    if std::env::var("STEPS").is_ok() {
+        let mut acc: Vec<(String, Vec<f64>)> = Vec::new();
+        for _ in 0..20 {
+            for (i, (what, ms)) in net.run_timed(&input, &mut out)?.into_iter().enumerate() {
+                if acc.len() <= i {
+                    acc.push((what, Vec::new()));
+                }
+                acc[i].1.push(ms);
+            }
+        }
+        for (what, v) in acc {
+            println!("{:>8.3} ms  {what}", median_p90(v).0);
+        }
     }
     let (n50, n90) = median_p90(tn);
     let (t50, t90) = median_p90(tt);

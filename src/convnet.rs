@@ -415,6 +415,51 @@ impl ConvNet {
         (s.c, s.h, s.w)
     }
 
+    /// Runs once like [`ConvNet::run`], timing each step: (what it is, ms),
+    /// in order. For benchmarks (it allocates the list).
+    pub fn run_timed(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+    ) -> Result<Vec<(String, f64)>, ConvNetError> {
+        self.run(input, output)?;
+        let mut times = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            let t0 = std::time::Instant::now();
+            run_step(
+                &self.kernels,
+                step,
+                &self.slot,
+                &self.shapes,
+                &mut self.bufs,
+                &mut self.im2col,
+            );
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let what = match step {
+                Step::Conv { src, dst, kind, .. } => {
+                    let (a, b) = (self.shapes[*src], self.shapes[*dst]);
+                    let k = match kind {
+                        ConvKind::Pointwise { .. } => "conv 1x1".to_string(),
+                        ConvKind::Dense { geo, .. } => {
+                            format!("conv {0}x{0}/{1}", geo.k, geo.stride)
+                        }
+                        ConvKind::Depthwise { geo, .. } => format!(
+                            "depthwise {0}x{0}/{1} d{2}",
+                            geo.k, geo.stride, geo.dilation
+                        ),
+                    };
+                    format!("{k} {}x{}x{} -> {}x{}x{}", a.h, a.w, a.c, b.h, b.w, b.c)
+                }
+                Step::Relu { .. } => "relu".into(),
+                Step::Add { .. } => "add".into(),
+                Step::Upsample2 { .. } => "upsample x2".into(),
+                Step::LayerNorm { .. } => "layer norm".into(),
+            };
+            times.push((what, ms));
+        }
+        Ok(times)
+    }
+
     /// Runs the encoder on `input` (C×H×W, planar, as the graph's input)
     /// into `output` (C×H×W, planar, as the graph's output).
     pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), ConvNetError> {
