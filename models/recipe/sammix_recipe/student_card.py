@@ -42,7 +42,7 @@ def bench_summary(b: dict) -> dict:
         "encoder_ms": med("encoder_ms"), "decoder_ms": med("decoder_ms"), "prompt_ms": med("prompt_ms"),
         "preprocess_ms": med("preprocess_ms"), "postprocess_ms": med("postprocess_ms"),
         "cpu": b.get("cpu"), "kernels": b["kernels"]["name"], "threads": b.get("threads"), "build": b.get("build"),
-        "iterations": b.get("iterations"),
+        "iterations": b.get("iterations"), "encoder_backend": b.get("encoder_backend", "CPU (tract)"),
     }
 
 
@@ -223,8 +223,12 @@ def write_card(bundle: Path, runs: Path) -> None:
               f"{_f((ceiling.get('dice_positive') or 0) - (rt or {}).get('dice_positive', 0))}; the rest is the "
               f"segmenter on 32×32 embeddings. Fine-tuning moved the embeddings away from what the decoder reads best "
               f"(the frozen student's ceiling is {_f(frozen.get('dice_positive'))}).",
-              "- tract runs the student's convolutions about 2× slower than onnxruntime; the student on the native "
-              "kernels is not done.", ""]
+              ("- The encoder runs on the runtime's own kernels (`sammix::convnet`, release builds), "
+               f"{_f(bench.get('encoder_ms'), 1)} ms a frame in the table above: faster than tract but slower than "
+               "onnxruntime on the same graph (`benches/README.md`); its depthwise convolutions and strided stem are "
+               "the next to speed up." if "native" in (bench or {}).get("encoder_backend", "")
+               else "- tract runs the student's convolutions about 2× slower than onnxruntime; the student on the "
+               "native kernels is not done."), ""]
     dp = (rt or {}).get("dice_positive")
     if dp is not None and abs(dp - TARGET) < 0.01:
         lines[-1:-1] = [f"- Dice+ {_f(dp)} is within a point of the {TARGET:.2f} target on {(rt or {}).get('positive_frames')} "
