@@ -62,7 +62,7 @@ refuse() {
 echo "== build ($target, $($rustc_arm --version))"
 arm_test --no-run
 
-ops=(softmax softmax_interleaved exp_columns add layer_norm erf_gelu resize gemm_f32 gemm_f32_strided gemm_i8 conv_transpose_2x2 quantize)
+ops=(softmax softmax_interleaved exp_columns add depthwise layer_norm erf_gelu resize gemm_f32 gemm_f32_strided gemm_i8 conv_transpose_2x2 quantize)
 
 echo "== qemu-aarch64, QEMU_CPU=max (NEON, dot product, i8mm)"
 QEMU_CPU=max arm_test -- --nocapture 2>&1 | tee "$logs/max.log" | grep -E '^(ran|skipped|test result)'

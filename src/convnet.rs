@@ -6,9 +6,9 @@
 //! The graph is read once ([`ConvNet::load`]) into a list of steps over
 //! NHWC buffers allocated then: a 1×1 convolution is one GEMM
 //! ([`Kernels::gemm_f32`], pixels × input channels times the packed
-//! weights), a dense k×k one a GEMM over an im2col buffer, a depthwise one a
-//! loop over taps with the channels innermost (contiguous, so it
-//! vectorizes), LayerNorm the kernels' row LayerNorm (one row a pixel).
+//! weights), a dense k×k one a GEMM over an im2col buffer, a depthwise one
+//! [`Kernels::depthwise`] (tap by tap over all channels, compiled per ISA
+//! level), LayerNorm the kernels' row LayerNorm (one row a pixel).
 //! [`ConvNet::run`] allocates nothing. Weights stored as f16 (`Cast` of an
 //! f16 initializer, the bundle's `f16-stored` form) or f32 are read as f32.
 //!
@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::decoder::onnx::{Data, Init, OnnxGraph};
-use crate::kernels::{Kernels, PackedB};
+use crate::kernels::{Depthwise, Kernels, PackedB};
 
 /// Why a graph cannot run natively.
 #[derive(Debug, thiserror::Error)]
@@ -757,7 +757,20 @@ fn run_step(
                     fill_im2col(x, si, so, *geo, a);
                     k.gemm_f32(so.h * so.w, a, w, Some(bias), y);
                 }
-                ConvKind::Depthwise { w, geo } => depthwise(x, si, so, w, bias, *geo, y),
+                ConvKind::Depthwise { w, geo } => {
+                    let shape = Depthwise {
+                        h: si.h,
+                        w: si.w,
+                        c: si.c,
+                        k: geo.k,
+                        stride: geo.stride,
+                        pad: geo.pad,
+                        dilation: geo.dilation,
+                        oh: so.h,
+                        ow: so.w,
+                    };
+                    k.depthwise(x, w, bias, shape, y);
+                }
             }
             if *relu {
                 y.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -825,35 +838,6 @@ fn fill_im2col(x: &[f32], si: Hwc, so: Hwc, geo: Geometry, a: &mut [f32]) {
                     } else {
                         let from = (iy as usize * si.w + ix as usize) * si.c;
                         dst.copy_from_slice(&x[from..from + si.c]);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Depthwise k×k: each channel its own window; channels innermost.
-fn depthwise(x: &[f32], si: Hwc, so: Hwc, w: &[f32], bias: &[f32], geo: Geometry, y: &mut [f32]) {
-    let c = si.c;
-    for oy in 0..so.h {
-        for ox in 0..so.w {
-            let out = &mut y[(oy * so.w + ox) * c..][..c];
-            out.copy_from_slice(bias);
-            for ky in 0..geo.k {
-                let iy = (oy * geo.stride + ky * geo.dilation) as isize - geo.pad as isize;
-                if iy < 0 || iy as usize >= si.h {
-                    continue;
-                }
-                for kx in 0..geo.k {
-                    let ix = (ox * geo.stride + kx * geo.dilation) as isize - geo.pad as isize;
-                    if ix < 0 || ix as usize >= si.w {
-                        continue;
-                    }
-                    let from = (iy as usize * si.w + ix as usize) * c;
-                    let xin = &x[from..from + c];
-                    let tap = &w[(ky * geo.k + kx) * c..][..c];
-                    for ((o, &v), &t) in out.iter_mut().zip(xin).zip(tap) {
-                        *o += v * t;
                     }
                 }
             }

@@ -40,6 +40,14 @@ impl RowOps for Avx2Fma {
     row_op!(act_codes, act_codes_avx2, (x: &[f32], scale: f32, zp: f32, q: &mut [i8]));
     row_op!(add, add_avx2, (a: &[f32], b: &[f32], out: &mut [f32]));
     row_op!(add_transposed, add_transposed_avx2, (src: &[f32], c: usize, hw: usize, dst: &mut [f32]));
+    row_op!(depthwise, depthwise_avx2,
+        (x: &[f32], taps: &[f32], bias: &[f32], s: rows::Depthwise, y: &mut [f32]));
+}
+
+/// The depthwise convolution compiled for AVX2 + FMA (8 lanes).
+#[target_feature(enable = "avx2,fma")]
+fn depthwise_avx2(x: &[f32], taps: &[f32], bias: &[f32], s: rows::Depthwise, y: &mut [f32]) {
+    rows::depthwise_body::<true>(x, taps, bias, s, y)
 }
 
 /// The element-wise sum compiled for AVX2.

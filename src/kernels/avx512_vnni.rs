@@ -31,7 +31,7 @@ use super::frame::{
 };
 use super::pack::{KB, NR};
 use super::quant;
-use super::rows::RowOps;
+use super::rows::{self, RowOps};
 
 /// Proof of AVX2, FMA, AVX-512 VNNI and AVX-512 VL.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +155,17 @@ impl RowOps for Avx512Vnni {
     fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
         self.0.add_transposed(src, c, hw, dst)
     }
+    fn depthwise(self, x: &[f32], taps: &[f32], bias: &[f32], s: rows::Depthwise, y: &mut [f32]) {
+        // SAFETY: `self` proves AVX-512 F (and the AVX2 + FMA below it); the
+        // body is safe code.
+        unsafe { depthwise_avx512(x, taps, bias, s, y) }
+    }
+}
+
+/// The depthwise convolution compiled for AVX-512 (16 lanes).
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn depthwise_avx512(x: &[f32], taps: &[f32], bias: &[f32], s: rows::Depthwise, y: &mut [f32]) {
+    rows::depthwise_body::<true>(x, taps, bias, s, y)
 }
 
 /// The quantization loops of `quant.rs` compiled for AVX-512 (16 lanes).

@@ -53,6 +53,7 @@ pub use math::{erf as erf_f32, exp as exp_f32, gelu as gelu_f32};
 pub use pack::{ActQuant, ConvTranspose2x2, I8Layout, PackedB, PackedI8, KB, NR};
 #[cfg(test)]
 pub(crate) use quant::round_for_codes;
+pub use rows::Depthwise;
 
 use crate::resize::Tap;
 pub(crate) use frame::StridedA;
@@ -314,6 +315,16 @@ impl Kernels {
     /// If the lengths differ.
     pub(crate) fn add(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
         dispatch!(self, t => t.add(a, b, out))
+    }
+
+    /// A depthwise k×k convolution over NHWC f32 ([`Depthwise`] gives the
+    /// shapes): `y[oy][ox][ch] = bias[ch] + Σ x[iy][ix][ch] · taps[tap][ch]`,
+    /// `taps` row-major over the window (`k·k × c`), zero padding.
+    ///
+    /// # Panics
+    /// If a slice is shorter than its shape.
+    pub fn depthwise(&self, x: &[f32], taps: &[f32], bias: &[f32], s: Depthwise, y: &mut [f32]) {
+        dispatch!(self, t => t.depthwise(x, taps, bias, s, y))
     }
 
     /// `dst[p][ch] += src[ch][p]` for `src` row-major `c × hw` and `dst`

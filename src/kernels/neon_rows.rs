@@ -53,6 +53,11 @@ macro_rules! neon_rows {
             fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
                 rows::add_transposed_body(src, c, hw, dst)
             }
+            // NEON (with its fused multiply-add) is part of the aarch64
+            // baseline: the body vectorizes without a target feature
+            fn depthwise(self, x: &[f32], taps: &[f32], bias: &[f32], s: rows::Depthwise, y: &mut [f32]) {
+                rows::depthwise_body::<true>(x, taps, bias, s, y)
+            }
         }
     };
 }

@@ -39,6 +39,80 @@ pub(crate) trait RowOps: Copy {
     /// `dst[p][ch] += src[ch][p]` for `src` `c × hw` and `dst` `hw × c`,
     /// row-major (the image embedding from channel-major to pixel-major).
     fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]);
+    /// [`depthwise_body`].
+    fn depthwise(self, x: &[f32], taps: &[f32], bias: &[f32], s: Depthwise, y: &mut [f32]);
+}
+
+/// A depthwise k×k convolution's geometry over NHWC f32 (one image): input
+/// `h × w × c`, output `oh × ow × c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depthwise {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels (in and out).
+    pub c: usize,
+    /// Window side.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub pad: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+/// `y[oy][ox][ch] = bias[ch] + Σ_taps x[iy][ix][ch] · taps[tap][ch]` (taps
+/// row-major over the window, `k·k × c`; zero outside the input): per
+/// output pixel, the bias, then each tap inside the input added over all
+/// channels (one long contiguous loop, which each level compiles at its
+/// width). `FMA`: fused multiply-adds (levels with the instruction), else
+/// multiply then add.
+///
+/// # Panics
+/// If a slice is shorter than its shape.
+#[inline(always)]
+pub(crate) fn depthwise_body<const FMA: bool>(
+    x: &[f32],
+    taps: &[f32],
+    bias: &[f32],
+    s: Depthwise,
+    y: &mut [f32],
+) {
+    let c = s.c;
+    let (x, taps, bias, y) = (
+        &x[..s.h * s.w * c],
+        &taps[..s.k * s.k * c],
+        &bias[..c],
+        &mut y[..s.oh * s.ow * c],
+    );
+    let at = |o: usize, kk: usize| (o * s.stride + kk * s.dilation).checked_sub(s.pad);
+    for oy in 0..s.oh {
+        for ox in 0..s.ow {
+            let out = &mut y[(oy * s.ow + ox) * c..][..c];
+            out.copy_from_slice(bias);
+            for ky in 0..s.k {
+                let Some(iy) = at(oy, ky).filter(|&v| v < s.h) else {
+                    continue;
+                };
+                for kx in 0..s.k {
+                    let Some(ix) = at(ox, kx).filter(|&v| v < s.w) else {
+                        continue;
+                    };
+                    let xi = &x[(iy * s.w + ix) * c..][..c];
+                    let t = &taps[(ky * s.k + kx) * c..][..c];
+                    for ((o, &v), &w) in out.iter_mut().zip(xi).zip(t) {
+                        *o = if FMA { v.mul_add(w, *o) } else { *o + v * w };
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// [`RowOps::add`] as plain loops, for each level to compile at its width.

@@ -164,4 +164,8 @@ impl RowOps for Scalar {
     fn add_transposed(self, src: &[f32], c: usize, hw: usize, dst: &mut [f32]) {
         rows::add_transposed_body(src, c, hw, dst)
     }
+
+    fn depthwise(self, x: &[f32], taps: &[f32], bias: &[f32], s: rows::Depthwise, y: &mut [f32]) {
+        rows::depthwise_body::<false>(x, taps, bias, s, y)
+    }
 }

@@ -350,6 +350,66 @@ fn check_add(k: Kernels) {
 }
 level_tests!(add, check_add);
 
+/// Depthwise convolution against an f64 direct sum (shapes with channel
+/// tails, stride 2, dilation 2 and 4, padding larger and smaller than the
+/// window's reach); within 1e-5 relative to the sum of |terms|.
+fn check_depthwise(k: Kernels) {
+    for (h, w, c, kk, stride, pad, dilation) in [
+        (7, 9, 16, 3, 1, 1, 1),
+        (8, 8, 48, 3, 2, 1, 1),
+        (6, 5, 21, 3, 1, 2, 2),
+        (9, 9, 40, 3, 1, 4, 4),
+        (5, 7, 3, 1, 1, 0, 1),
+        (4, 4, 33, 3, 1, 0, 1),
+    ] {
+        let span = dilation * (kk - 1) + 1;
+        let (oh, ow) = (
+            (h + 2 * pad - span) / stride + 1,
+            (w + 2 * pad - span) / stride + 1,
+        );
+        let s = Depthwise {
+            h,
+            w,
+            c,
+            k: kk,
+            stride,
+            pad,
+            dilation,
+            oh,
+            ow,
+        };
+        let (x, taps, bias) = (vals(h * w * c, 3.0), vals(kk * kk * c, 1.0), vals(c, 0.5));
+        let mut got = vec![f32::NAN; oh * ow * c];
+        k.depthwise(&x, &taps, &bias, s, &mut got);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let (mut sum, mut mag) = (f64::from(bias[ch]), f64::from(bias[ch]).abs());
+                    for ky in 0..kk {
+                        for kx in 0..kk {
+                            let iy = (oy * stride + ky * dilation) as isize - pad as isize;
+                            let ix = (ox * stride + kx * dilation) as isize - pad as isize;
+                            if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                                continue;
+                            }
+                            let t = f64::from(x[(iy as usize * w + ix as usize) * c + ch])
+                                * f64::from(taps[(ky * kk + kx) * c + ch]);
+                            sum += t;
+                            mag += t.abs();
+                        }
+                    }
+                    let g = f64::from(got[(oy * ow + ox) * c + ch]);
+                    assert!(
+                        (g - sum).abs() <= 1e-5 * mag.max(1.0),
+                        "depthwise {s:?} at ({oy}, {ox}, {ch}): {g} vs {sum}"
+                    );
+                }
+            }
+        }
+    }
+}
+level_tests!(depthwise, check_depthwise);
+
 /// Softmax over interleaved groups: against scalar and f64 at the 8- and
 /// 16-lane widths (fixed-size paths) and others (the generic path), with
 /// `-inf` entries, then random shapes.
