@@ -477,13 +477,10 @@ impl ConvNet {
                 got: output.len(),
             });
         }
-        // Planar to NHWC.
-        let buf = &mut self.bufs[self.slot[self.input]];
-        for (p, px) in buf[..si.len()].chunks_exact_mut(si.c).enumerate() {
-            for (ch, v) in px.iter_mut().enumerate() {
-                *v = input[ch * si.h * si.w + p];
-            }
-        }
+        // Planar (C × HW) to NHWC (HW × C): a blocked transpose.
+        let buf = &mut self.bufs[self.slot[self.input]][..si.len()];
+        buf.fill(0.0);
+        self.kernels.add_transposed(input, si.c, si.h * si.w, buf);
         for step in &self.steps {
             run_step(
                 &self.kernels,
@@ -494,12 +491,12 @@ impl ConvNet {
                 &mut self.im2col,
             );
         }
-        let buf = &self.bufs[self.slot[self.output]];
-        for (p, px) in buf[..so.len()].chunks_exact(so.c).enumerate() {
-            for (ch, v) in px.iter().enumerate() {
-                output[ch * so.h * so.w + p] = *v;
-            }
-        }
+        // NHWC (HW × C) back to planar (C × HW): the same transpose with the
+        // roles swapped (element by element it had cost ~2 ms at 1024 × 256,
+        // its writes 4 KB apart).
+        let buf = &self.bufs[self.slot[self.output]][..so.len()];
+        output.fill(0.0);
+        self.kernels.add_transposed(buf, so.h * so.w, so.c, output);
         Ok(())
     }
 }
