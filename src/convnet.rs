@@ -415,6 +415,18 @@ impl ConvNet {
         (s.c, s.h, s.w)
     }
 
+    /// Step `i` on the buffers.
+    fn step(&mut self, i: usize) {
+        run_step(
+            &self.kernels,
+            &self.steps[i],
+            &self.slot,
+            &self.shapes,
+            &mut self.bufs,
+            &mut self.im2col,
+        );
+    }
+
     /// Runs once like [`ConvNet::run`], timing each step: (what it is, ms),
     /// in order. For benchmarks (it allocates the list).
     pub fn run_timed(
@@ -424,18 +436,11 @@ impl ConvNet {
     ) -> Result<Vec<(String, f64)>, ConvNetError> {
         self.run(input, output)?;
         let mut times = Vec::with_capacity(self.steps.len());
-        for step in &self.steps {
+        for i in 0..self.steps.len() {
             let t0 = std::time::Instant::now();
-            run_step(
-                &self.kernels,
-                step,
-                &self.slot,
-                &self.shapes,
-                &mut self.bufs,
-                &mut self.im2col,
-            );
+            self.step(i);
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            let what = match step {
+            let what = match &self.steps[i] {
                 Step::Conv { src, dst, kind, .. } => {
                     let (a, b) = (self.shapes[*src], self.shapes[*dst]);
                     let k = match kind {
@@ -481,15 +486,8 @@ impl ConvNet {
         let buf = &mut self.bufs[self.slot[self.input]][..si.len()];
         buf.fill(0.0);
         self.kernels.add_transposed(input, si.c, si.h * si.w, buf);
-        for step in &self.steps {
-            run_step(
-                &self.kernels,
-                step,
-                &self.slot,
-                &self.shapes,
-                &mut self.bufs,
-                &mut self.im2col,
-            );
+        for i in 0..self.steps.len() {
+            self.step(i);
         }
         // NHWC (HW × C) back to planar (C × HW): the same transpose with the
         // roles swapped (element by element it had cost ~2 ms at 1024 × 256,
