@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each graph of a bundle in the runtime and in onnxruntime, back to back, one
-# thread each: `sammix bench --json` (tract for the classifier, the native
-# kernels or tract for the encoder as the release build picks them, the
+# thread each: `sammix bench --json` (the native kernels or tract for the
+# classifier and the encoder, as the release build picks them, the
 # native and the tract decoder, on the bundle's demo clip) and
 # `scripts/bench_bundle_ort.py` (the same graphs on the same clip's frames);
 # then a table of medians (ms) and their ratios.
@@ -41,7 +41,7 @@ stages = s["stages"]["native"]
 print(f"{s['bundle']} ({s['precision']}); cpu {s['cpu']}, one thread each; {s['engine']}; "
       f"native kernels {s['kernels']['name']}; onnxruntime {o['onnxruntime']} (qdq fusion {o['qdq_fusion']})")
 print(f"{'graph':<12} {'sammix':>9} {'engine':>8} {'onnxruntime':>12} {'ort / sammix':>13}")
-rows = [("classifier", stages["classifier_ms"]["p50"], "tract"),
+rows = [("classifier", stages["classifier_ms"]["p50"], "native" if "native" in s.get("classifier_backend", "") else "tract"),
         ("encoder", stages["encoder_ms"]["p50"], "native" if "native" in s.get("encoder_backend", "") else "tract"),
         ("decoder", s["decoder_median_ms"]["native"], "native"),
         ("decoder", s["decoder_median_ms"]["tract"], "tract")]

@@ -30,7 +30,7 @@ mod native;
 
 pub use crate::board::schema::BackendChoice;
 pub use cpu::TractCpu;
-pub use native::NativeCpu;
+pub use native::{native_wanted, NativeCpu};
 
 /// The kind of device a backend runs a stage on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

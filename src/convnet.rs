@@ -125,6 +125,22 @@ enum Step {
         beta: Vec<f32>,
         eps: f32,
     },
+    /// `dst = src · scale + shift` (scalar constants).
+    Affine {
+        src: usize,
+        dst: usize,
+        scale: f32,
+        shift: f32,
+    },
+    Sigmoid {
+        src: usize,
+        dst: usize,
+    },
+    /// The largest value of each channel over the image (1×1×C).
+    GlobalMax {
+        src: usize,
+        dst: usize,
+    },
 }
 
 /// The student's encoder, loaded for native runs.
@@ -139,7 +155,8 @@ pub struct ConvNet {
     bufs: Vec<Vec<f32>>,
     im2col: Vec<f32>,
     input: usize,
-    output: usize,
+    /// The graph's outputs, in its order.
+    outputs: Vec<usize>,
 }
 
 /// Reading state: tensor names to values and initializers.
@@ -298,6 +315,48 @@ impl ConvNet {
                         }
                     }
                 }
+                "Add" | "Mul" if n.input.iter().any(|t| r.is_weight(t)) => {
+                    // A value and a scalar constant: an affine step.
+                    let (w, v) = if r.is_weight(&n.input[0]) {
+                        (&n.input[0], &n.input[1])
+                    } else {
+                        (&n.input[1], &n.input[0])
+                    };
+                    let src = r.value(i, v)?;
+                    let (_, c) = r.weight(i, w)?;
+                    let [c] = c.as_slice() else {
+                        return Err(
+                            r.unsupported(i, "only a scalar constant operand runs natively")
+                        );
+                    };
+                    let (scale, shift) = if n.op_type == "Mul" {
+                        (*c, 0.0)
+                    } else {
+                        (1.0, *c)
+                    };
+                    let dst = r.new_value(&out, r.shapes[src]);
+                    steps.push(Step::Affine {
+                        src,
+                        dst,
+                        scale,
+                        shift,
+                    });
+                }
+                "Sigmoid" => {
+                    let src = r.value(i, &n.input[0])?;
+                    let dst = r.new_value(&out, r.shapes[src]);
+                    steps.push(Step::Sigmoid { src, dst });
+                }
+                "ReduceMax" => {
+                    let src = r.value(i, &n.input[0])?;
+                    let axes = ints(n, "axes").unwrap_or_default();
+                    if axes != [2, 3] && axes != [-2, -1] {
+                        return Err(r.unsupported(i, "only the maximum over height and width"));
+                    }
+                    let c = r.shapes[src].c;
+                    let dst = r.new_value(&out, Hwc { h: 1, w: 1, c });
+                    steps.push(Step::GlobalMax { src, dst });
+                }
                 "Add" => {
                     let (a, b) = (r.value(i, &n.input[0])?, r.value(i, &n.input[1])?);
                     if r.shapes[a] != r.shapes[b] {
@@ -346,21 +405,24 @@ impl ConvNet {
                 op => return Err(r.unsupported(i, format!("{op} does not run natively"))),
             }
         }
-        let outputs = g.output_names().collect::<Vec<_>>();
-        let [output_name] = outputs.as_slice() else {
+        let mut outputs = Vec::new();
+        for name in g.output_names() {
+            let Some(&v) = r.values.get(name) else {
+                return Err(ConvNetError::Graph {
+                    path: path.to_path_buf(),
+                    detail: format!("output {name:?} is not computed by the steps read"),
+                });
+            };
+            outputs.push(v);
+        }
+        if outputs.is_empty() {
             return Err(ConvNetError::Graph {
                 path: path.to_path_buf(),
-                detail: format!("expected one graph output, found {}", outputs.len()),
+                detail: "the graph has no output".into(),
             });
-        };
-        let Some(&output) = r.values.get(*output_name) else {
-            return Err(ConvNetError::Graph {
-                path: path.to_path_buf(),
-                detail: format!("output {output_name:?} is not computed by the steps read"),
-            });
-        };
+        }
         let shapes = r.shapes;
-        let (slot, sizes) = assign_slots(&steps, &shapes, input, output);
+        let (slot, sizes) = assign_slots(&steps, &shapes, input, &outputs);
         let im2col = steps
             .iter()
             .map(|s| match s {
@@ -383,7 +445,7 @@ impl ConvNet {
             shapes,
             im2col: vec![0.0; im2col],
             input,
-            output,
+            outputs,
         })
     }
 
@@ -409,9 +471,22 @@ impl ConvNet {
         self.shapes[self.input].len()
     }
 
-    /// The output's (channels, height, width).
+    /// The first output's (channels, height, width).
     pub fn output_chw(&self) -> (usize, usize, usize) {
-        let s = self.shapes[self.output];
+        self.output_chw_at(0)
+    }
+
+    /// How many outputs the graph has.
+    pub fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Output `i`'s (channels, height, width).
+    ///
+    /// # Panics
+    /// If `i` is not below [`ConvNet::output_count`].
+    pub fn output_chw_at(&self, i: usize) -> (usize, usize, usize) {
+        let s = self.shapes[self.outputs[i]];
         (s.c, s.h, s.w)
     }
 
@@ -459,28 +534,43 @@ impl ConvNet {
                 Step::Add { .. } => "add".into(),
                 Step::Upsample2 { .. } => "upsample x2".into(),
                 Step::LayerNorm { .. } => "layer norm".into(),
+                Step::Affine { .. } => "affine".into(),
+                Step::Sigmoid { .. } => "sigmoid".into(),
+                Step::GlobalMax { .. } => "global max".into(),
             };
             times.push((what, ms));
         }
         Ok(times)
     }
 
-    /// Runs the encoder on `input` (C×H×W, planar, as the graph's input)
-    /// into `output` (C×H×W, planar, as the graph's output).
+    /// Runs the graph on `input` (C×H×W, planar, as the graph's input) into
+    /// `output` (C×H×W, planar, as the graph's first output).
     pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), ConvNetError> {
+        self.run_all(input, &mut [output])
+    }
+
+    /// Runs the graph on `input` into `outputs`, one slice per output (at
+    /// most [`ConvNet::output_count`]), each planar C×H×W.
+    pub fn run_all(
+        &mut self,
+        input: &[f32],
+        outputs: &mut [&mut [f32]],
+    ) -> Result<(), ConvNetError> {
         let si = self.shapes[self.input];
-        let so = self.shapes[self.output];
         if input.len() != si.len() {
             return Err(ConvNetError::Length {
                 expected: si.len(),
                 got: input.len(),
             });
         }
-        if output.len() != so.len() {
-            return Err(ConvNetError::Length {
-                expected: so.len(),
-                got: output.len(),
-            });
+        for (o, out) in outputs.iter().enumerate() {
+            let len = self.outputs.get(o).map_or(0, |&v| self.shapes[v].len());
+            if out.len() != len {
+                return Err(ConvNetError::Length {
+                    expected: len,
+                    got: out.len(),
+                });
+            }
         }
         // Planar (C × HW) to NHWC (HW × C): a blocked transpose.
         let buf = &mut self.bufs[self.slot[self.input]][..si.len()];
@@ -492,9 +582,12 @@ impl ConvNet {
         // NHWC (HW × C) back to planar (C × HW): the same transpose with the
         // roles swapped (element by element it had cost ~2 ms at 1024 × 256,
         // its writes 4 KB apart).
-        let buf = &self.bufs[self.slot[self.output]][..so.len()];
-        output.fill(0.0);
-        self.kernels.add_transposed(buf, so.h * so.w, so.c, output);
+        for (out, &v) in outputs.iter_mut().zip(&self.outputs) {
+            let so = self.shapes[v];
+            let buf = &self.bufs[self.slot[v]][..so.len()];
+            out.fill(0.0);
+            self.kernels.add_transposed(buf, so.h * so.w, so.c, out);
+        }
         Ok(())
     }
 }
@@ -664,14 +757,17 @@ fn assign_slots(
     steps: &[Step],
     shapes: &[Hwc],
     input: usize,
-    output: usize,
+    outputs: &[usize],
 ) -> (Vec<usize>, Vec<usize>) {
     let ios = |s: &Step| -> (Vec<usize>, usize) {
         match s {
             Step::Conv { src, dst, .. }
             | Step::Relu { src, dst }
             | Step::Upsample2 { src, dst }
-            | Step::LayerNorm { src, dst, .. } => (vec![*src], *dst),
+            | Step::LayerNorm { src, dst, .. }
+            | Step::Affine { src, dst, .. }
+            | Step::Sigmoid { src, dst }
+            | Step::GlobalMax { src, dst } => (vec![*src], *dst),
             Step::Add { a, b, dst, .. } => (vec![*a, *b], *dst),
         }
     };
@@ -681,7 +777,9 @@ fn assign_slots(
             last[v] = k;
         }
     }
-    last[output] = usize::MAX;
+    for &o in outputs {
+        last[o] = usize::MAX;
+    }
     let mut slot = vec![usize::MAX; shapes.len()];
     let mut sizes: Vec<usize> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
@@ -812,6 +910,37 @@ fn run_step(
             let n = shapes[*src].len();
             let (x, y) = pair(bufs, slot[*src], slot[*dst]);
             k.layer_norm(&x[..n], gamma, beta, *eps, &mut y[..n]);
+        }
+        Step::Affine {
+            src,
+            dst,
+            scale,
+            shift,
+        } => {
+            let n = shapes[*src].len();
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            for (o, &v) in y[..n].iter_mut().zip(&x[..n]) {
+                *o = v * scale + shift;
+            }
+        }
+        Step::Sigmoid { src, dst } => {
+            let n = shapes[*src].len();
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            for (o, &v) in y[..n].iter_mut().zip(&x[..n]) {
+                *o = 1.0 / (1.0 + (-v).exp());
+            }
+        }
+        Step::GlobalMax { src, dst } => {
+            let si = shapes[*src];
+            let (x, y) = pair(bufs, slot[*src], slot[*dst]);
+            let y = &mut y[..si.c];
+            y.fill(f32::NEG_INFINITY);
+            for px in x[..si.len()].chunks_exact(si.c) {
+                for (m, &v) in y.iter_mut().zip(px) {
+                    // NaN propagates, as in tract and onnxruntime.
+                    *m = if v.is_nan() || *m < v { v } else { *m };
+                }
+            }
         }
     }
 }

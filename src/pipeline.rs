@@ -1,4 +1,5 @@
-//! The SAM-Mix pipeline for one frame: classifier and encoder on tract, the
+//! The SAM-Mix pipeline for one frame: classifier and encoder on tract (or on
+//! our kernels, [`crate::convnet`], for a convolutional student), the
 //! mask decoder native (default) or on tract ([`DecoderKind`]).
 //!
 //! ```text
@@ -40,9 +41,10 @@ use crate::backend::{BackendError, BackendKind, BackendRequest, StageBackend};
 use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
 use crate::frame::{Frame, Mask};
-use crate::graph::Session;
 use crate::prompt::{margin_px, PromptEngine};
+use classify::ClassifierStage;
 
+mod classify;
 mod confidence;
 mod contract;
 mod correct;
@@ -73,7 +75,7 @@ use preprocess::Preprocess;
 pub struct Pipeline {
     manifest: Manifest,
     graphs: Graphs,
-    classifier: Session,
+    classifier: ClassifierStage,
     encoder: EncoderStage,
     decoders: Decoders,
     prompt: PromptEngine,
@@ -114,7 +116,7 @@ impl Pipeline {
         let prompt = PromptEngine::new(m.prompt.clone(), ch, cw, s, dense);
         let path = bundle.graph_path(GraphRole::Decoder);
         Ok(Pipeline {
-            classifier: graphs.classifier.session()?,
+            classifier: ClassifierStage::new(&graphs.classifier)?,
             encoder: EncoderStage::new(&graphs.encoder)?,
             decoders: Decoders::new(decoder, &path, &graphs, native, dense)?,
             graphs,
@@ -224,6 +226,12 @@ impl Pipeline {
     /// The kind of backend that runs the encoder now.
     pub fn encoder_backend(&self) -> BackendKind {
         self.encoder.backend.kind()
+    }
+
+    /// What runs the classifier, in words (`CPU (native kernels)` for a
+    /// graph our kernels run whole, else `CPU (tract)`).
+    pub fn classifier_backend_name(&self) -> &str {
+        self.classifier.name()
     }
 
     /// The backend that runs the encoder now, in words (`CPU (tract)`).
@@ -361,7 +369,7 @@ impl Pipeline {
                     self.encoder
                         .embeddings(&self.input, todo, frame.sequence, &mut reused)?;
                 tick(&mut times.encoder_ms);
-                let outs = self.classifier.run(vec![emb.clone()])?;
+                let outs = self.classifier.run(vec![emb.clone()], frame.sequence)?;
                 tick(&mut times.classifier_ms);
                 (outs, Embeddings::Ready(emb))
             } else if self.overlap() && self.tracked_present && !self.encoder.reuses() {
@@ -371,7 +379,7 @@ impl Pipeline {
                 let t0 = Instant::now();
                 let (outs, classifier_ms, emb) = std::thread::scope(|scope| {
                     let enc = scope.spawn(move || encoder.run(vec![enc_input]));
-                    let outs = classifier.run(vec![input]);
+                    let outs = classifier.run(vec![input], frame.sequence);
                     let classifier_ms = t0.elapsed().as_secs_f64() * 1e3;
                     let emb = match enc.join() {
                         Ok(r) => r,
@@ -387,11 +395,11 @@ impl Pipeline {
                 times.encoder_ms = (times.encoder_ms - classifier_ms).max(0.0);
                 (outs?, Embeddings::Overlapped(emb))
             } else {
-                let outs = self.classifier.run(vec![input.clone()])?;
+                let outs = self.classifier.run(vec![input.clone()], frame.sequence)?;
                 tick(&mut times.classifier_ms);
                 (outs, Embeddings::ToEncode(input))
             };
-        let logit = f32_data(&outs[0], self.classifier.plan().path(), "logits")?[0];
+        let logit = f32_data(&outs[0], self.classifier.path(), "logits")?[0];
         let presence = 1.0 / (1.0 + (-logit).exp());
 
         let mut result = FrameResult {
@@ -414,7 +422,7 @@ impl Pipeline {
         if !logit.is_finite() {
             return Ok(self.invalid(result, "classifier logits", start));
         }
-        let cam = f32_data(&outs[1], self.classifier.plan().path(), "cam")?;
+        let cam = f32_data(&outs[1], self.classifier.path(), "cam")?;
         if let Some(kept) = &mut self.kept_cam {
             kept.clear();
             kept.extend_from_slice(cam);

@@ -93,39 +93,6 @@ fn graphs_outside_its_ops_are_refused_naming_the_node() {
 }
 
 #[test]
-fn the_pipeline_on_the_native_encoder_gives_the_reference_mask() {
-    use sammix::backend::{BackendKind, NativeCpu};
-    use sammix::bundle::Bundle;
-    use sammix::frame::Mask;
-    use sammix::image_io;
-    use sammix::pipeline::{Outcome, Pipeline};
-
-    let b = Bundle::open(bundle()).unwrap();
-    let mut pipeline = Pipeline::new(&b).unwrap();
-    let native = NativeCpu::new(&pipeline.graphs().encoder).unwrap();
-    pipeline.set_encoder_backend(Box::new(native), None);
-    assert_eq!(pipeline.encoder_backend(), BackendKind::Cpu);
-    assert_eq!(pipeline.encoder_backend_name(), "CPU (native kernels)");
-    let frame = image_io::read_frame(&bundle().join("reference/frame_000_frame.png")).unwrap();
-    let mut mask = Mask::zeros(1, 1);
-    let r = pipeline.process(&frame, &mut mask).unwrap();
-    assert_eq!(r.outcome, Outcome::Segmented);
-    let (shape, want) =
-        npy::read_typed::<u8>(bundle().join("reference/frame_000/final_mask.npy")).unwrap();
-    assert_eq!(shape, [mask.height(), mask.width()]);
-    let (mut inter, mut union) = (0usize, 0usize);
-    for y in 0..mask.height() {
-        for x in 0..mask.width() {
-            let (a, b) = (mask.get(x, y), want[y * mask.width() + x] != 0);
-            inter += usize::from(a && b);
-            union += usize::from(a || b);
-        }
-    }
-    let iou = inter as f64 / union.max(1) as f64;
-    assert!(iou >= 0.98, "IoU {iou} against the reference mask");
-}
-
-#[test]
 fn every_kernel_level_agrees_with_scalar() {
     use sammix::kernels::{Kernels, Level};
 
@@ -149,4 +116,35 @@ fn every_kernel_level_agrees_with_scalar() {
         checked += 1;
     }
     assert!(checked >= 1, "no kernel level ran");
+}
+
+#[test]
+fn the_students_presence_head_matches_onnxruntime_and_tract() {
+    // The classifier reads the embeddings: convolutions, a global max for
+    // the logit (an affine of it) and a sigmoid CAM.
+    let path = bundle().join("classifier.onnx");
+    let mut net = ConvNet::load(&path).unwrap();
+    assert_eq!(net.output_count(), 2);
+    let (_, emb) = f32s(&bundle().join("reference/frame_000/image_embeddings.npy"));
+    let (_, want_logit) = f32s(&bundle().join("reference/frame_000/logits.npy"));
+    let (_, want_cam) = f32s(&bundle().join("reference/frame_000/cam.npy"));
+    let mut logit = vec![f32::NAN; 1];
+    let mut cam = vec![f32::NAN; want_cam.len()];
+    net.run_all(&emb, &mut [&mut logit, &mut cam]).unwrap();
+    let (d, _) = max_diff(&logit, &want_logit);
+    assert!(d < 1e-3, "logit {logit:?} vs onnxruntime {want_logit:?}");
+    let (d, _) = max_diff(&cam, &want_cam);
+    assert!(d < 1e-4, "cam: max |Δ| {d}");
+
+    let spec = GraphSpec::new(vec![InputSpec::shape("image_embeddings", [1, 256, 32, 32])]);
+    let plan = graph::load(&path, &spec).unwrap();
+    let out = plan
+        .run(vec![Tensor::from_shape(&[1, 256, 32, 32], &emb).unwrap()])
+        .unwrap();
+    let tract_logit = out[0].try_as_plain_ram().unwrap();
+    let tract_cam = out[1].try_as_plain_ram().unwrap();
+    let (d, _) = max_diff(&logit, tract_logit.as_slice::<f32>().unwrap());
+    assert!(d < 1e-4, "logit vs tract: {d}");
+    let (d, _) = max_diff(&cam, tract_cam.as_slice::<f32>().unwrap());
+    assert!(d < 1e-5, "cam vs tract: {d}");
 }

@@ -117,6 +117,8 @@ struct Report {
     build: &'static str,
     threads: usize,
     engine: String,
+    /// What ran the classifier (`CPU (native kernels)`, `CPU (tract)`).
+    classifier_backend: String,
     /// What ran the encoder (`CPU (native kernels)`, `CPU (tract)`).
     encoder_backend: String,
     /// The decoder `run` and `segment` use unless told otherwise.
@@ -254,9 +256,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         },
         threads: 1,
         engine: format!(
-            "classifier: tract-onnx 0.23.9; encoder: {}; decoder: native and tract-onnx",
+            "classifier: {}; encoder: {}; decoder: native and tract-onnx (tract-onnx 0.23.9)",
+            pipeline.classifier_backend_name(),
             pipeline.encoder_backend_name()
         ),
+        classifier_backend: pipeline.classifier_backend_name().to_string(),
         encoder_backend: pipeline.encoder_backend_name().to_string(),
         decoder_default: DecoderKind::default(),
         native_decoder,

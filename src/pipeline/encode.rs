@@ -44,22 +44,10 @@ pub(crate) struct EncoderStage {
 }
 
 /// The CPU's encoder: on our own kernels when they run every node of the
-/// graph ([`NativeCpu`]: the real-time student's convolutions), else tract.
-/// `SAMMIX_ENCODER=tract` or `native` picks one (to compare them). Debug
-/// builds keep tract unless told `native`: our own crate is built
-/// unoptimized there (`Cargo.toml`), 1.5 s a student frame against 16 ms.
+/// graph ([`NativeCpu`]: the real-time student's convolutions) and
+/// [`backend::native_wanted`], else tract.
 fn cpu_encoder(plan: &Plan) -> Result<Box<dyn StageBackend>, GraphError> {
-    let asked = std::env::var("SAMMIX_ENCODER").ok();
-    let native = match asked.as_deref() {
-        Some("tract") => false,
-        Some("native") => true,
-        Some(other) => {
-            log::warn!("SAMMIX_ENCODER={other:?}: expected native or tract; ignored");
-            !cfg!(debug_assertions)
-        }
-        None => !cfg!(debug_assertions),
-    };
-    if native {
+    if backend::native_wanted() {
         match NativeCpu::new(plan) {
             Ok(n) => return Ok(Box::new(n)),
             Err(why) => log::debug!("encoder: tract, not the native kernels: {why}"),
