@@ -1,7 +1,8 @@
-//! A convolutional encoder on our own kernels: the real-time student's
+//! Convolutional graphs on our own kernels: the real-time student's
 //! `encoder.onnx` (strided convolutions, inverted residual blocks,
 //! depthwise 3×3 with dilation, a nearest ×2 upsample, SAM's channel
-//! LayerNorm) run without tract.
+//! LayerNorm) and its presence/CAM head's `classifier.onnx` (dilated
+//! convolutions, a global max, a sigmoid) run without tract.
 //!
 //! The graph is read once ([`ConvNet::load`]) into a list of steps over
 //! NHWC buffers allocated then: a 1×1 convolution is one GEMM
@@ -14,9 +15,11 @@
 //!
 //! Only what the student uses is accepted: `Conv` (1×1 or k×k, groups 1 or
 //! depthwise, any stride, dilation and symmetric padding), `Relu`, `Add` of
-//! two tensors of one shape, `Resize` nearest ×2, the LayerNorm2d pattern
-//! (`ReduceMean` over channels, `Sub`, `Pow` 2, `ReduceMean`, `Add` eps,
-//! `Sqrt`, `Div`, `Mul` γ, `Add` β), and `Cast`/`Constant` feeding those.
+//! two tensors of one shape, `Add` or `Mul` of a tensor and a scalar
+//! constant, `Sigmoid`, `ReduceMax` over height and width, `Resize`
+//! nearest ×2, the LayerNorm2d pattern (`ReduceMean` over channels, `Sub`,
+//! `Pow` 2, `ReduceMean`, `Add` eps, `Sqrt`, `Div`, `Mul` γ, `Add` β), and
+//! `Cast`/`Constant` feeding those; one input, any number of outputs.
 //! Any other graph is refused at load with the node that does not fit, so
 //! the caller keeps tract for it.
 
