@@ -23,6 +23,9 @@ test-rust:
 	# the real-time student's (one gray channel, E = 32, classifier on embeddings)
 	SAMMIX_REFERENCE_BUNDLE=models/sammix-us-tiny cargo test --test reference_graphs \
 		--test reference_pipeline --test reference_prompt --test reference_prompt_parts
+	# no allocation per warm frame over 300 frames on our kernels, as release builds run
+	# them (in the debug build above our crate is unoptimized: a 6-frame window)
+	cargo test --release --test pipeline_alloc
 
 test-recipe: venv
 	cd models/recipe && $(PY) -m pytest

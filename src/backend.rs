@@ -13,17 +13,17 @@
 //! the CPU for the rest of the stream, or stops, when required
 //! ([`crate::pipeline::Pipeline::set_encoder_backend`]).
 //!
-//! Only the image encoder runs on a backend so far; the classifier and the
-//! tract decoder are tract sessions, the native decoder has its own kernels.
+//! The image encoder's backend is chosen as above; the classifier runs on
+//! the CPU through the same trait ([`TractCpu`], or [`NativeCpu`] for a graph
+//! our kernels run whole); the tract decoder is a tract session, the native
+//! decoder has its own kernels.
 //! What a GPU or NPU implementation needs: `docs/accelerators.md`.
 
 use std::fmt;
 
-use serde::Serialize;
-use tract_onnx::prelude::Tensor;
-
 use crate::board::Profile;
 use crate::graph::{GraphError, Plan};
+use serde::Serialize;
 
 mod cpu;
 mod native;
@@ -58,11 +58,12 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// What runs one graph stage: its graph's inputs in, its outputs out.
+/// What runs one graph stage: its graph's input in, its outputs out, each
+/// in a buffer the stage owns.
 ///
 /// An implementation loads what it needs once (weights uploaded, kernels
 /// compiled) when it starts, so that [`StageBackend::run`] moves only the
-/// frame's tensors; it runs on the inference thread, or on a second thread
+/// frame's values; it runs on the inference thread, or on a second thread
 /// beside the classifier (the encoder's overlap), hence `Send`.
 pub trait StageBackend: Send + fmt::Debug {
     /// The device it runs on.
@@ -71,11 +72,24 @@ pub trait StageBackend: Send + fmt::Debug {
     /// What runs the stage, for logs and reports: `CPU (tract)`.
     fn name(&self) -> &str;
 
-    /// Runs the graph once on `inputs`, in the graph's input order with the
-    /// types and shapes of its plan ([`Plan::inputs`]); its outputs in the
-    /// graph's order. An error after earlier runs succeeded means the
-    /// backend is lost (the pipeline does not call it again).
-    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, BackendError>;
+    /// Runs the graph once on `input` (its one input, f32, row-major in the
+    /// shape of its plan, [`Plan::inputs`]) into `outputs`, one buffer per
+    /// graph output in the graph's order, each arriving with its output's
+    /// length when the plan knows it ([`output_buffers`]). A backend writes
+    /// every value and leaves each buffer that length; the buffers keep
+    /// their capacity from frame to frame, so a backend that writes in place
+    /// allocates nothing per frame. An error after earlier runs succeeded
+    /// means the backend is lost (the pipeline does not call it again).
+    fn run(&mut self, input: &[f32], outputs: &mut [Vec<f32>]) -> Result<(), BackendError>;
+}
+
+/// One zeroed buffer per output of `plan`, of its length when the plan
+/// knows the output's shape (empty otherwise: a backend fills it).
+pub fn output_buffers(plan: &Plan) -> Vec<Vec<f32>> {
+    plan.outputs()
+        .iter()
+        .map(|o| vec![0.0; o.shape.as_ref().map_or(0, |s| s.iter().product())])
+        .collect()
 }
 
 /// Why a backend did not start, or did not run.

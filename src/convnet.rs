@@ -266,10 +266,10 @@ impl ConvNet {
 
     /// Runs the graph on `input` into `outputs`, one slice per output (at
     /// most [`ConvNet::output_count`]), each planar C×H×W.
-    pub fn run_all(
+    pub fn run_all<O: AsMut<[f32]>>(
         &mut self,
         input: &[f32],
-        outputs: &mut [&mut [f32]],
+        outputs: &mut [O],
     ) -> Result<(), ConvNetError> {
         let si = self.shapes[self.input];
         if input.len() != si.len() {
@@ -278,12 +278,12 @@ impl ConvNet {
                 got: input.len(),
             });
         }
-        for (o, out) in outputs.iter().enumerate() {
+        for (o, out) in outputs.iter_mut().enumerate() {
             let len = self.outputs.get(o).map_or(0, |&v| self.shapes[v].len());
-            if out.len() != len {
+            if out.as_mut().len() != len {
                 return Err(ConvNetError::Length {
                     expected: len,
-                    got: out.len(),
+                    got: out.as_mut().len(),
                 });
             }
         }
@@ -300,6 +300,7 @@ impl ConvNet {
         for (out, &v) in outputs.iter_mut().zip(&self.outputs) {
             let so = self.shapes[v];
             let buf = &self.bufs[self.slot[v]][..so.len()];
+            let out = out.as_mut();
             out.fill(0.0);
             self.kernels.add_transposed(buf, so.h * so.w, so.c, out);
         }

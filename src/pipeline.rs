@@ -35,8 +35,6 @@
 
 use std::time::Instant;
 
-use tract_onnx::prelude::Tensor;
-
 use crate::backend::{BackendError, BackendKind, BackendRequest, StageBackend};
 use crate::bundle::{Bundle, ClassifierInput, GraphRole, Manifest};
 use crate::decoder::NativeDecoder;
@@ -66,7 +64,7 @@ pub use error::PipelineError;
 pub use postprocess::{best_token, box_to_frame, MaskResizer};
 pub use result::{FrameResult, Outcome, Stability, StageTimes};
 
-use decode::{f32_data, Calls, Decoders};
+use decode::{Calls, Decoders};
 use encode::{Embeddings, EncoderStage};
 use preprocess::Preprocess;
 
@@ -355,31 +353,30 @@ impl Pipeline {
 
         self.preprocess(frame);
         let s = self.manifest.input.size as usize;
-        let c = self.manifest.input.channels as usize;
-        let input =
-            Tensor::from_shape(&[1, c, s, s], &self.input).map_err(|e| tensor_err(frame, e))?;
+        self.encoder.forget();
         tick(&mut times.preprocess_ms);
 
         let mut reused = false;
-        let (outs, embeddings) =
+        let embeddings =
             if self.manifest.graphs.classifier_input == ClassifierInput::ImageEmbeddings {
                 // The classifier reads the embeddings: the encoder first.
-                let todo = Embeddings::ToEncode(input);
-                let emb =
-                    self.encoder
-                        .embeddings(&self.input, todo, frame.sequence, &mut reused)?;
+                let todo = Embeddings::ToEncode;
+                self.encoder
+                    .embeddings(&self.input, todo, frame.sequence, &mut reused)?;
                 tick(&mut times.encoder_ms);
-                let outs = self.classifier.run(vec![emb.clone()], frame.sequence)?;
+                let emb = self.encoder.current().unwrap_or_default();
+                self.classifier.run(emb, frame.sequence)?;
                 tick(&mut times.classifier_ms);
-                (outs, Embeddings::Ready(emb))
+                Embeddings::Ready
             } else if self.overlap() && self.tracked_present && !self.encoder.reuses() {
                 // The encoder beside the classifier: its embeddings, or why not.
-                let (classifier, encoder) = (&mut self.classifier, &mut self.encoder.backend);
-                let enc_input = input.clone();
+                let classifier = &mut self.classifier;
+                let (encoder, outs) = self.encoder.overlap_parts();
+                let input = &self.input;
                 let t0 = Instant::now();
-                let (outs, classifier_ms, emb) = std::thread::scope(|scope| {
-                    let enc = scope.spawn(move || encoder.run(vec![enc_input]));
-                    let outs = classifier.run(vec![input], frame.sequence);
+                let (ran, classifier_ms, emb) = std::thread::scope(|scope| {
+                    let enc = scope.spawn(move || encoder.run(input, outs));
+                    let ran = classifier.run(input, frame.sequence);
                     let classifier_ms = t0.elapsed().as_secs_f64() * 1e3;
                     let emb = match enc.join() {
                         Ok(r) => r,
@@ -387,19 +384,20 @@ impl Pipeline {
                             detail: "the encoder thread panicked".into(),
                         }),
                     };
-                    (outs, classifier_ms, emb)
+                    (ran, classifier_ms, emb)
                 });
                 // The classifier's own time; the encoder's wait beyond it.
                 times.classifier_ms = classifier_ms;
                 tick(&mut times.encoder_ms);
                 times.encoder_ms = (times.encoder_ms - classifier_ms).max(0.0);
-                (outs?, Embeddings::Overlapped(emb))
+                ran?;
+                Embeddings::Overlapped(emb)
             } else {
-                let outs = self.classifier.run(vec![input.clone()], frame.sequence)?;
+                self.classifier.run(&self.input, frame.sequence)?;
                 tick(&mut times.classifier_ms);
-                (outs, Embeddings::ToEncode(input))
+                Embeddings::ToEncode
             };
-        let logit = f32_data(&outs[0], self.classifier.path(), "logits")?[0];
+        let logit = self.classifier.output(0, "logits")?[0];
         let presence = 1.0 / (1.0 + (-logit).exp());
 
         let mut result = FrameResult {
@@ -422,7 +420,7 @@ impl Pipeline {
         if !logit.is_finite() {
             return Ok(self.invalid(result, "classifier logits", start));
         }
-        let cam = f32_data(&outs[1], self.classifier.path(), "cam")?;
+        let cam = self.classifier.output(1, "cam")?;
         if let Some(kept) = &mut self.kept_cam {
             kept.clear();
             kept.extend_from_slice(cam);
@@ -441,9 +439,8 @@ impl Pipeline {
         if !self.tracked_present {
             self.tracked_box = None;
             self.last.sequence = Some(frame.sequence);
-            if let Some(emb) = self.encoder.unused(embeddings, frame.sequence)? {
-                self.last.emb = Some(emb);
-            }
+            self.encoder.unused(embeddings, frame.sequence)?;
+            self.last.has_emb = self.encoder.current().is_some();
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
             return Ok(result);
         }
@@ -457,9 +454,8 @@ impl Pipeline {
         let Some(prompt) = prompt else {
             self.tracked_box = None;
             self.last.sequence = Some(frame.sequence);
-            if let Some(emb) = self.encoder.unused(embeddings, frame.sequence)? {
-                self.last.emb = Some(emb);
-            }
+            self.encoder.unused(embeddings, frame.sequence)?;
+            self.last.has_emb = self.encoder.current().is_some();
             result.outcome = Outcome::NoPrompt;
             tick(&mut result.times.prompt_ms);
             result.times.total_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -479,24 +475,18 @@ impl Pipeline {
         let dense_size = 4 * self.manifest.input.embedding_size as usize;
         tick(&mut result.times.prompt_ms);
 
-        let emb = match embeddings {
-            Embeddings::Ready(emb) => emb,
-            todo => {
-                let reused = &mut result.embedding_reused;
-                let emb = self
-                    .encoder
-                    .embeddings(&self.input, todo, frame.sequence, reused)?;
-                // Overlapped, the wait for the encoder after the classifier
-                // is in encoder_ms already: add, do not overwrite.
-                let waited = result.times.encoder_ms;
-                tick(&mut result.times.encoder_ms);
-                result.times.encoder_ms += waited;
-                emb
-            }
-        };
-
-        let encoder_path = self.encoder.path();
-        if !all_finite(f32_data(&emb, encoder_path, "image_embeddings")?) {
+        if !matches!(embeddings, Embeddings::Ready) {
+            let reused = &mut result.embedding_reused;
+            self.encoder
+                .embeddings(&self.input, embeddings, frame.sequence, reused)?;
+            // Overlapped, the wait for the encoder after the classifier is
+            // in encoder_ms already: add, do not overwrite.
+            let waited = result.times.encoder_ms;
+            tick(&mut result.times.encoder_ms);
+            result.times.encoder_ms += waited;
+        }
+        let emb = self.encoder.current().unwrap_or_default();
+        if emb.is_empty() || !all_finite(emb) {
             return Ok(self.invalid(result, "encoder image_embeddings", start));
         }
 
@@ -510,7 +500,7 @@ impl Pipeline {
             input_size: s,
             margin: margin_px(m.prompt.box_margin, s),
         };
-        let (first, logits) = self.decoders.run_boxes(&emb, &calls, frame.sequence)?;
+        let (first, logits) = self.decoders.run_boxes(emb, &calls, frame.sequence)?;
         tick(&mut result.times.decoder_ms);
         if !all_finite(logits) {
             return Ok(self.invalid(result, "decoder logits", start));
@@ -522,13 +512,14 @@ impl Pipeline {
         tick(&mut result.times.postprocess_ms);
 
         // What a correction of this frame reuses (no allocation once warm:
-        // the buffers keep their capacity, the tensor moves).
+        // the buffers keep their capacity; the embeddings stay in the
+        // encoder's buffer until the next frame).
         self.last.sequence = Some(frame.sequence);
         self.last.mask_area = mask.area();
         self.last.boxes.extend_from_slice(boxes.as_slice());
         // the dense prompt stays in the prompt engine until the next frame
         self.last.has_dense = true;
-        self.last.emb = Some(emb);
+        self.last.has_emb = true;
 
         result.outcome = Outcome::Segmented;
         result.box_input = Some(first.bbox);
@@ -551,11 +542,4 @@ impl Pipeline {
 /// No NaN and no ±Inf.
 pub(crate) fn all_finite(values: &[f32]) -> bool {
     values.iter().all(|v| v.is_finite())
-}
-
-fn tensor_err(frame: &Frame, e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Frame {
-        sequence: frame.sequence,
-        problem: format!("cannot build an input tensor: {e}"),
-    }
 }

@@ -3,8 +3,6 @@
 //! it is checked against (`tests/native_encoder.rs`) and runs every graph
 //! this one refuses.
 
-use tract_onnx::prelude::Tensor;
-
 use crate::convnet::ConvNet;
 use crate::graph::Plan;
 
@@ -31,8 +29,6 @@ pub fn native_wanted() -> bool {
 #[derive(Debug)]
 pub struct NativeCpu {
     net: ConvNet,
-    shapes: Vec<Vec<usize>>,
-    outs: Vec<Vec<f32>>,
 }
 
 impl NativeCpu {
@@ -57,8 +53,6 @@ impl NativeCpu {
                 net.output_count()
             ));
         }
-        let mut shapes = Vec::new();
-        let mut outs = Vec::new();
         for (i, o) in plan.outputs().iter().enumerate() {
             let (c, h, w) = net.output_chw_at(i);
             let shape = o.shape.clone().unwrap_or_else(|| vec![1, c, h, w]);
@@ -68,10 +62,8 @@ impl NativeCpu {
                     o.name
                 ));
             }
-            shapes.push(shape);
-            outs.push(vec![0.0; c * h * w]);
         }
-        Ok(NativeCpu { net, shapes, outs })
+        Ok(NativeCpu { net })
     }
 }
 
@@ -84,25 +76,25 @@ impl StageBackend for NativeCpu {
         "CPU (native kernels)"
     }
 
-    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, BackendError> {
-        let device = |detail: String| BackendError::Device { detail };
-        let [input] = inputs.as_slice() else {
-            return Err(device(format!("expected one input, got {}", inputs.len())));
-        };
-        let plain = input
-            .try_as_plain_ram()
-            .map_err(|e| device(format!("input: {e}")))?;
-        let x = plain
-            .as_slice::<f32>()
-            .map_err(|e| device(format!("input: {e}")))?;
-        let mut outs: Vec<&mut [f32]> = self.outs.iter_mut().map(Vec::as_mut_slice).collect();
+    fn run(&mut self, input: &[f32], outputs: &mut [Vec<f32>]) -> Result<(), BackendError> {
+        if outputs.len() > self.net.output_count() {
+            return Err(BackendError::Device {
+                detail: format!(
+                    "{} output buffers for a graph of {} outputs",
+                    outputs.len(),
+                    self.net.output_count()
+                ),
+            });
+        }
+        for (i, out) in outputs.iter_mut().enumerate() {
+            let (c, h, w) = self.net.output_chw_at(i);
+            // no allocation once the buffer has had this length
+            out.resize(c * h * w, 0.0);
+        }
         self.net
-            .run_all(x, &mut outs)
-            .map_err(|e| device(e.to_string()))?;
-        self.outs
-            .iter()
-            .zip(&self.shapes)
-            .map(|(o, s)| Tensor::from_shape(s, o).map_err(|e| device(e.to_string())))
-            .collect()
+            .run_all(input, outputs)
+            .map_err(|e| BackendError::Device {
+                detail: e.to_string(),
+            })
     }
 }

@@ -1,66 +1,78 @@
 //! The classifier stage: tract's session of `classifier.onnx`, or the same
 //! graph on our own kernels ([`NativeCpu`]) when they run every node of it
 //! (the real-time student's presence/CAM head), as the encoder picks
-//! ([`crate::backend::native_wanted`]).
+//! ([`crate::backend::native_wanted`]). Its outputs (`logits`, `cam`) go to
+//! buffers it owns, reused from frame to frame.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use tract_onnx::prelude::Tensor;
-
-use crate::backend::{self, NativeCpu, StageBackend};
-use crate::graph::{GraphError, Plan, Session};
+use crate::backend::{self, BackendError, NativeCpu, StageBackend, TractCpu};
+use crate::graph::{GraphError, Plan};
 
 use super::PipelineError;
 
-/// What runs the classifier.
+/// What runs the classifier, and its outputs.
 #[derive(Debug)]
-pub(crate) enum ClassifierStage {
-    /// tract.
-    Tract(Session),
-    /// Our kernels; the graph file, for messages.
-    Native(NativeCpu, PathBuf),
+pub(crate) struct ClassifierStage {
+    backend: Box<dyn StageBackend>,
+    /// The graph file, for messages.
+    path: PathBuf,
+    /// One buffer per output: `logits`, `cam`.
+    outs: Vec<Vec<f32>>,
 }
 
 impl ClassifierStage {
     /// The classifier of `plan`: native when wanted and possible, else tract.
     pub(crate) fn new(plan: &Plan) -> Result<ClassifierStage, GraphError> {
+        let mut run: Option<Box<dyn StageBackend>> = None;
         if backend::native_wanted() {
             match NativeCpu::new(plan) {
-                Ok(n) => return Ok(ClassifierStage::Native(n, plan.path().to_path_buf())),
+                Ok(n) => run = Some(Box::new(n)),
                 Err(why) => log::debug!("classifier: tract, not the native kernels: {why}"),
             }
         }
-        Ok(ClassifierStage::Tract(plan.session()?))
-    }
-
-    /// The graph file.
-    pub(crate) fn path(&self) -> &Path {
-        match self {
-            ClassifierStage::Tract(s) => s.plan().path(),
-            ClassifierStage::Native(_, p) => p,
-        }
+        let backend = match run {
+            Some(b) => b,
+            None => Box::new(TractCpu::new(plan)?),
+        };
+        Ok(ClassifierStage {
+            backend,
+            path: plan.path().to_path_buf(),
+            outs: backend::output_buffers(plan),
+        })
     }
 
     /// What runs it, in words.
     pub(crate) fn name(&self) -> &str {
-        match self {
-            ClassifierStage::Tract(_) => "CPU (tract)",
-            ClassifierStage::Native(n, _) => n.name(),
-        }
+        self.backend.name()
     }
 
-    /// Runs it on frame `sequence`'s input.
-    pub(crate) fn run(
-        &mut self,
-        inputs: Vec<Tensor>,
-        sequence: u64,
-    ) -> Result<Vec<Tensor>, PipelineError> {
-        match self {
-            ClassifierStage::Tract(s) => Ok(s.run(inputs)?),
-            ClassifierStage::Native(n, path) => n.run(inputs).map_err(|e| PipelineError::Frame {
-                sequence,
-                problem: format!("classifier (native kernels, {}): {e}", path.display()),
-            }),
+    /// Runs it on frame `sequence`'s `input` (the model input, or the image
+    /// embeddings for a head on them); the outputs stay in the stage.
+    pub(crate) fn run(&mut self, input: &[f32], sequence: u64) -> Result<(), PipelineError> {
+        self.backend
+            .run(input, &mut self.outs)
+            .map_err(|e| match e {
+                BackendError::Graph(e) => PipelineError::Graph(e),
+                other => PipelineError::Frame {
+                    sequence,
+                    problem: format!(
+                        "classifier ({}, {}): {other}",
+                        self.backend.name(),
+                        self.path.display()
+                    ),
+                },
+            })
+    }
+
+    /// Output `index` (`name` in messages) of the last run.
+    pub(crate) fn output(&self, index: usize, name: &str) -> Result<&[f32], PipelineError> {
+        match self.outs.get(index) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(PipelineError::Graph(GraphError::Run {
+                path: self.path.clone(),
+                detail: format!("output {name:?} is missing or empty"),
+            })),
         }
     }
 }

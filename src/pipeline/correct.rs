@@ -31,7 +31,6 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use tract_onnx::prelude::Tensor;
 
 use crate::frame::Mask;
 use crate::prompt::margin_px;
@@ -118,7 +117,9 @@ pub(crate) struct LastFrame {
     pub(crate) sequence: Option<u64>,
     pub(crate) size: (usize, usize),
     pub(crate) mask_area: usize,
-    pub(crate) emb: Option<Tensor>,
+    /// Whether the encoder's current embeddings
+    /// ([`super::encode::EncoderStage::current`]) are this frame's.
+    pub(crate) has_emb: bool,
     /// The CAM's boxes (encoder-input pixels).
     pub(crate) boxes: Vec<[f32; 4]>,
     /// Whether the frame had a CAM prompt: its dense prompt is then the
@@ -140,7 +141,7 @@ impl LastFrame {
         self.sequence = None;
         self.size = size;
         self.mask_area = 0;
-        self.emb = None;
+        self.has_emb = false;
         self.boxes.clear();
         self.has_dense = false;
         self.clicks.clear();
@@ -298,26 +299,18 @@ impl Pipeline {
             });
         }
         let mut encoder_ran = false;
-        let emb = match self.last.emb.take() {
-            Some(e) => e,
-            None => {
-                let c = self.manifest.input.channels as usize;
-                let input = Tensor::from_shape(&[1, c, s, s], &self.input).map_err(|e| {
-                    PipelineError::Frame {
-                        sequence,
-                        problem: format!("cannot build the encoder input: {e}"),
-                    }
-                })?;
-                let mut reused = false;
-                let emb = self.encoder.embeddings(
-                    &self.input,
-                    Embeddings::ToEncode(input),
-                    sequence,
-                    &mut reused,
-                )?;
-                encoder_ran = !reused;
-                emb
-            }
+        if !self.last.has_emb {
+            let mut reused = false;
+            self.encoder
+                .embeddings(&self.input, Embeddings::ToEncode, sequence, &mut reused)?;
+            encoder_ran = !reused;
+            self.last.has_emb = true;
+        }
+        let Some(emb) = self.encoder.current() else {
+            return Err(PipelineError::Frame {
+                sequence,
+                problem: "the frame's image embeddings are gone: correction not applied".into(),
+            });
         };
         let m = &self.manifest;
         let dense_size = 4 * m.input.embedding_size as usize;
@@ -358,8 +351,7 @@ impl Pipeline {
         };
         let ran = self
             .decoders
-            .run_box_list(&emb, &last.edited, dense, &calls, sequence);
-        last.emb = Some(emb);
+            .run_box_list(emb, &last.edited, dense, &calls, sequence);
         let (decoder_calls, logits) = ran?;
         mask.reset(w, h);
         if decoder_calls > 0 {

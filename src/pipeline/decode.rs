@@ -194,7 +194,7 @@ impl Decoders {
     /// what the first box chose and the frame's logits (4E×4E).
     pub(crate) fn run_boxes(
         &mut self,
-        embeddings: &Tensor,
+        embeddings: &[f32],
         calls: &Calls<'_>,
         sequence: u64,
     ) -> Result<(FirstBox, &[f32]), PipelineError> {
@@ -241,7 +241,7 @@ impl Decoders {
     /// the frame's logits (their maximum; all −∞ when there is no box).
     pub(crate) fn run_box_list(
         &mut self,
-        embeddings: &Tensor,
+        embeddings: &[f32],
         boxes: &[[f32; 4]],
         dense: &[f32],
         calls: &Calls<'_>,
@@ -261,7 +261,7 @@ impl Decoders {
     /// chosen token and its predicted IoU.
     fn call(
         &mut self,
-        embeddings: &Tensor,
+        embeddings: &[f32],
         bbox: [f32; 4],
         mask_input: &[f32],
         calls: &Calls<'_>,
@@ -299,7 +299,7 @@ impl Decoders {
     /// `self.tract_out`.
     fn run(
         &mut self,
-        embeddings: &Tensor,
+        embeddings: &[f32],
         bbox: [f32; 4],
         mask_input: &[f32],
         sequence: u64,
@@ -309,10 +309,9 @@ impl Decoders {
                 let Some(native) = self.native.as_mut() else {
                     return Err(not_loaded(&self.path, self.kind));
                 };
-                let emb = f32_data(embeddings, &self.path, "image_embeddings")?;
                 native
                     .run(
-                        emb,
+                        embeddings,
                         &bbox,
                         &BOX_LABELS,
                         mask_input,
@@ -337,8 +336,13 @@ impl Decoders {
                         problem: format!("cannot build a decoder input tensor: {e}"),
                     })
                 };
+                let emb_shape = session
+                    .plan()
+                    .inputs()
+                    .first()
+                    .map_or(&[][..], |i| &i.shape);
                 let inputs = vec![
-                    embeddings.clone(),
+                    tensor(emb_shape, embeddings)?,
                     tensor(&[1, 2, 2], &bbox)?,
                     tensor(&[1, 2], &BOX_LABELS)?,
                     tensor(&[1, 1, n, n], mask_input)?,

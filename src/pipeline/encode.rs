@@ -2,11 +2,9 @@
 //! tract on the CPU unless another was started), the CPU standing in for a
 //! backend that cannot start or is lost, and the embeddings cache of
 //! [`super::Pipeline::set_embedding_reuse`] (above the backend: a reused
-//! frame runs none).
-
-use std::path::Path;
-
-use tract_onnx::prelude::Tensor;
+//! frame runs none). The embeddings live in buffers the stage owns (the
+//! backend's output buffers, the cache), reused from frame to frame:
+//! [`EncoderStage::current`] reads the ones of the last frame that had any.
 
 use crate::backend::{self, BackendChoice, BackendError, BackendKind, BackendRequest};
 use crate::backend::{NativeCpu, StageBackend, TractCpu};
@@ -16,13 +14,23 @@ use super::PipelineError;
 
 /// Where a frame's image embeddings stand once its classifier has run.
 pub(crate) enum Embeddings {
-    /// Not computed yet: the model input tensor for the encoder.
-    ToEncode(Tensor),
-    /// Computed beside the classifier ([`super::Pipeline::set_overlap`]):
-    /// the backend's outputs, or why not.
-    Overlapped(Result<Vec<Tensor>, BackendError>),
-    /// Computed before the classifier, which read them.
-    Ready(Tensor),
+    /// Not computed yet.
+    ToEncode,
+    /// Computed beside the classifier ([`super::Pipeline::set_overlap`])
+    /// into the stage's buffers, or why not.
+    Overlapped(Result<(), BackendError>),
+    /// Computed before the classifier, which read them
+    /// ([`EncoderStage::current`]).
+    Ready,
+}
+
+/// Which buffer holds the embeddings of the last frame that had any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Current {
+    /// The backend's output buffer.
+    Output,
+    /// The reuse cache.
+    Cached,
 }
 
 /// The image encoder, its backend and its cache.
@@ -38,7 +46,13 @@ pub(crate) struct EncoderStage {
     fallback: Option<String>,
     reuse: Option<f32>,
     cached_input: Vec<f32>,
-    cached: Option<Tensor>,
+    /// The cached embeddings (reuse on), valid when `has_cache`.
+    cached: Vec<f32>,
+    has_cache: bool,
+    /// The backend's output buffers: the embeddings first.
+    outs: Vec<Vec<f32>>,
+    /// Where the last frame's embeddings are (`None`: it has none).
+    current: Option<Current>,
     /// Times the encoder ran (beside the classifier or not).
     pub(crate) runs: u64,
 }
@@ -66,14 +80,12 @@ impl EncoderStage {
             fallback: None,
             reuse: None,
             cached_input: Vec::new(),
-            cached: None,
+            cached: Vec::new(),
+            has_cache: false,
+            outs: backend::output_buffers(plan),
+            current: None,
             runs: 0,
         })
-    }
-
-    /// The encoder graph's file.
-    pub(crate) fn path(&self) -> &Path {
-        self.plan.path()
     }
 
     /// Why the CPU runs the encoder instead of the backend asked for (it
@@ -93,7 +105,8 @@ impl EncoderStage {
         self.backend = backend;
         self.required_by = required_by;
         self.fallback = None;
-        self.cached = None;
+        self.has_cache = false;
+        self.current = None;
     }
 
     /// Starts the backend `request` asks for. One that cannot start is an
@@ -146,7 +159,7 @@ impl EncoderStage {
     /// The reuse threshold (`None`: always encode); forgets the cache.
     pub(crate) fn set_reuse(&mut self, threshold: Option<f32>) {
         self.reuse = threshold;
-        self.cached = None;
+        self.has_cache = false;
     }
 
     /// Whether embeddings may be reused.
@@ -154,23 +167,42 @@ impl EncoderStage {
         self.reuse.is_some()
     }
 
-    /// The embeddings of the model input `values` (the data of the tensor
-    /// `stage` may hold) of frame `sequence`: the cached ones when the input
-    /// is close enough to the one they were made from (`reused` is then
-    /// set), else the backend's (run now, or beside the classifier), cached
-    /// when reuse is on. [`Embeddings::Ready`] ones are returned as they are.
+    /// Forgets which embeddings are current: a new frame starts.
+    pub(crate) fn forget(&mut self) {
+        self.current = None;
+    }
+
+    /// The embeddings of the last frame that had any (the encoder ran, ran
+    /// beside the classifier and was used, or the cache stood in).
+    pub(crate) fn current(&self) -> Option<&[f32]> {
+        match self.current? {
+            Current::Output => self.outs.first().map(Vec::as_slice),
+            Current::Cached => Some(&self.cached),
+        }
+    }
+
+    /// The backend and its output buffers, for a run beside the classifier.
+    pub(crate) fn overlap_parts(&mut self) -> (&mut dyn StageBackend, &mut [Vec<f32>]) {
+        (self.backend.as_mut(), &mut self.outs)
+    }
+
+    /// Makes the embeddings of the model input `values` of frame `sequence`
+    /// [`EncoderStage::current`]: the cached ones when the input is close
+    /// enough to the one they were made from (`reused` is then set), else
+    /// the backend's (run now, or beside the classifier), cached when reuse
+    /// is on. [`Embeddings::Ready`] ones are current already.
     pub(crate) fn embeddings(
         &mut self,
         values: &[f32],
         stage: Embeddings,
         sequence: u64,
         reused: &mut bool,
-    ) -> Result<Tensor, PipelineError> {
-        if let Embeddings::Ready(emb) = stage {
-            return Ok(emb);
+    ) -> Result<(), PipelineError> {
+        if let Embeddings::Ready = stage {
+            return Ok(());
         }
-        let reusable = match (self.reuse, &self.cached) {
-            (Some(t), Some(_)) if self.cached_input.len() == values.len() => {
+        let reusable = match self.reuse {
+            Some(t) if self.has_cache && self.cached_input.len() == values.len() => {
                 let diff: f32 = self
                     .cached_input
                     .iter()
@@ -181,52 +213,57 @@ impl EncoderStage {
             }
             _ => false,
         };
-        if let Some(cached) = self.cached.as_ref().filter(|_| reusable) {
+        if reusable {
             *reused = true;
-            return Ok(cached.clone());
+            self.current = Some(Current::Cached);
+            return Ok(());
         }
         self.runs += 1;
         let ran = match stage {
             Embeddings::Overlapped(ran) => ran,
-            Embeddings::ToEncode(input) => self.backend.run(vec![input]),
-            Embeddings::Ready(emb) => Ok(vec![emb]),
+            Embeddings::ToEncode | Embeddings::Ready => self.backend.run(values, &mut self.outs),
         };
-        let emb = self.output(ran, values, sequence)?;
+        self.output(ran, values, sequence)?;
+        self.current = Some(Current::Output);
         if self.reuse.is_some() {
             self.cached_input.clear();
             self.cached_input.extend_from_slice(values);
-            self.cached = Some(emb.clone());
+            self.cached.clear();
+            self.cached.extend_from_slice(&self.outs[0]);
+            self.has_cache = true;
         }
-        Ok(emb)
+        Ok(())
     }
 
-    /// The image embeddings of a run of the backend. A CPU that fails is
-    /// the frame's error, as a graph's; any other backend that fails (or
-    /// gives no embeddings of the graph's shape) is lost: the stream stops
-    /// if it is required, else the CPU encodes `values` and every frame
-    /// after.
+    /// Checks a run of the backend: its embeddings are in `self.outs[0]`. A
+    /// CPU that fails is the frame's error, as a graph's; any other backend
+    /// that fails (or gives no embeddings of the graph's shape) is lost: the
+    /// stream stops if it is required, else the CPU encodes `values` and
+    /// every frame after.
     fn output(
         &mut self,
-        ran: Result<Vec<Tensor>, BackendError>,
+        ran: Result<(), BackendError>,
         values: &[f32],
         sequence: u64,
-    ) -> Result<Tensor, PipelineError> {
+    ) -> Result<(), PipelineError> {
         let cpu = self.backend.kind() == BackendKind::Cpu;
-        let first = ran.and_then(|outs| match outs.into_iter().next() {
-            Some(emb) if cpu || self.fits(&emb) => Ok(emb),
-            Some(emb) => Err(BackendError::Device {
-                detail: format!(
-                    "gave image_embeddings of shape {:?}, the graph's are {:?}",
-                    emb.shape(),
-                    self.plan.outputs()[0].shape.as_deref().unwrap_or_default()
-                ),
-            }),
-            None => Err(BackendError::Device {
+        let want = self.plan.outputs().first().and_then(|o| o.shape.as_deref());
+        let first = ran.and_then(|()| match (self.outs.first(), want) {
+            (None, _) => Err(BackendError::Device {
                 detail: "gave no output".into(),
             }),
+            (Some(emb), Some(shape)) if !cpu && emb.len() != shape.iter().product::<usize>() => {
+                Err(BackendError::Device {
+                    detail: format!(
+                        "gave {} image_embeddings values, the graph's are {shape:?}",
+                        emb.len()
+                    ),
+                })
+            }
+            (Some(_), _) => Ok(()),
         });
         let error = match first {
-            Ok(emb) => return Ok(emb),
+            Ok(()) => return Ok(()),
             Err(e) => e,
         };
         if cpu {
@@ -239,12 +276,9 @@ impl EncoderStage {
             });
         }
         self.lose(error, sequence)?;
-        let shape = self.plan.inputs().first().map_or(&[][..], |i| &i.shape[..]);
-        let input = Tensor::from_shape(shape, values).map_err(|e| PipelineError::Frame {
-            sequence,
-            problem: format!("cannot build the encoder's input tensor: {e}"),
-        })?;
-        let ran = self.backend.run(vec![input]);
+        // the lost backend may have left the buffers any length
+        self.outs = backend::output_buffers(&self.plan);
+        let ran = self.backend.run(values, &mut self.outs);
         self.output(ran, values, sequence)
     }
 
@@ -270,31 +304,20 @@ impl EncoderStage {
         Ok(())
     }
 
-    /// The embeddings `stage` holds, for a frame that needs none from the
-    /// encoder (the target is gone): [`Embeddings::Ready`] ones, kept for a
-    /// correction. A run beside the classifier that failed still loses its
-    /// backend (a CPU's failure there goes unused, as its result would).
-    pub(crate) fn unused(
-        &mut self,
-        stage: Embeddings,
-        sequence: u64,
-    ) -> Result<Option<Tensor>, PipelineError> {
+    /// For a frame that needs no embeddings from the encoder (the target
+    /// is gone): [`Embeddings::Ready`] ones stay current, kept for a
+    /// correction; others are not. A run beside the classifier that failed
+    /// still loses its backend (a CPU's failure there goes unused, as its
+    /// result would).
+    pub(crate) fn unused(&mut self, stage: Embeddings, sequence: u64) -> Result<(), PipelineError> {
         match stage {
-            Embeddings::Ready(emb) => Ok(Some(emb)),
+            Embeddings::Ready => {}
             Embeddings::Overlapped(Err(e)) if self.backend.kind() != BackendKind::Cpu => {
+                self.current = None;
                 self.lose(e, sequence)?;
-                Ok(None)
             }
-            Embeddings::Overlapped(_) | Embeddings::ToEncode(_) => Ok(None),
+            Embeddings::Overlapped(_) | Embeddings::ToEncode => self.current = None,
         }
-    }
-
-    /// Whether `emb` has the shape of the graph's first output (when tract
-    /// knows it).
-    fn fits(&self, emb: &Tensor) -> bool {
-        match self.plan.outputs().first().and_then(|o| o.shape.as_deref()) {
-            Some(shape) => emb.shape() == shape,
-            None => true,
-        }
+        Ok(())
     }
 }
