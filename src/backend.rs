@@ -26,10 +26,14 @@ use crate::graph::{GraphError, Plan};
 use serde::Serialize;
 
 mod cpu;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod native;
 
 pub use crate::board::schema::BackendChoice;
 pub use cpu::TractCpu;
+#[cfg(feature = "gpu")]
+pub use gpu::VulkanGpu;
 pub use native::{native_wanted, NativeCpu};
 
 /// The kind of device a backend runs a stage on.
@@ -109,20 +113,30 @@ pub enum BackendError {
         /// What the device or driver said.
         detail: String,
     },
+    /// The backend cannot run this graph (an op it lacks); the CPU can.
+    #[error("{detail}")]
+    Unsupported {
+        /// What it lacks, naming the graph and the node.
+        detail: String,
+    },
     /// tract's plan did not run (the CPU backend).
     #[error(transparent)]
     Graph(#[from] GraphError),
 }
 
-/// Why [`start`] has no GPU to give in this build.
+/// Why [`start`] has no GPU to give in a build without the `gpu` feature.
 pub const NO_GPU: &str =
-    "sammix has no GPU backend yet; docs/accelerators.md says how one plugs in";
+    "this binary was built without the GPU backend (cargo build --features gpu: Vulkan through wgpu)";
 
 /// Starts a backend of `kind` for the graph of `plan`. The CPU always
-/// starts; this build has no other backend.
+/// starts; the GPU ([`VulkanGpu`], with the `gpu` feature) when there is a
+/// Vulkan device and the graph is one it runs.
 pub fn start(kind: BackendKind, plan: &Plan) -> Result<Box<dyn StageBackend>, BackendError> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(TractCpu::new(plan)?)),
+        #[cfg(feature = "gpu")]
+        BackendKind::Gpu => Ok(Box::new(VulkanGpu::start(plan)?)),
+        #[cfg(not(feature = "gpu"))]
         BackendKind::Gpu => Err(BackendError::NotBuilt { why: NO_GPU }),
     }
 }

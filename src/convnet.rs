@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 use crate::kernels::{Kernels, PackedB};
 
 mod exec;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod read;
 
 /// Why a graph cannot run natively.

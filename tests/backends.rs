@@ -2,16 +2,14 @@
 //! it has worked, as a removed device or a driver error would) hands the
 //! encoder to the CPU for the rest of the stream, whose masks then equal a
 //! CPU-only run's; a required one stops the stream with an error naming
-//! it; and this build, which has no GPU backend, falls back or refuses as
+//! it; and a build without the GPU backend (no `gpu` feature) falls back or refuses as
 //! asked. The failing backend is a test's, plugged in through the trait.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sammix::backend::{
-    BackendChoice, BackendError, BackendKind, BackendRequest, StageBackend, TractCpu,
-};
+use sammix::backend::{BackendError, BackendKind, StageBackend, TractCpu};
 use sammix::bundle::Bundle;
 use sammix::frame::{Frame, Mask};
 use sammix::pipeline::{Outcome, Pipeline, PipelineError};
@@ -215,8 +213,11 @@ fn a_required_backend_lost_stops_the_stream_with_its_name() {
     assert_eq!(pipeline.encoder_backend(), BackendKind::Gpu);
 }
 
+#[cfg(not(feature = "gpu"))]
 #[test]
 fn this_build_has_no_gpu_the_cpu_stands_in_unless_required() {
+    use sammix::backend::{BackendChoice, BackendRequest};
+
     let bundle = bundle();
     let mut pipeline = Pipeline::new(&bundle).unwrap();
     for choice in [BackendChoice::Gpu, BackendChoice::Auto] {
@@ -245,8 +246,8 @@ fn this_build_has_no_gpu_the_cpu_stands_in_unless_required() {
     let err = pipeline.select_encoder_backend(&request).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "encoder backend gpu: cannot start: not built into this binary (sammix has no GPU \
-         backend yet; docs/accelerators.md says how one plugs in); required by \
+        "encoder backend gpu: cannot start: not built into this binary (this binary was built \
+         without the GPU backend (cargo build --features gpu: Vulkan through wgpu)); required by \
          `backend.required = true` in board profile rk3588, so the encoder does not fall back \
          to the CPU"
     );

@@ -35,36 +35,44 @@ impl NativeCpu {
     /// The native form of `plan`'s graph, when [`ConvNet`] runs every node
     /// of it and its input is the plan's; why not otherwise.
     pub fn new(plan: &Plan) -> Result<NativeCpu, String> {
-        let net = ConvNet::load(plan.path()).map_err(|e| e.to_string())?;
-        let [input] = plan.inputs() else {
-            return Err("the plan has more than one input".into());
-        };
-        if input.shape.iter().product::<usize>() != net.input_len() {
-            return Err(format!(
-                "the plan's input is {:?}, the graph's {} values",
-                input.shape,
-                net.input_len()
-            ));
-        }
-        if plan.outputs().len() != net.output_count() {
-            return Err(format!(
-                "the plan has {} outputs, the graph {}",
-                plan.outputs().len(),
-                net.output_count()
-            ));
-        }
-        for (i, o) in plan.outputs().iter().enumerate() {
-            let (c, h, w) = net.output_chw_at(i);
-            let shape = o.shape.clone().unwrap_or_else(|| vec![1, c, h, w]);
-            if shape.iter().product::<usize>() != c * h * w {
-                return Err(format!(
-                    "output {:?} is {shape:?}, the graph's {c}×{h}×{w}",
-                    o.name
-                ));
-            }
-        }
-        Ok(NativeCpu { net })
+        Ok(NativeCpu {
+            net: convnet_of(plan)?,
+        })
     }
+}
+
+/// `plan`'s graph as a [`ConvNet`], when it runs every node of it and its
+/// input and outputs are the plan's; why not otherwise.
+pub(super) fn convnet_of(plan: &Plan) -> Result<ConvNet, String> {
+    let net = ConvNet::load(plan.path()).map_err(|e| e.to_string())?;
+    let [input] = plan.inputs() else {
+        return Err("the plan has more than one input".into());
+    };
+    if input.shape.iter().product::<usize>() != net.input_len() {
+        return Err(format!(
+            "the plan's input is {:?}, the graph's {} values",
+            input.shape,
+            net.input_len()
+        ));
+    }
+    if plan.outputs().len() != net.output_count() {
+        return Err(format!(
+            "the plan has {} outputs, the graph {}",
+            plan.outputs().len(),
+            net.output_count()
+        ));
+    }
+    for (i, o) in plan.outputs().iter().enumerate() {
+        let (c, h, w) = net.output_chw_at(i);
+        let shape = o.shape.clone().unwrap_or_else(|| vec![1, c, h, w]);
+        if shape.iter().product::<usize>() != c * h * w {
+            return Err(format!(
+                "output {:?} is {shape:?}, the graph's {c}×{h}×{w}",
+                o.name
+            ));
+        }
+    }
+    Ok(net)
 }
 
 impl StageBackend for NativeCpu {

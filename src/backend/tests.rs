@@ -60,7 +60,7 @@ fn no_gpu_is_built_into_this_binary() {
     let err = BackendError::NotBuilt { why: NO_GPU };
     assert_eq!(
         err.to_string(),
-        "not built into this binary (sammix has no GPU backend yet; \
-         docs/accelerators.md says how one plugs in)"
+        "not built into this binary (this binary was built without the GPU backend \
+         (cargo build --features gpu: Vulkan through wgpu))"
     );
 }

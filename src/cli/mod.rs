@@ -195,7 +195,8 @@ struct BackendArg {
     /// starts, else the CPU). Default: the board profile's
     /// `backend.encoder` (cpu without a [backend] table). A backend that
     /// cannot start, or is lost mid-stream, leaves the encoder to the CPU
-    /// with one log line, unless required. This build has no GPU backend.
+    /// with one log line, unless required. The GPU backend (Vulkan) is in
+    /// builds with `--features gpu` and runs convolutional encoders.
     #[arg(long, value_enum, value_name = "BACKEND")]
     backend: Option<BackendOption>,
     /// With gpu: fail before the first frame if the backend cannot start,
