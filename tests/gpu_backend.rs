@@ -17,6 +17,10 @@ use sammix::npy;
 use sammix::pipeline::Pipeline;
 use sammix::source::SourceSpec;
 
+#[path = "common/iou.rs"]
+mod iou;
+use iou::mask_iou;
+
 fn bundle_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("models")
@@ -93,19 +97,6 @@ fn clip_frames(dir: &Path, n: usize) -> Vec<Frame> {
     frames
 }
 
-fn iou(a: &Mask, b: &Mask) -> f64 {
-    let (mut i, mut u) = (0usize, 0usize);
-    for (&x, &y) in a.data().iter().zip(b.data()) {
-        i += usize::from(x != 0 && y != 0);
-        u += usize::from(x != 0 || y != 0);
-    }
-    if u == 0 {
-        1.0
-    } else {
-        i as f64 / u as f64
-    }
-}
-
 #[test]
 fn the_pipeline_with_the_encoder_on_the_gpu_gives_the_cpus_masks() {
     let dir = bundle_dir("sammix-us-tiny");
@@ -137,7 +128,7 @@ fn the_pipeline_with_the_encoder_on_the_gpu_gives_the_cpus_masks() {
             rc.presence,
             rg.presence
         );
-        let m = iou(&a, &b);
+        let m = mask_iou(&a, &b);
         assert!(m >= 0.98, "frame {}: mask IoU {m}", f.sequence);
         segmented += usize::from(rc.outcome == sammix::pipeline::Outcome::Segmented);
     }

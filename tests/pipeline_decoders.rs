@@ -22,6 +22,10 @@ use sammix::pipeline::{DecoderKind, FrameResult, Outcome, Pipeline};
 use sammix::source::SourceSpec;
 use serde::Deserialize;
 
+#[path = "common/iou.rs"]
+mod iou;
+use iou::mask_iou;
+
 /// Frames of the demo clip compared (the clip has 160; the test runs in
 /// debug builds too, where the native decoder's kernels are unoptimized).
 const CLIP_FRAMES: usize = 48;
@@ -44,19 +48,6 @@ fn bundle_dir() -> PathBuf {
     match std::env::var_os("SAMMIX_REFERENCE_BUNDLE") {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sammix-us-scratch"),
-    }
-}
-
-fn mask_iou(a: &Mask, b: &Mask) -> f64 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.data().iter().zip(b.data()) {
-        inter += usize::from(x != 0 && y != 0);
-        union += usize::from(x != 0 || y != 0);
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
     }
 }
 
