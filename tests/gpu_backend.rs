@@ -17,9 +17,7 @@ use sammix::npy;
 use sammix::pipeline::Pipeline;
 use sammix::source::SourceSpec;
 
-#[path = "common/iou.rs"]
-mod iou;
-use iou::mask_iou;
+use sammix::metrics::iou;
 
 fn bundle_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -128,7 +126,7 @@ fn the_pipeline_with_the_encoder_on_the_gpu_gives_the_cpus_masks() {
             rc.presence,
             rg.presence
         );
-        let m = mask_iou(&a, &b);
+        let m = iou(&a, &b).unwrap();
         assert!(m >= 0.98, "frame {}: mask IoU {m}", f.sequence);
         segmented += usize::from(rc.outcome == sammix::pipeline::Outcome::Segmented);
     }

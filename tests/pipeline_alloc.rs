@@ -16,18 +16,17 @@
 //! release build, where it is 300.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sammix::bundle::Bundle;
-use sammix::frame::{Frame, Mask, PixelFormat};
-use sammix::pipeline::{Outcome, Pipeline, Stability};
+use sammix::frame::{Frame, PixelFormat};
+use sammix::pipeline::{Pipeline, Stability};
 use sammix::source::{FrameSource, SourceError, SourceSpec, Truth, Watched};
-use sammix::stream::{self, FrameRecord, FrameSink, Handoff, StreamOptions, WatchedSink};
+use sammix::stream::{self, Handoff, StreamOptions, WatchedSink};
 
 #[path = "common/counting.rs"]
 mod counting;
-use counting::ALLOCATIONS;
+use counting::Window;
 
 /// The clip's frames, read once, played again and again.
 struct Looping {
@@ -55,42 +54,6 @@ impl FrameSource for Looping {
     }
     fn truth(&self) -> Option<Truth> {
         None
-    }
-}
-
-/// Reads the counter when frames `from` and `to` reach the output, and
-/// counts the frames of each outcome in between.
-struct Window {
-    from: u64,
-    to: u64,
-    at_from: u64,
-    at_to: u64,
-    segmented: u64,
-    absent: u64,
-}
-
-impl FrameSink for Window {
-    fn frame(
-        &mut self,
-        _frame: &Frame,
-        _mask: &Mask,
-        record: &FrameRecord,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let seq = record.result.sequence;
-        if seq == self.from {
-            self.at_from = ALLOCATIONS.load(Ordering::Relaxed);
-        }
-        if seq == self.to {
-            self.at_to = ALLOCATIONS.load(Ordering::Relaxed);
-        }
-        if (self.from..self.to).contains(&seq) {
-            match record.result.outcome {
-                Outcome::Segmented => self.segmented += 1,
-                Outcome::Absent => self.absent += 1,
-                _ => {}
-            }
-        }
-        Ok(())
     }
 }
 
@@ -135,15 +98,8 @@ fn the_default_bundles_warm_frames_allocate_nothing() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let window = Window {
-        from,
-        to,
-        at_from: 0,
-        at_to: 0,
-        segmented: 0,
-        absent: 0,
-    };
-    let mut sink = WatchedSink::new(window, "window", Duration::from_secs(60)).unwrap();
+    let mut sink =
+        WatchedSink::new(Window::new(from, to), "window", Duration::from_secs(60)).unwrap();
     let opts = StreamOptions {
         handoff: Handoff::Lossless,
         max_frames: Some(to + 1),
@@ -153,7 +109,7 @@ fn the_default_bundles_warm_frames_allocate_nothing() {
     let summary = stream::run(&mut source, &mut pipeline, &mut sink, &opts).unwrap();
     assert!(summary.frames > to);
     let window = sink.into_inner().unwrap();
-    let allocations = window.at_to - window.at_from;
+    let allocations = window.allocations();
     eprintln!(
         "frames {from}-{to}: {} segmented, {} gated out, {allocations} allocations",
         window.segmented, window.absent

@@ -22,9 +22,7 @@ use sammix::pipeline::{DecoderKind, FrameResult, Outcome, Pipeline};
 use sammix::source::SourceSpec;
 use serde::Deserialize;
 
-#[path = "common/iou.rs"]
-mod iou;
-use iou::mask_iou;
+use sammix::metrics::iou;
 
 /// Frames of the demo clip compared (the clip has 160; the test runs in
 /// debug builds too, where the native decoder's kernels are unoptimized).
@@ -116,7 +114,7 @@ fn compare(
         }
         return failures;
     }
-    let iou = mask_iou(ma, mb);
+    let iou = iou(ma, mb).unwrap();
     let (pa, pb) = (a.iou_prediction.unwrap(), b.iou_prediction.unwrap());
     eprintln!(
         "{name}: mask IoU {iou:.4}, area {} vs {}, token {:?} vs {:?}, predicted IoU {pa:.4} vs {pb:.4}",
@@ -160,7 +158,7 @@ fn native_and_tract_decoders_give_the_same_masks() {
         assert_eq!(a.sequence, b.sequence);
         if a.outcome == Outcome::Segmented {
             segmented += 1;
-            worst = worst.min(mask_iou(&ma, &mb));
+            worst = worst.min(iou(&ma, &mb).unwrap());
         }
         failures.extend(compare(&name, (&a, &ma), (&b, &mb)));
     }

@@ -11,48 +11,14 @@ use sammix::bundle::{Bundle, GraphRole};
 #[path = "common/threshold.rs"]
 mod threshold;
 use sammix::decoder::NativeDecoder;
-use sammix::frame::{Frame, Mask};
-use sammix::pipeline::{DecoderKind, Outcome, Pipeline};
+use sammix::pipeline::{DecoderKind, Pipeline};
 use sammix::source::{FrameSource, SourceSpec, Watched};
-use sammix::stream::{
-    self, FrameRecord, FrameSink, Handoff, Processor, StreamOptions, WatchedSink,
-};
+use sammix::stream::{self, Handoff, Processor, StreamOptions, WatchedSink};
 use threshold::Threshold;
 
 #[path = "common/counting.rs"]
 mod counting;
-use counting::ALLOCATIONS;
-
-/// Reads the counter when frames `from` and `to` reach the output, and
-/// counts the frames in between that went through the decoder.
-struct Window {
-    from: u64,
-    to: u64,
-    at_from: u64,
-    at_to: u64,
-    segmented: u64,
-}
-
-impl FrameSink for Window {
-    fn frame(
-        &mut self,
-        _frame: &Frame,
-        _mask: &Mask,
-        record: &FrameRecord,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let seq = record.result.sequence;
-        if seq == self.from {
-            self.at_from = ALLOCATIONS.load(Ordering::Relaxed);
-        }
-        if seq == self.to {
-            self.at_to = ALLOCATIONS.load(Ordering::Relaxed);
-        }
-        if (self.from..self.to).contains(&seq) && record.result.outcome == Outcome::Segmented {
-            self.segmented += 1;
-        }
-        Ok(())
-    }
-}
+use counting::{Window, ALLOCATIONS};
 
 /// Allocations per frame between frames `from` and `to`, and how many of
 /// those frames were segmented.
@@ -85,13 +51,7 @@ fn per_frame_through(
     handoff: Handoff,
     watched_sink: bool,
 ) -> (f64, u64) {
-    let mut window = Window {
-        from,
-        to,
-        at_from: 0,
-        at_to: 0,
-        segmented: 0,
-    };
+    let mut window = Window::new(from, to);
     let opts = StreamOptions {
         handoff,
         max_frames: Some(to + 1),
@@ -107,7 +67,7 @@ fn per_frame_through(
         stream::run(source.as_mut(), processor, &mut window, &opts).unwrap()
     };
     assert!(summary.frames > to);
-    let n = (window.at_to - window.at_from) as f64 / (to - from) as f64;
+    let n = window.allocations() as f64 / (to - from) as f64;
     (n, window.segmented)
 }
 

@@ -161,19 +161,6 @@ fn pass(
     Ok(())
 }
 
-fn mask_iou(a: &Mask, b: &Mask) -> f64 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.data().iter().zip(b.data()) {
-        inter += usize::from(x != 0 && y != 0);
-        union += usize::from(x != 0 || y != 0);
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
-}
-
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Native first (the default); tract's decoder plan is loaded beside it,
     // and every frame runs once with each decoder, so both see the same
@@ -232,7 +219,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         if a != b {
             outcome_differs += 1;
         } else if a == Outcome::Segmented {
-            ious.push(mask_iou(&mask, &other));
+            ious.push(sammix::metrics::iou(&mask, &other)?);
         }
         bar.inc(1);
     }

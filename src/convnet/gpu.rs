@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use wgpu::util::DeviceExt;
 
-use super::{ConvKind, ConvNet, Step};
+use super::{ConvKind, ConvNet, Geometry, Step};
 
 /// How long a frame may take on the device before it is given up.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,6 +68,14 @@ struct Params {
 }
 
 impl Params {
+    /// A k×k window's size, stride, padding and dilation.
+    fn window(&mut self, geo: &Geometry) {
+        self.k = geo.k as u32;
+        self.stride = geo.stride as u32;
+        self.pad = geo.pad as u32;
+        self.dil = geo.dilation as u32;
+    }
+
     fn bytes(&self) -> [u8; 96] {
         let words: [u32; 24] = [
             self.h,
@@ -568,18 +576,12 @@ impl<'d> Builder<'d> {
                     }
                     ConvKind::Dense { w, geo } => {
                         p.w_off = self.push_packed(w);
-                        p.k = geo.k as u32;
-                        p.stride = geo.stride as u32;
-                        p.pad = geo.pad as u32;
-                        p.dil = geo.dilation as u32;
+                        p.window(geo);
                         "conv"
                     }
                     ConvKind::Depthwise { w, geo } => {
                         p.w_off = self.push(w);
-                        p.k = geo.k as u32;
-                        p.stride = geo.stride as u32;
-                        p.pad = geo.pad as u32;
-                        p.dil = geo.dilation as u32;
+                        p.window(geo);
                         "depthwise"
                     }
                 };

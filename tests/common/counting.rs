@@ -1,11 +1,15 @@
 //! A global allocator that counts allocations (and reallocations) and
-//! forwards every call to the system's: the allocation tests
-//! (`stream_alloc.rs`, `pipeline_alloc.rs`, each through `#[path]`) read
-//! [`ALLOCATIONS`] around the frames they measure. The counter is
-//! process-wide, so each such test is alone in its binary.
+//! forwards every call to the system's, and a sink ([`Window`]) that reads
+//! the count when two frames reach the output: the allocation tests
+//! (`stream_alloc.rs`, `pipeline_alloc.rs`, each through `#[path]`). The
+//! counter is process-wide, so each such test is alone in its binary.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use sammix::frame::{Frame, Mask};
+use sammix::pipeline::Outcome;
+use sammix::stream::{FrameRecord, FrameSink};
 
 pub struct Counting;
 
@@ -33,3 +37,58 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// Reads [`ALLOCATIONS`] when frames `from` and `to` reach the output, and
+/// counts the frames in between by outcome.
+pub struct Window {
+    pub from: u64,
+    pub to: u64,
+    pub at_from: u64,
+    pub at_to: u64,
+    pub segmented: u64,
+    pub absent: u64,
+}
+
+impl Window {
+    /// Frames `from` to `to`, nothing counted yet.
+    pub fn new(from: u64, to: u64) -> Window {
+        Window {
+            from,
+            to,
+            at_from: 0,
+            at_to: 0,
+            segmented: 0,
+            absent: 0,
+        }
+    }
+
+    /// Allocations between the two frames.
+    pub fn allocations(&self) -> u64 {
+        self.at_to - self.at_from
+    }
+}
+
+impl FrameSink for Window {
+    fn frame(
+        &mut self,
+        _frame: &Frame,
+        _mask: &Mask,
+        record: &FrameRecord,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let seq = record.result.sequence;
+        if seq == self.from {
+            self.at_from = ALLOCATIONS.load(Ordering::Relaxed);
+        }
+        if seq == self.to {
+            self.at_to = ALLOCATIONS.load(Ordering::Relaxed);
+        }
+        if (self.from..self.to).contains(&seq) {
+            match record.result.outcome {
+                Outcome::Segmented => self.segmented += 1,
+                Outcome::Absent => self.absent += 1,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
